@@ -1,0 +1,155 @@
+"""``memory://``: an in-process store for tests and throwaway graphs.
+
+Each partition is a dict plus a sorted key list, behind one lock (the sync port must be
+thread-safe). The async twin calls straight through: nothing here blocks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from checkpoint_kv.port import (
+    Delete,
+    DeleteRange,
+    Op,
+    PartitionPage,
+    Put,
+    ScanResult,
+    follow_refs,
+)
+
+__all__ = ["MemoryStore", "from_url"]
+
+
+class _Partition:
+    __slots__ = ("keys", "values")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.values: dict[str, bytes] = {}
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._parts: dict[str, _Partition] = {}
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(partitions={len(self._parts)})"
+
+    def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
+        with self._lock:
+            part = self._parts.get(partition)
+            if part is None:
+                return {}
+            return {k: part.values[k] for k in keys if k in part.values}
+
+    def scan(
+        self,
+        partition: str,
+        start: str,
+        end: str,
+        *,
+        reverse: bool = False,
+        limit: int | None = None,
+        follow: int = 0,
+    ) -> ScanResult:
+        with self._lock:
+            part = self._parts.get(partition)
+            if part is None:
+                return ScanResult([])
+            lo = bisect.bisect_left(part.keys, start)
+            hi = bisect.bisect_left(part.keys, end)
+            keys = part.keys[lo:hi]
+            if reverse:
+                keys.reverse()
+            if limit is not None:
+                keys = keys[:limit]
+            items = [(k, part.values[k]) for k in keys]
+            refs = follow_refs(items, follow) if follow else []
+            return ScanResult(items, {k: part.values[k] for k in refs if k in part.values})
+
+    def write(self, partition: str, ops: Sequence[Op]) -> None:
+        with self._lock:
+            part = self._parts.setdefault(partition, _Partition())
+            for op in ops:
+                if isinstance(op, Put):
+                    if op.key not in part.values:
+                        bisect.insort(part.keys, op.key)
+                    elif op.if_absent:
+                        continue
+                    part.values[op.key] = op.value
+                elif isinstance(op, Delete):
+                    if part.values.pop(op.key, None) is not None:
+                        del part.keys[bisect.bisect_left(part.keys, op.key)]
+                elif isinstance(op, DeleteRange):
+                    lo = bisect.bisect_left(part.keys, op.start)
+                    hi = bisect.bisect_left(part.keys, op.end)
+                    for k in part.keys[lo:hi]:
+                        del part.values[k]
+                    del part.keys[lo:hi]
+                else:  # pragma: no cover - defensive
+                    raise TypeError(f"unknown op {op!r}")
+            if not part.keys:
+                del self._parts[partition]
+
+    def drop(self, partition: str) -> None:
+        with self._lock:
+            self._parts.pop(partition, None)
+
+    def partitions(self, cursor: str | None = None) -> PartitionPage:
+        with self._lock:
+            return PartitionPage(sorted(self._parts))
+
+    def setup(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def async_twin(self) -> AsyncMemoryStore:
+        return AsyncMemoryStore(self)
+
+
+class AsyncMemoryStore:
+    """Async face of a :class:`MemoryStore`; shares its data."""
+
+    def __init__(self, sync: MemoryStore) -> None:
+        self.sync = sync
+
+    async def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
+        return self.sync.get(partition, keys)
+
+    async def scan(
+        self,
+        partition: str,
+        start: str,
+        end: str,
+        *,
+        reverse: bool = False,
+        limit: int | None = None,
+        follow: int = 0,
+    ) -> ScanResult:
+        return self.sync.scan(partition, start, end, reverse=reverse, limit=limit, follow=follow)
+
+    async def write(self, partition: str, ops: Sequence[Op]) -> None:
+        self.sync.write(partition, ops)
+
+    async def drop(self, partition: str) -> None:
+        self.sync.drop(partition)
+
+    async def partitions(self, cursor: str | None = None) -> PartitionPage:
+        return self.sync.partitions(cursor)
+
+    async def setup(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+def from_url(url: str, **options: Any) -> MemoryStore:
+    return MemoryStore()

@@ -1,0 +1,74 @@
+"""checkpoint-kv: a durable LangGraph checkpointer over a small key-value port.
+
+    saver = checkpoint_kv.from_url(os.environ.get("CHECKPOINT_KV_URL"))
+    graph = builder.compile(checkpointer=saver)
+
+Importing this package imports no backend client (redis, boto3): backends load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkpoint_kv.errors import (
+    BackendUnavailableError,
+    CheckpointKVError,
+    ConfigError,
+    CorruptRecordError,
+    MissingDependencyError,
+    SerializationError,
+    StoreNotFoundError,
+    UnknownSchemeError,
+    UnsupportedFormatError,
+)
+from checkpoint_kv.port import AsyncKVStore, KVStore
+from checkpoint_kv.registry import DEFAULT_URL, known_schemes, open_store, register, split_options
+from checkpoint_kv.saver import KVCheckpointSaver
+
+__all__ = [
+    "DEFAULT_URL",
+    "AsyncKVStore",
+    "BackendUnavailableError",
+    "CheckpointKVError",
+    "ConfigError",
+    "CorruptRecordError",
+    "KVCheckpointSaver",
+    "KVStore",
+    "MissingDependencyError",
+    "SerializationError",
+    "StoreNotFoundError",
+    "UnknownSchemeError",
+    "UnsupportedFormatError",
+    "from_url",
+    "known_schemes",
+    "register",
+]
+
+__version__ = "0.1.0"
+
+_HISTORY = {"all": False, "full": False, "latest": True, "shallow": True}
+
+
+def from_url(url: str | None = None, *, serde: Any = None, shallow: bool | None = None, **options: Any) -> KVCheckpointSaver:
+    """A saver for ``url``: ``memory://``, ``sqlite:///path.db``, ``redis://...``,
+    ``dynamodb://table``, ``s3://bucket/prefix``.
+
+    Without ``url``: ``$CHECKPOINT_KV_URL``, else ``sqlite:///checkpoints.db`` in the working
+    directory. ``?history=latest`` (or ``shallow=True``) keeps only the latest checkpoint per
+    namespace. Other options go to the backend. Nothing is created remotely until ``setup()``.
+    """
+    import os
+
+    url = url or os.environ.get("CHECKPOINT_KV_URL") or DEFAULT_URL
+    base, query = split_options(url)
+    history = query.pop("history", None)
+    if history is not None:
+        if history.lower() not in _HISTORY:
+            raise ConfigError(f"history={history!r}: use history=all or history=latest")
+        shallow = _HISTORY[history.lower()] if shallow is None else shallow
+    if query:
+        from urllib.parse import urlencode
+
+        base = f"{base}?{urlencode(query)}"
+    store = open_store(base, **options)
+    return KVCheckpointSaver(store, serde=serde, shallow=bool(shallow))

@@ -1,0 +1,149 @@
+"""Run the saver's logic against a sync or an async store.
+
+The saver's operations are generators that *yield port requests* and receive their results
+(and, for ``list``, yield ``Emit`` items to hand to the caller). They are written once; the two
+drivers below differ only in whether they ``await``. This is how sync and async share every line
+of key layout, encoding and read/write planning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, Union
+
+from checkpoint_kv.port import AsyncKVStore, KVStore, Op
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    partition: str
+    keys: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    partition: str
+    start: str
+    end: str
+    reverse: bool = False
+    limit: int | None = None
+    follow: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    partition: str
+    ops: Sequence[Op]
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    partition: str
+
+
+@dataclass(frozen=True, slots=True)
+class Partitions:
+    cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    value: Any
+
+
+Request = Union[Get, Scan, Write, Drop, Partitions]
+Plan = Generator[Request, Any, T]
+StreamPlan = Generator[Request | Emit, Any, None]
+
+
+def _sync_call(store: KVStore, req: Request) -> Any:
+    if isinstance(req, Scan):
+        return store.scan(
+            req.partition,
+            req.start,
+            req.end,
+            reverse=req.reverse,
+            limit=req.limit,
+            follow=req.follow,
+        )
+    if isinstance(req, Get):
+        return store.get(req.partition, req.keys) if req.keys else {}
+    if isinstance(req, Write):
+        return store.write(req.partition, req.ops) if req.ops else None
+    if isinstance(req, Drop):
+        return store.drop(req.partition)
+    if isinstance(req, Partitions):
+        return store.partitions(req.cursor)
+    raise TypeError(f"unknown request {req!r}")
+
+
+async def _async_call(store: AsyncKVStore, req: Request) -> Any:
+    if isinstance(req, Scan):
+        return await store.scan(
+            req.partition,
+            req.start,
+            req.end,
+            reverse=req.reverse,
+            limit=req.limit,
+            follow=req.follow,
+        )
+    if isinstance(req, Get):
+        return await store.get(req.partition, req.keys) if req.keys else {}
+    if isinstance(req, Write):
+        return await store.write(req.partition, req.ops) if req.ops else None
+    if isinstance(req, Drop):
+        return await store.drop(req.partition)
+    if isinstance(req, Partitions):
+        return await store.partitions(req.cursor)
+    raise TypeError(f"unknown request {req!r}")
+
+
+def run(store: KVStore, plan: Plan[T]) -> T:
+    result: Any = None
+    while True:
+        try:
+            req = plan.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        result = _sync_call(store, req)
+
+
+async def arun(store: AsyncKVStore, plan: Plan[T]) -> T:
+    result: Any = None
+    while True:
+        try:
+            req = plan.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        result = await _async_call(store, req)
+
+
+def stream(store: KVStore, plan: StreamPlan) -> Iterator[Any]:
+    result: Any = None
+    while True:
+        try:
+            item = plan.send(result)
+        except StopIteration:
+            return
+        if isinstance(item, Emit):
+            result = None
+            yield item.value
+        else:
+            result = _sync_call(store, item)
+
+
+async def astream(store: AsyncKVStore, plan: StreamPlan) -> AsyncIterator[Any]:
+    result: Any = None
+    while True:
+        try:
+            item = plan.send(result)
+        except StopIteration:
+            return
+        if isinstance(item, Emit):
+            result = None
+            yield item.value
+        else:
+            result = await _async_call(store, item)

@@ -1,0 +1,106 @@
+"""Key layout: how thread ids, namespaces and ids become partitions and sort keys.
+
+User identifiers may hold any character and be of any length, so each one is *escaped*: the
+characters ``A-Z a-z 0-9 . _ -`` stay, every other byte of its UTF-8 form becomes ``%XX``. A
+component whose escaped form would exceed ``MAX_COMPONENT`` characters is replaced by ``~`` and
+the SHA-256 of the raw text (``~`` is always escaped in the plain form, so the two forms never
+collide). Records carry the raw identifiers, so hashing loses nothing.
+
+Sort keys join components with ``!``, which sorts below every character an escaped component
+can hold; so comparing keys compares the component tuples, and uuid6 checkpoint ids (made only
+of kept characters) sort by time.
+
+Layout inside a thread's partition (``<ns>``, ``<id>`` ... are escaped components)::
+
+    c!<ns>!<checkpoint_id>!~               checkpoint record (the commit point of a put)
+    c!<ns>!<checkpoint_id>!w!<task>!<idx>  a pending write of that checkpoint
+    b!<ns>!<channel>!<version>             a channel value (blob), once per version
+
+The record sorts after its own writes, so a descending scan of a namespace meets the newest
+record first and its writes right after it: "latest checkpoint with its writes" is one scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+
+MAX_COMPONENT = 120
+SEP = "!"
+AFTER_SEP = chr(ord(SEP) + 1)  # the smallest string greater than every "...!" prefix
+_KEEP = frozenset(string.ascii_letters + string.digits + "._-")
+
+
+def escape(raw: str) -> str:
+    out = []
+    for ch in raw:
+        if ch in _KEEP:
+            out.append(ch)
+        else:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass"))
+    text = "".join(out)
+    if len(text) > MAX_COMPONENT:
+        return "~" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+    return text
+
+
+def partition(thread_id: str) -> str:
+    return escape(thread_id)
+
+
+def version_component(version: str | int | float) -> str:
+    # Tag the type so that the int 1 and the string "1" never share a blob key.
+    tag = {str: "s", int: "i", float: "f"}.get(type(version), "s")
+    return tag + escape(str(version))
+
+
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """The half-open range of every key that starts with ``prefix + SEP``."""
+    return prefix + SEP, prefix + AFTER_SEP
+
+
+# --- checkpoint family --------------------------------------------------------------------
+
+
+def ns_prefix(ns: str) -> str:
+    return f"c{SEP}{escape(ns)}"
+
+
+def checkpoint_prefix(ns: str, checkpoint_id: str) -> str:
+    return f"{ns_prefix(ns)}{SEP}{escape(checkpoint_id)}"
+
+
+def record_key(ns: str, checkpoint_id: str) -> str:
+    return f"{checkpoint_prefix(ns, checkpoint_id)}{SEP}~"
+
+
+def write_key(ns: str, checkpoint_id: str, task_id: str, idx: int) -> str:
+    return f"{checkpoint_prefix(ns, checkpoint_id)}{SEP}w{SEP}{escape(task_id)}{SEP}{idx}"
+
+
+def is_record(key: str) -> bool:
+    return key.endswith(SEP + "~")
+
+
+def owner(key: str) -> str:
+    """The ``c!<ns>!<checkpoint_id>`` prefix of a record or write key (groups a scan)."""
+    return SEP.join(key.split(SEP, 3)[:3])
+
+
+ALL_CHECKPOINTS = prefix_range("c")
+ALL_BLOBS = prefix_range("b")
+
+
+# --- blob family --------------------------------------------------------------------------
+
+
+def blob_key(ns: str, channel: str, version: str | int | float) -> str:
+    return f"b{SEP}{escape(ns)}{SEP}{escape(channel)}{SEP}{version_component(version)}"
+
+
+def blob_channel_range(ns: str, channel: str) -> tuple[str, str]:
+    return prefix_range(f"b{SEP}{escape(ns)}{SEP}{escape(channel)}")
+
+
+def blob_ns_range(ns: str) -> tuple[str, str]:
+    return prefix_range(f"b{SEP}{escape(ns)}")

@@ -1,0 +1,192 @@
+"""The key-value port every backend implements.
+
+A store is a set of *partitions* (one per thread), each an ordered map from sort key to bytes.
+Sort keys are ASCII strings compared byte-wise; partitions are ASCII strings too. The saver
+never looks past this port, so a backend is small: a handful of methods, sync and async twins
+with the same names.
+
+Contract, in the words a backend author needs:
+
+- ``get(partition, keys)`` returns the values that exist, as ``{key: value}``.
+- ``scan(partition, start, end, reverse=, limit=, follow=)`` returns items with
+  ``start <= key < end`` in key order (descending when ``reverse``), at most ``limit`` of them.
+  With ``follow=N`` the values are framed (see :func:`frame`): the backend also returns, in
+  ``ScanResult.refs``, the values of the keys referenced by the first ``N`` returned values that
+  carry references. This lets "read a checkpoint and its blobs" be one round trip where the
+  backend can (a Redis script); :func:`follow_refs` is the generic way for the others.
+- ``write(partition, ops)`` applies ``Put``/``Delete``/``DeleteRange`` ops to one partition, in
+  one round trip where the backend can, with the effect of applying them in list order. It is
+  atomic where the backend can make it so. Where it cannot (a batch split across calls, parallel
+  requests), a ``Put(commit=True)`` is a barrier: every op before it is durable before it is
+  applied, and it is durable before any op after it is applied. The saver marks its checkpoint
+  record as the commit, so a reader never sees a record whose blobs or writes are missing.
+  ``Put(if_absent=True)`` silently keeps an existing value.
+- ``drop(partition)`` removes a partition; ``partitions(cursor)`` pages through the partitions.
+- ``setup()`` creates what the backend needs (idempotent); ``close()`` releases connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, Union, runtime_checkable
+
+__all__ = [
+    "commit_groups",
+    "AsyncKVStore",
+    "Delete",
+    "DeleteRange",
+    "KVStore",
+    "Op",
+    "PartitionPage",
+    "Put",
+    "ScanResult",
+    "frame",
+    "follow_refs",
+    "split_refs",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    key: str
+    value: bytes
+    if_absent: bool = False
+    commit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteRange:
+    """Delete every key with ``start <= key < end``."""
+
+    start: str
+    end: str
+
+
+Op = Union[Put, Delete, DeleteRange]
+
+
+@dataclass(slots=True)
+class ScanResult:
+    items: list[tuple[str, bytes]]
+    refs: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PartitionPage:
+    partitions: list[str]
+    cursor: str | None = None  # None: no more pages
+
+
+@runtime_checkable
+class KVStore(Protocol):
+    """Synchronous port. Implementations must be safe to call from several threads."""
+
+    def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]: ...
+
+    def scan(
+        self,
+        partition: str,
+        start: str,
+        end: str,
+        *,
+        reverse: bool = False,
+        limit: int | None = None,
+        follow: int = 0,
+    ) -> ScanResult: ...
+
+    def write(self, partition: str, ops: Sequence[Op]) -> None: ...
+
+    def drop(self, partition: str) -> None: ...
+
+    def partitions(self, cursor: str | None = None) -> PartitionPage: ...
+
+    def setup(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncKVStore(Protocol):
+    """Asynchronous twin of :class:`KVStore`: same names, same semantics."""
+
+    async def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]: ...
+
+    async def scan(
+        self,
+        partition: str,
+        start: str,
+        end: str,
+        *,
+        reverse: bool = False,
+        limit: int | None = None,
+        follow: int = 0,
+    ) -> ScanResult: ...
+
+    async def write(self, partition: str, ops: Sequence[Op]) -> None: ...
+
+    async def drop(self, partition: str) -> None: ...
+
+    async def partitions(self, cursor: str | None = None) -> PartitionPage: ...
+
+    async def setup(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+# --- reference framing -------------------------------------------------------------------
+# A framed value is "ref1\nref2\n\n<payload>"; with no refs it is "\n\n<payload>". Keys never
+# contain "\n" (see checkpoint_kv.keys), so the first "\n\n" always ends the header. The format
+# is deliberately trivial so that a server-side script (Lua) can parse it.
+
+_SEP = b"\n\n"
+
+
+def frame(refs: Sequence[str], payload: bytes) -> bytes:
+    return "\n".join(refs).encode("ascii") + _SEP + payload
+
+
+def split_refs(value: bytes) -> tuple[list[str], bytes]:
+    i = value.find(_SEP)
+    if i < 0:
+        raise ValueError("value is not framed (no reference header)")
+    head = value[:i]
+    return (head.decode("ascii").split("\n") if head else []), value[i + 2 :]
+
+
+def follow_refs(items: Sequence[tuple[str, bytes]], follow: int) -> list[str]:
+    """Keys referenced by the first ``follow`` items that carry references, deduplicated."""
+    keys: dict[str, None] = {}
+    taken = 0
+    for _, value in items:
+        if taken >= follow:
+            break
+        i = value.find(_SEP)
+        if i <= 0:
+            continue
+        taken += 1
+        for k in value[:i].decode("ascii").split("\n"):
+            keys[k] = None
+    return list(keys)
+
+
+def commit_groups(ops: Sequence[Op]) -> list[list[Op]]:
+    """Split a batch at its commit barriers, for backends that cannot write it atomically.
+
+    Ops inside one group may be applied in any order (in parallel); groups strictly in order.
+    """
+    groups: list[list[Op]] = [[]]
+    for op in ops:
+        if isinstance(op, Put) and op.commit:
+            if groups[-1]:
+                groups.append([])
+            groups[-1].append(op)
+            groups.append([])
+        else:
+            groups[-1].append(op)
+    return [g for g in groups if g]
