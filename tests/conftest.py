@@ -17,7 +17,7 @@ import pytest
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures_aws"]
 
 # name -> whether it is fast enough for the per-commit quick run
 BACKENDS: list[str] = ["memory", "sqlite"]
