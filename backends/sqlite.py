@@ -13,6 +13,7 @@ Options: ``timeout`` (seconds to wait for a lock, default 30), ``synchronous``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -145,7 +146,9 @@ class SQLiteStore:
                         (partition, op.key, op.value),
                     )
                 elif isinstance(op, Delete):
-                    conn.execute("DELETE FROM kv WHERE partition = ? AND key = ?", (partition, op.key))
+                    conn.execute(
+                        "DELETE FROM kv WHERE partition = ? AND key = ?", (partition, op.key)
+                    )
                 elif isinstance(op, DeleteRange):
                     conn.execute(
                         "DELETE FROM kv WHERE partition = ? AND key >= ? AND key < ?",
@@ -173,10 +176,8 @@ class SQLiteStore:
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.close()
-            except sqlite3.Error:  # pragma: no cover
-                pass
         self._local = threading.local()
 
 
@@ -186,7 +187,9 @@ def from_url(url: str, **options: Any) -> SQLiteStore:
     path = unquote(base.split("://", 1)[1])
     path = path[1:] if path.startswith("/") else path
     if not path:
-        raise ConfigError("sqlite URL needs a file: sqlite:///relative.db or sqlite:////abs/path.db")
+        raise ConfigError(
+            "sqlite URL needs a file: sqlite:///relative.db or sqlite:////abs/path.db"
+        )
     unknown = set(query) - {"timeout", "synchronous"}
     if unknown:
         raise ConfigError(f"unknown sqlite option(s): {', '.join(sorted(unknown))}")

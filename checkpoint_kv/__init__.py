@@ -49,7 +49,9 @@ __version__ = "0.1.0"
 _HISTORY = {"all": False, "full": False, "latest": True, "shallow": True}
 
 
-def from_url(url: str | None = None, *, serde: Any = None, shallow: bool | None = None, **options: Any) -> KVCheckpointSaver:
+def from_url(
+    url: str | None = None, *, serde: Any = None, shallow: bool | None = None, **options: Any
+) -> KVCheckpointSaver:
     """A saver for ``url``: ``memory://``, ``sqlite:///path.db``, ``redis://...``,
     ``dynamodb://table``, ``s3://bucket/prefix``.
 

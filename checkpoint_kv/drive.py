@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from checkpoint_kv.port import AsyncKVStore, KVStore, Op
 
@@ -54,7 +54,7 @@ class Emit:
     value: Any
 
 
-Request = Union[Get, Scan, Write, Drop, Partitions]
+Request = Get | Scan | Write | Drop | Partitions
 Plan = Generator[Request, Any, T]
 StreamPlan = Generator[Request | Emit, Any, None]
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 __all__ = [
     "commit_groups",
@@ -68,7 +68,7 @@ class DeleteRange:
     end: str
 
 
-Op = Union[Put, Delete, DeleteRange]
+Op = Put | Delete | DeleteRange
 
 
 @dataclass(slots=True)

@@ -241,7 +241,8 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
             return self.serde.dumps_typed(value)
         except Exception as e:
             raise SerializationError(
-                f"the serializer refused {what} (type {type(value).__name__}): {e}; nothing was written"
+                f"the serializer refused {what} (type {type(value).__name__}): {e}; "
+                "nothing was written"
             ) from e
 
     def _loads(self, key: str, typed: R.Typed) -> Any:
@@ -280,7 +281,7 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         new_versions: ChannelVersions,
     ) -> Plan[RunnableConfig]:
         thread_id, ns, parent_id = _ids(config)
-        cp = dict(checkpoint)
+        cp: dict[str, Any] = dict(checkpoint)
         values: dict[str, Any] = cp.pop("channel_values", None) or {}
         cid = str(cp["id"])
         ops: list[Op] = []
@@ -457,9 +458,9 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
                     chosen.append(g)
             for i in range(0, len(chosen), 100):
                 chunk = chosen[i : i + 100]
-                blobs = yield Get(part, sorted({k for g in chunk for k in g.refs}))
+                found = yield Get(part, sorted({k for g in chunk for k in g.refs}))
                 for g in chunk:
-                    yield Emit(self._tuple(g, blobs))
+                    yield Emit(self._tuple(g, found))
                     if remaining[0] is not None:
                         remaining[0] -= 1
             return
