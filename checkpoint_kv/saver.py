@@ -567,7 +567,9 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         per_checkpoint = max(2.0, len(items) / len(groups))
         exhausted = len(res.items) < page
         while True:
-            chain, complete = self._chain(target, groups, channels, seeds, ns, versions_of)
+            # Unless the scan reached the start, the last group may lack some of its writes.
+            whole = groups if exhausted else groups[:-1]
+            chain, complete = self._chain(target, whole, channels, seeds, ns, versions_of)
             if complete or exhausted:
                 break
             need = max(64, int((depth + 4) * per_checkpoint * 1.5))
