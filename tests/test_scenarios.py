@@ -240,7 +240,12 @@ def delta_chat(fresh: Fresh, turns: int = 150) -> list[Any]:
     for i in range(turns):
         g.invoke({"messages": [f"user:{i}"]}, t)
     final = build(fresh()).get_state(t).values["messages"]
-    return [len(final), final[:4], final[-4:], final == [m for i in range(turns) for m in (f"user:{i}", f"bot:{2 * i + 1}")]]
+    return [
+        len(final),
+        final[:4],
+        final[-4:],
+        final == [m for i in range(turns) for m in (f"user:{i}", f"bot:{2 * i + 1}")],
+    ]
 
 
 SCENARIOS: dict[str, Callable[[Fresh], list[Any]]] = {
