@@ -1,0 +1,358 @@
+"""Copy threads from one store to another, through the port, so a graph resumes on the
+destination exactly where it stopped on the source.
+
+A thread is a partition; copying it copies its keys unchanged (checkpoint records, pending
+writes, blobs), so ids, parents and the raw thread id inside each record stay as they were.
+The copy is built for large threads and unreliable links:
+
+- the source is read in ascending pages (``page_size`` keys per ``scan``), the destination
+  written in batched ``write`` calls (at most ``batch_size`` ops / ``batch_bytes`` bytes);
+- blobs first, then each page of checkpoints with its writes *before* its records (a record
+  sorts after its own writes, and the first record of a batch is a ``commit`` barrier), so a
+  checkpoint becomes visible on the destination only with everything it needs;
+- every ``Put`` is ``if_absent``: re-running after an interruption skips what is already
+  there (one destination ``scan`` per source page says what is) and never overwrites a thread
+  that went on running on the destination;
+- at the end each partition is re-read on the destination and every source key must be there.
+
+Ported engines need nothing else: the same function copies SQLite to Redis, Redis to
+DynamoDB, or back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeAlias
+
+from checkpoint_kv import keys as K
+from checkpoint_kv import records as R
+from checkpoint_kv.errors import CheckpointKVError, ConfigError, CorruptRecordError, redact_url
+from checkpoint_kv.port import KVStore, Op, Put, split_refs
+from checkpoint_kv.registry import open_store
+from checkpoint_kv.saver import KVCheckpointSaver
+
+__all__ = [
+    "CopyProgress",
+    "CopyReport",
+    "CopyVerificationError",
+    "ThreadCopy",
+    "ThreadNotFoundError",
+    "all_partitions",
+    "copy_threads",
+    "display_url",
+    "thread_id_of",
+    "unescape",
+]
+
+StoreLike: TypeAlias = "str | KVStore | KVCheckpointSaver"
+_FAMILIES: tuple[tuple[str, tuple[str, str]], ...] = (
+    ("blobs", K.ALL_BLOBS),
+    ("checkpoints", K.ALL_CHECKPOINTS),
+)
+
+
+class ThreadNotFoundError(CheckpointKVError, LookupError):
+    """A thread (or checkpoint) named by the caller has no data in the store."""
+
+
+class CopyVerificationError(CheckpointKVError):
+    """After a copy, some source keys are missing on the destination (``report`` says which
+    threads); re-running the copy is safe and writes only what is missing."""
+
+    def __init__(self, message: str, report: CopyReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+@dataclass
+class ThreadCopy:
+    """What happened to one thread. Counts are keys on the source; ``copied`` were written,
+    ``skipped`` were already on the destination."""
+
+    partition: str
+    thread_id: str
+    checkpoints: int = 0
+    writes: int = 0
+    blobs: int = 0
+    copied: int = 0
+    skipped: int = 0
+    verified: bool | None = None  # None: verification was not asked for
+    missing: int = 0  # source keys absent on the destination after the copy
+
+
+@dataclass
+class CopyReport:
+    threads: list[ThreadCopy] = field(default_factory=list)
+    read_calls: int = 0
+    write_calls: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(t.verified is not False for t in self.threads)
+
+    def totals(self) -> dict[str, int]:
+        keys = ("checkpoints", "writes", "blobs", "copied", "skipped", "missing")
+        return {k: sum(getattr(t, k) for t in self.threads) for k in keys}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "threads": [asdict(t) for t in self.threads],
+            "totals": self.totals(),
+            "read_calls": self.read_calls,
+            "write_calls": self.write_calls,
+        }
+
+
+@dataclass(frozen=True)
+class CopyProgress:
+    """Passed to the ``progress`` callback after every batch."""
+
+    thread_index: int  # 0-based
+    thread_count: int
+    thread_id: str
+    keys_done: int  # keys of this thread handled so far (copied or skipped)
+    total_keys_done: int
+    finished: bool = False  # True once for every thread, after its verification
+
+
+# --- helpers shared with the command line --------------------------------------------------
+
+
+def unescape(component: str) -> str:
+    """The raw text of an escaped key component (inverse of ``keys.escape``; a hashed
+    component ``~<sha256>`` cannot be inverted and comes back as is)."""
+    if component.startswith("~") or "%" not in component:
+        return component
+    out = bytearray()
+    i = 0
+    while i < len(component):
+        ch = component[i]
+        if ch == "%" and _is_hex(component[i + 1 : i + 3]):
+            out.append(int(component[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out += ch.encode("ascii")
+            i += 1
+    return out.decode("utf-8", "surrogatepass")
+
+
+def _is_hex(text: str) -> bool:
+    return len(text) == 2 and all(c in "0123456789ABCDEFabcdef" for c in text)
+
+
+def display_url(url: str) -> str:
+    """``url`` safe to print. ``redact_url`` rebuilds every URL, which turns
+    ``sqlite:////abs/path`` into ``sqlite://abs/path``; so apply it only where there is
+    something to hide (userinfo or a query string)."""
+    return redact_url(url) if ("@" in url or "?" in url) else url
+
+
+def thread_id_of(key: str, value: bytes) -> str:
+    """The raw thread id carried by a checkpoint record."""
+    try:
+        _, payload = split_refs(value)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorruptRecordError(f"corrupt record at key {key!r}: {e}") from e
+    return R.decode_checkpoint(key, payload).thread_id
+
+
+def all_partitions(store: KVStore) -> Iterator[str]:
+    """Every partition of ``store``, following the cursor."""
+    cursor: str | None = None
+    while True:
+        page = store.partitions(cursor)
+        yield from page.partitions
+        cursor = page.cursor
+        if cursor is None:
+            return
+
+
+def _open(target: StoreLike, stack: ExitStack) -> tuple[KVStore, str]:
+    if isinstance(target, str):
+        store = open_store(target)
+        stack.callback(store.close)
+        return store, display_url(target)
+    if isinstance(target, KVCheckpointSaver):
+        return target.store, repr(target.store)
+    return target, repr(target)
+
+
+def _batches(ops: Sequence[Put], max_ops: int, max_bytes: int) -> Iterator[list[Op]]:
+    batch: list[Op] = []
+    size = 0
+    for op in ops:
+        cost = len(op.key) + len(op.value)
+        if batch and (len(batch) >= max_ops or size + cost > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(op)
+        size += cost
+    if batch:
+        yield batch
+
+
+def _mark_commit(batch: list[Op]) -> list[Op]:
+    """Make the first record of a batch a commit barrier: a backend that cannot write the
+    batch atomically then lands the data before any record."""
+    for i, op in enumerate(batch):
+        if isinstance(op, Put) and K.is_record(op.key):
+            if i > 0:
+                batch[i] = Put(op.key, op.value, if_absent=op.if_absent, commit=True)
+            break
+    return batch
+
+
+# --- the copy -------------------------------------------------------------------------------
+
+
+class _Copier:
+    def __init__(
+        self,
+        src: KVStore,
+        dst: KVStore,
+        report: CopyReport,
+        *,
+        page_size: int,
+        batch_size: int,
+        batch_bytes: int,
+        progress: Callable[[CopyProgress], None] | None,
+    ) -> None:
+        self.src, self.dst, self.report = src, dst, report
+        self.page_size, self.batch_size, self.batch_bytes = page_size, batch_size, batch_bytes
+        self.progress = progress
+        self.total_done = 0
+
+    def _scan(self, store: KVStore, part: str, start: str, end: str, limit: int | None) -> Any:
+        self.report.read_calls += 1
+        return store.scan(part, start, end, limit=limit)
+
+    def exists(self, part: str) -> bool:
+        return bool(self._scan(self.src, part, *K.ALL_CHECKPOINTS, 1).items)
+
+    def copy(
+        self, part: str, index: int, count: int, known_id: str | None
+    ) -> tuple[ThreadCopy, set[str]]:
+        tc = ThreadCopy(part, known_id or unescape(part))
+        src_keys: set[str] = set()
+        done = 0
+        for _family, (start, end) in _FAMILIES:
+            while True:
+                items = self._scan(self.src, part, start, end, self.page_size).items
+                if not items:
+                    break
+                # What the destination already holds in exactly this key range.
+                hi = items[-1][0] + K.SEP
+                present = {k for k, _ in self._scan(self.dst, part, items[0][0], hi, None).items}
+                data: list[Put] = []
+                recs: list[Put] = []
+                for key, value in items:
+                    src_keys.add(key)
+                    if key.startswith("b" + K.SEP):
+                        tc.blobs += 1
+                    elif K.is_record(key):
+                        tc.checkpoints += 1
+                        if known_id is None:
+                            known_id = tc.thread_id = thread_id_of(key, value)
+                    else:
+                        tc.writes += 1
+                    if key in present:
+                        tc.skipped += 1
+                    else:
+                        (recs if K.is_record(key) else data).append(Put(key, value, if_absent=True))
+                # Data before records; a page holds each record after all its writes.
+                for batch in _batches(data + recs, self.batch_size, self.batch_bytes):
+                    self.report.write_calls += 1
+                    self.dst.write(part, _mark_commit(batch))
+                tc.copied += len(data) + len(recs)
+                done += len(items)
+                self.total_done += len(items)
+                self.tick(index, count, tc.thread_id, done)
+                if len(items) < self.page_size:
+                    break
+                start = hi
+        return tc, src_keys
+
+    def verify(self, tc: ThreadCopy, src_keys: set[str]) -> None:
+        seen: set[str] = set()
+        for _family, (start, end) in _FAMILIES:
+            while True:
+                items = self._scan(self.dst, tc.partition, start, end, self.page_size).items
+                seen.update(k for k, _ in items)
+                if len(items) < self.page_size:
+                    break
+                start = items[-1][0] + K.SEP
+        tc.missing = len(src_keys - seen)
+        tc.verified = tc.missing == 0
+
+    def tick(self, index: int, count: int, thread_id: str, done: int, fin: bool = False) -> None:
+        if self.progress is not None:
+            self.progress(CopyProgress(index, count, thread_id, done, self.total_done, fin))
+
+
+def copy_threads(
+    src: StoreLike,
+    dst: StoreLike,
+    threads: Iterable[str] | None = None,
+    *,
+    verify: bool = True,
+    setup: bool = False,
+    progress: Callable[[CopyProgress], None] | None = None,
+    page_size: int = 1000,
+    batch_size: int = 500,
+    batch_bytes: int = 4 << 20,
+) -> CopyReport:
+    """Copy threads (every checkpoint, pending write and blob) from ``src`` to ``dst``.
+
+    ``src``/``dst`` are URLs (opened and closed here), savers or stores. ``threads`` are raw
+    thread ids; ``None`` copies every thread. Safe to re-run: keys already on the destination
+    are skipped, never overwritten. ``setup=True`` creates the destination's table/bucket
+    first. Raises ``ThreadNotFoundError`` (before copying anything) for a named thread the
+    source does not have, and ``CopyVerificationError`` if, after the copy, a source key is
+    missing on the destination.
+    """
+    if page_size < 1 or batch_size < 1 or batch_bytes < 1:
+        raise ConfigError("page_size, batch_size and batch_bytes must be positive")
+    if (isinstance(src, str) and isinstance(dst, str) and src == dst) or src is dst:
+        raise ConfigError("source and destination are the same store")
+    report = CopyReport()
+    with ExitStack() as stack:
+        s, s_name = _open(src, stack)
+        d, _ = _open(dst, stack)
+        if setup:
+            d.setup()
+        copier = _Copier(
+            s,
+            d,
+            report,
+            page_size=page_size,
+            batch_size=batch_size,
+            batch_bytes=batch_bytes,
+            progress=progress,
+        )
+        wanted: list[tuple[str, str | None]]
+        if threads is None:
+            wanted = [(p, None) for p in all_partitions(s)]
+        else:
+            wanted = [(K.partition(t), t) for t in dict.fromkeys(threads)]
+            absent = [t for p, t in wanted if not copier.exists(p)]
+            if absent:
+                names = ", ".join(repr(t) for t in absent)
+                raise ThreadNotFoundError(f"{s_name}: no such thread: {names}; nothing was copied")
+        for i, (part, tid) in enumerate(wanted):
+            tc, src_keys = copier.copy(part, i, len(wanted), tid)
+            if verify:
+                copier.verify(tc, src_keys)
+            report.threads.append(tc)
+            copier.tick(i, len(wanted), tc.thread_id, tc.copied + tc.skipped, True)
+        if not report.ok:
+            bad = [t.thread_id for t in report.threads if t.verified is False]
+            raise CopyVerificationError(
+                f"{sum(t.missing for t in report.threads)} key(s) of {len(bad)} thread(s) "
+                f"missing on the destination after the copy ({', '.join(map(repr, bad[:5]))}); "
+                "re-run the copy: it writes only what is missing",
+                report,
+            )
+    return report
