@@ -4,7 +4,6 @@ either ours or the one they already know."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "BackendUnavailableError",
@@ -72,16 +71,7 @@ def redact(text: str) -> str:
 
 def redact_url(url: str) -> str:
     """``url`` without its password (and without secret-looking query values)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return redact(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user = userinfo.partition(":")[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = re.sub(
-        r"((?:password|secret|token|key)[^=&]*=)[^&]*", r"\1***", parts.query, flags=re.I
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    base, sep, query = redact(url).partition("?")
+    if sep:
+        query = re.sub(r"((?:password|secret|token|key)[^=&]*=)[^&]*", r"\1***", query, flags=re.I)
+    return base + sep + query
