@@ -1,0 +1,160 @@
+"""checkpoint-kv itself, on any backend: the URL template comes from ``run.py``'s ``OURS``.
+
+Round trips are counted by wrapping the port store (one hit per port call); where the backend
+talks to a server through redis-py or botocore, the wire requests are the primary count and
+port calls a secondary one, so a port call that costs several requests cannot hide.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from benchmarks.counting import Recorder, patch_botocore, patch_redis, wrap_module_functions
+from benchmarks.peers import Handle, ddb_held, redis_held, s3_held, safe_name
+
+LABEL = "checkpoint-kv"
+UNIT = "port calls"  # replaced by the wire unit for server backends (see unit())
+SERVICE = None
+VENV = None
+IMPORT = "import checkpoint_kv"  # plus the backend module, see import_statement()
+
+
+def import_statement(backend: str) -> str:
+    return f"import checkpoint_kv, checkpoint_kv.backends.{backend}"
+
+
+def unit(backend: str) -> str:
+    return {"redis": "redis round trips", "dynamodb": "API calls", "s3": "API calls"}.get(
+        backend, "port calls"
+    )
+
+
+class CountingStore:
+    """A port store that reports each call (and the bytes it writes) to the recorder."""
+
+    def __init__(self, inner: Any, rec: Recorder, primary: bool) -> None:
+        self.inner, self.rec, self.primary = inner, rec, primary
+
+    def __repr__(self) -> str:
+        return f"CountingStore({self.inner!r})"
+
+    def _hit(self, nbytes: int = 0) -> None:
+        self.rec.hit(1, nbytes, kind="port calls", primary=self.primary)
+        if not self.primary:
+            self.rec.bytes_sent += 0
+
+    def get(self, partition: str, keys: Any) -> Any:
+        self._hit()
+        return self.inner.get(partition, keys)
+
+    def scan(self, partition: str, start: str, end: str, **kw: Any) -> Any:
+        self._hit()
+        return self.inner.scan(partition, start, end, **kw)
+
+    def write(self, partition: str, ops: Any) -> None:
+        from checkpoint_kv.port import Put
+
+        n = sum(len(o.key) + len(o.value) for o in ops if isinstance(o, Put))
+        self.rec.hit(1, n if self.primary else 0, kind="port calls", primary=self.primary)
+        if not self.primary:
+            self.rec.hit(n, kind="bytes in port writes", primary=False)
+        self.inner.write(partition, ops)
+
+    def drop(self, partition: str) -> None:
+        self._hit()
+        self.inner.drop(partition)
+
+    def partitions(self, cursor: str | None = None) -> Any:
+        self._hit()
+        return self.inner.partitions(cursor)
+
+    def setup(self) -> None:
+        self.inner.setup()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:  # noqa: A001
+    import checkpoint_kv.records as records
+    from checkpoint_kv import KVCheckpointSaver
+    from checkpoint_kv.registry import open_store
+
+    backend = ctx["backend"]
+    name = safe_name("ckv", workload)
+    url = ctx["url_template"].format(
+        dir=ctx["dir"], workload=workload, name=name, **ctx.get("services", {})
+    )
+    wire = backend in ("redis", "dynamodb", "s3")
+    if backend == "redis":
+        patch_redis(rec)
+    elif backend in ("dynamodb", "s3"):
+        patch_botocore(rec)
+    wrap_module_functions(
+        records,
+        [
+            "encode_checkpoint",
+            "encode_write",
+            "encode_blob",
+            "decode_checkpoint",
+            "decode_write",
+            "decode_blob",
+        ],
+        rec,
+    )
+    with rec.paused():
+        admin: Any = None
+        if backend == "redis":
+            import redis
+
+            admin = redis.Redis.from_url(url.split("?")[0])
+            admin.flushall()
+        elif backend == "s3":
+            import boto3
+
+            admin = boto3.client("s3", endpoint_url=ctx["services"]["moto"])
+            admin.create_bucket(Bucket=name)
+        elif backend == "dynamodb":
+            import boto3
+
+            admin = boto3.client("dynamodb", endpoint_url=ctx["services"]["moto"])
+        inner = open_store(url)
+        store = CountingStore(inner, rec, primary=not wire)
+        saver = KVCheckpointSaver(store)
+        saver.setup()
+
+    def held() -> dict[str, int]:
+        logical = 0
+        page = inner.partitions(None)
+        parts = list(page.partitions)
+        while page.cursor:
+            page = inner.partitions(page.cursor)
+            parts += page.partitions
+        for p in parts:
+            res = inner.scan(p, "!", "\x7f")
+            logical += sum(len(k) + len(v) for k, v in res.items)
+        out = {"logical_bytes": logical}
+        if backend == "sqlite":
+            import sqlite3
+
+            path = inner.path
+            c = sqlite3.connect(path)
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            c.close()
+            size = os.path.getsize(path)
+            for ext in ("-wal", "-shm"):
+                if os.path.exists(path + ext):
+                    size += os.path.getsize(path + ext)
+            out["bytes"] = size
+        elif backend == "redis":
+            out.update(redis_held(admin))
+        elif backend == "dynamodb":
+            out.update(ddb_held(admin, name))
+        elif backend == "s3":
+            out.update(s3_held(admin, name))
+        else:
+            out["bytes"] = logical
+        return out
+
+    return Handle(saver, held, saver.close)

@@ -1,0 +1,302 @@
+"""Turns one run's JSON into ``RESULTS.md`` and PNG plots (matplotlib, optional).
+
+Absolute times on a shared 2-core machine are noisy, so every latency is also shown as a ratio
+to ``InMemorySaver`` measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+BASE = "inmemory"
+# workload -> (label, main graph op)
+MAIN_OP = {
+    "chat": ("chat: invoke", "invoke"),
+    "chat-delta": ("DeltaChannel chat: invoke", "invoke"),
+    "fanout": ("fan-out 8 + interrupt: invoke", "invoke (8 Sends, interrupt)"),
+    "history": ("history: page of 10", "history page (10)"),
+    "concurrent": ("32 threads: invoke", "invoke (per thread)"),
+}
+METHODS = ["get_tuple", "put", "put_writes", "list", "get_delta_channel_history"]
+
+
+def _op(t: dict[str, Any], w: str, op: str) -> dict[str, Any] | None:
+    e = t.get("workloads", {}).get(w)
+    if not e:
+        return None
+    return e.get("ops", {}).get(op)  # type: ignore[no-any-return]
+
+
+def _num(x: float | None, digits: int = 1) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}f}"
+
+
+def _mb(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1e6:.2f}" if n < 1e8 else f"{n / 1e6:,.0f}"
+
+
+def _ratio(x: float | None, base: float | None) -> str:
+    if x is None or not base or math.isnan(x) or math.isnan(base):
+        return ""
+    return f" ({x / base:.1f}x)"
+
+
+def _cell(t: dict[str, Any], base: dict[str, Any] | None, w: str, op: str) -> str:
+    o = _op(t, w, op)
+    if o is None:
+        e = t.get("workloads", {}).get(w, {})
+        return "fails" if e.get("error") else "-"
+    b = _op(base, w, op) if base else None
+    return _num(o["median_ms"]) + _ratio(o["median_ms"], b["median_ms"] if b else None)
+
+
+def _hits(t: dict[str, Any], w: str, op: str) -> str:
+    if not t.get("unit") or t["unit"] == "-":
+        return "-"
+    o = _op(t, w, op)
+    return _num(o["hits_mean"]) if o and o.get("hits_mean") is not None else "-"
+
+
+def _held(t: dict[str, Any], w: str) -> int | None:
+    e = t.get("workloads", {}).get(w, {})
+    return (e.get("held") or {}).get("bytes")
+
+
+def _written(t: dict[str, Any], w: str) -> int | None:
+    e = t.get("workloads", {}).get(w)
+    if not e:
+        return None
+    return e.get("bytes_sent") or e.get("serde_bytes_out")
+
+
+def _status(t: dict[str, Any]) -> str:
+    s = t.get("status", "?")
+    if s != "ok":
+        return s.replace("|", "/")
+    bad = []
+    for w, e in t.get("workloads", {}).items():
+        if e.get("error"):
+            bad.append(f"{w}: {e['error']}")
+        elif e.get("truncated"):
+            info = e.get("info", {})
+            done = info.get("turns", info.get("rounds", info.get("checkpoints", "?")))
+            bad.append(f"{w}: time budget hit ({done} done)")
+    return ("; ".join(bad) or "ok").replace("|", "/").replace("\n", " ")
+
+
+def write_report(data: dict[str, Any], out_dir: Path, plots: bool = True) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(data, indent=1, default=str))
+    made = make_plots(data, out_dir) if plots else []
+    (out_dir / "RESULTS.md").write_text(render(data, made))
+
+
+def render(data: dict[str, Any], plots: list[str]) -> str:
+    T: dict[str, dict[str, Any]] = data["targets"]
+    base = T.get(BASE) if T.get(BASE, {}).get("status") == "ok" else None
+    m = data["machine"]
+    versions: dict[str, str] = {}
+    for t in T.values():
+        versions.update(t.get("versions", {}))
+    L: list[str] = []
+    L.append(f"# checkpoint-kv benchmark ({data['profile']} profile)\n")
+    L.append(
+        f"Run {data['started']} with `{data['command']}` on {m['cpu']}, {m['cores']} cores "
+        f"(shared; load {m['load_at_start']:.1f} at start), {m['os']}, Python {m['python']}.  "
+    )
+    L.append("Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".\n")
+    L.append(
+        "Latencies are medians in ms, with the ratio to `InMemorySaver` measured in the same "
+        "run. *Round trips* are counted per graph call, in the unit of each saver: redis "
+        "round trips (one per command or pipeline sent), AWS API calls (botocore), SQL "
+        "statements (PostgreSQL, SQLite), or port calls for checkpoint-kv's in-process "
+        "backends. *Held* is the storage after the workload: SQLite file size, PostgreSQL "
+        "table+index size, Redis `MEMORY USAGE` summed over keys, DynamoDB item sizes, S3 "
+        "object sizes, the bytes in InMemorySaver's dicts.\n"
+    )
+    L.append("## Summary\n")
+    L.append(
+        "| saver | unit | chat invoke ms | chat RT/invoke | chat held MB | delta invoke ms "
+        "| delta RT/invoke | delta get_state RT | delta held MB | fan-out RT/invoke "
+        "| history page ms | history RT/page | 32 threads invokes/s | import ms | status |"
+    )
+    L.append("|" + "---|" * 15)
+    for t in T.values():
+        conc = (t.get("workloads", {}).get("concurrent", {}).get("info") or {}).get(
+            "invokes_per_s"
+        )
+        bconc = (
+            (base.get("workloads", {}).get("concurrent", {}).get("info") or {}).get(
+                "invokes_per_s"
+            )
+            if base
+            else None
+        )
+        row = [
+            ("**" + t["label"] + "**") if t.get("ours") else t["label"],
+            t.get("unit", "-"),
+            _cell(t, base, "chat", "invoke"),
+            _hits(t, "chat", "invoke"),
+            _mb(_held(t, "chat")),
+            _cell(t, base, "chat-delta", "invoke"),
+            _hits(t, "chat-delta", "invoke"),
+            _hits(t, "chat-delta", "get_state"),
+            _mb(_held(t, "chat-delta")),
+            _hits(t, "fanout", "invoke (8 Sends, interrupt)"),
+            _cell(t, base, "history", "history page (10)"),
+            _hits(t, "history", "history page (10)"),
+            _num(conc) + (f" ({conc / bconc:.2f}x)" if conc and bconc else ""),
+            _num(t.get("import_ms"), 0),
+            _status(t),
+        ]
+        L.append("| " + " | ".join(row) + " |")
+    L.append("")
+    for p in plots:
+        L.append(f"![{p}]({p})\n")
+    L.append("## Per workload\n")
+    L.append(
+        "Per graph op: median / p95 ms (ratio of medians to InMemorySaver), round trips per op. "
+        "Per saver method: mean round trips per call (counted on the calling thread). Bytes "
+        "written: bytes sent to the store (request payloads; for InMemorySaver the serialized "
+        "bytes). Serde CPU: thread CPU time in the saver's `serde` (and checkpoint-kv's CBOR "
+        "envelope); CPU: the whole process during the workload.\n"
+    )
+    for w, (title, main) in MAIN_OP.items():
+        if not any(w in t.get("workloads", {}) for t in T.values()):
+            continue
+        ops = sorted(
+            {op for t in T.values() for op in t.get("workloads", {}).get(w, {}).get("ops", {})
+             if not op.startswith("saver.")}  # fmt: skip
+        )
+        L.append(f"### {w}: {title}\n")
+        head = ["saver"] + [f"{op}: ms med/p95, RT" for op in ops]
+        head += [f"{mth} RT" for mth in METHODS]
+        head += ["written MB", "held MB", "serde CPU ms", "CPU s", "error"]
+        L.append("| " + " | ".join(head) + " |")
+        L.append("|" + "---|" * len(head))
+        for t in T.values():
+            e = t.get("workloads", {}).get(w)
+            if e is None:
+                continue
+            cells = [t["label"]]
+            for op in ops:
+                o = e["ops"].get(op)
+                if not o:
+                    cells.append("-")
+                    continue
+                b = _op(base, w, op) if base else None
+                cells.append(
+                    f"{_num(o['median_ms'])} / {_num(o['p95_ms'])}"
+                    f"{_ratio(o['median_ms'], b['median_ms'] if b else None)}, "
+                    f"{_hits(t, w, op)}"
+                )
+            for mth in METHODS:
+                cells.append(_hits(t, w, "saver." + mth))
+            cells += [
+                _mb(_written(t, w)),
+                _mb(_held(t, w)),
+                _num(e.get("serde_cpu_s", 0) * 1000),
+                _num(e.get("cpu_s"), 2),
+                (e.get("error") or "").replace("|", "/"),
+            ]
+            L.append("| " + " | ".join(cells) + " |")
+        L.append("")
+    if data.get("service_errors"):
+        L.append("## Services that did not start\n")
+        for k, v in data["service_errors"].items():
+            L.append(f"- {k}: {v}")
+        L.append("")
+    return "\n".join(L) + "\n"
+
+
+def make_plots(data: dict[str, Any], out_dir: Path) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    T = {k: t for k, t in data["targets"].items() if t.get("status") == "ok"}
+    if not T:
+        return []
+    base = T.get(BASE)
+    labels = [t["label"] for t in T.values()]
+    colors = ["#1f77b4" if t.get("ours") else "#999999" for t in T.values()]
+    made: list[str] = []
+
+    def grouped(fname: str, title: str, series: list[tuple[str, list[float | None]]],
+                xlabel: str, log: bool = True) -> None:  # fmt: skip
+        fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) * max(1, len(series)) / 2 + 1.8))
+        n = len(series)
+        h = 0.8 / n
+        cmap = plt.get_cmap("tab10")
+        for i, (name, vals) in enumerate(series):
+            ys = [j + i * h for j in range(len(labels))]
+            xs = [v if v is not None and v > 0 else 0 for v in vals]
+            ax.barh(ys, xs, height=h, label=name, color=cmap(i))
+        ax.set_yticks([j + h * (n - 1) / 2 for j in range(len(labels))])
+        ax.set_yticklabels(labels)
+        for tick, c in zip(ax.get_yticklabels(), colors):
+            tick.set_fontweight("bold" if c != "#999999" else "normal")
+        ax.invert_yaxis()
+        if log:
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+        ax.grid(axis="x", alpha=0.3)
+        if n > 1:
+            ax.legend(fontsize=8, loc="best")
+        fig.tight_layout()
+        fig.savefig(out_dir / fname, dpi=110)
+        plt.close(fig)
+        made.append(fname)
+
+    def med(t: dict[str, Any], w: str, op: str) -> float | None:
+        o = _op(t, w, op)
+        return o["median_ms"] if o else None
+
+    if base:
+        series = []
+        for w, (title, op) in MAIN_OP.items():
+            b = med(base, w, op)
+            if b:
+                series.append((title, [(med(t, w, op) or 0) / b for t in T.values()]))
+        grouped("latency_ratio.png", "Median latency / InMemorySaver (same run; bold = ours)",
+                series, "ratio (log)")  # fmt: skip
+    rts = []
+    for w, op, name in [
+        ("chat", "invoke", "chat invoke"),
+        ("chat-delta", "invoke", "DeltaChannel chat invoke"),
+        ("chat-delta", "get_state", "DeltaChannel get_state"),
+        ("fanout", "invoke (8 Sends, interrupt)", "fan-out invoke"),
+        ("history", "history page (10)", "history page of 10"),
+    ]:
+        vals = []
+        for t in T.values():
+            o = _op(t, w, op)
+            vals.append(o["hits_mean"] if o and t.get("unit") != "-" else None)
+        rts.append((name, vals))
+    grouped("round_trips.png", "Round trips / API calls / statements per graph call (counted)",
+            rts, "count (log)")  # fmt: skip
+    grouped(
+        "storage.png",
+        "Storage held after the run (MB)",
+        [
+            ("200-turn chat", [(_held(t, "chat") or 0) / 1e6 for t in T.values()]),
+            ("DeltaChannel chat", [(_held(t, "chat-delta") or 0) / 1e6 for t in T.values()]),
+        ],
+        "MB (log)",
+    )
+    grouped("import_time.png", "Import time (python -X importtime; cold start)",
+            [("import", [t.get("import_ms") for t in T.values()])], "ms", log=False)  # fmt: skip
+    return made
