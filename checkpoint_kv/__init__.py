@@ -21,6 +21,7 @@ from checkpoint_kv.errors import (
     UnknownSchemeError,
     UnsupportedFormatError,
 )
+from checkpoint_kv.migrate import copy_threads
 from checkpoint_kv.port import AsyncKVStore, KVStore
 from checkpoint_kv.registry import DEFAULT_URL, known_schemes, open_store, register, split_options
 from checkpoint_kv.saver import KVCheckpointSaver
@@ -39,6 +40,7 @@ __all__ = [
     "StoreNotFoundError",
     "UnknownSchemeError",
     "UnsupportedFormatError",
+    "copy_threads",
     "from_url",
     "known_schemes",
     "register",
