@@ -1,0 +1,611 @@
+"""``s3://BUCKET/PREFIX``: one object per record in an S3 bucket (or MinIO, R2, Ceph RGW...).
+
+Layout. Every port key is one object::
+
+    PREFIX/<partition>!/<encoded sort key>
+
+``<partition>`` is the escaped thread id (``keys.partition``: ``[A-Za-z0-9._%~-]``, at most
+120 characters, never ``/``). The ``!/`` marker ends it, so a listing of the prefix with
+``Delimiter='/'`` yields exactly our partitions, and two stores never see each other's data
+even when one prefix is nested in the other (``a`` and ``a/b``: the prefix may not contain
+``!``). Nothing else of ours lives under ``PREFIX/``; foreign objects there are ignored by
+``partitions()``.
+
+Newest first with one LIST. ListObjectsV2 lists ascending only, while the saver's hot reads
+(latest checkpoint, ``list`` pages) are *descending* scans with a limit. So sort keys are stored
+order-inverted: each character of the port's alphabet (ASCII 0x21..0x7E) is replaced by its
+*complement* code, and a terminator ``~`` that sorts above every code is appended. Then
+``a < b`` exactly when ``enc(a) > enc(b)``, prefixes included (``ab`` sorts after ``abc`` once
+encoded, because ``~`` beats any code). A descending scan ``[start, end)`` with a limit is
+therefore ONE ListObjectsV2 call: ``StartAfter=enc(end)``, ``MaxKeys=limit``, stop past
+``enc(start)``; a thread with 500 checkpoints finds its latest with the same single LIST as one
+with 5. A forward scan lists the whole range and reverses it; the saver uses those only for an
+exact checkpoint (a handful of keys) and whole-partition admin reads (copy, prune).
+``Prefix`` is always narrowed to the encoded common prefix of ``start`` and ``end``.
+
+The code alphabet is printable ASCII without ``/`` and ``\\`` (MinIO and other file-backed
+stores give those a meaning), which leaves 91 characters for 94 inputs. So the four rare
+characters ``[ \\ ] ^`` (never produced by ``checkpoint_kv.keys``) get two-character codes under
+one lead character; the codes stay prefix-free, so the order still inverts. Saver keys never grow
+when encoded. Worst case (1,000-character ids are hashed to 65 characters by ``keys.escape``):
+a write key of ~375 bytes plus a 120-byte partition, so a prefix of up to ``MAX_PREFIX`` bytes
+keeps every object key under S3's 1,024-byte limit (checked on every write anyway).
+
+Values. LIST returns keys only, so a scan is LIST, then parallel GETs of the items, then
+parallel GETs of the followed references (``port.follow_refs``): ``get_tuple`` is 3 sequential
+*waves* of requests, ``list(limit=10)`` 3. Requests of a wave run on a bounded thread pool
+(``max_workers``, also the HTTP connection pool size); ``waves`` counts sequential phases.
+
+Writes. ``write`` splits the batch at its commit barriers (``port.commit_groups``): requests of a
+group run in parallel, groups strictly in order, so ``put`` is 2 waves (blobs, then the record:
+a reader never sees a record before its blobs) and ``put_writes`` 1. Within a group the ops are
+resolved to one action per key first, so list order is honoured even in parallel.
+``Put(if_absent=True)`` is a conditional PUT with ``If-None-Match: *``; 412 means "already
+there", which is the wanted outcome. For stores without conditional writes,
+``conditional_writes=false`` falls back to HEAD then PUT: NOT atomic (two racing writers of the
+same key can both write; for the saver that means a retried task's write may replace the first
+one, with the same content in practice). ``DeleteRange`` lists the range (in the first wave,
+beside the first group's PUTs) and removes keys with ``DeleteObjects``, 1,000 a call; ``drop``
+lists the partition and deletes it the same way. Nothing is atomic across objects; S3's
+read-after-write consistency and the commit order are what make readers safe.
+
+URL: ``s3://BUCKET/PREFIX?region=...&endpoint_url=...`` plus the usual AWS configuration
+(environment, ``~/.aws``, instance roles; never credentials in the URL). Options:
+``region``, ``endpoint_url`` (S3-compatible stores), ``profile``, ``addressing_style``
+(``path`` for MinIO), ``max_workers`` (default 32), ``conditional_writes`` (default true),
+``connect_timeout`` / ``read_timeout`` (seconds), and ``client=`` (a ready boto3 S3 client,
+keyword only). ``setup()`` creates the bucket if missing; without it a missing bucket raises
+:class:`~checkpoint_kv.errors.StoreNotFoundError`. The async twin is the default
+``ThreadedAsyncStore``: boto3 is synchronous and the work is already parallel inside a call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+from checkpoint_kv.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    CorruptRecordError,
+    StoreNotFoundError,
+    redact,
+    redact_url,
+)
+from checkpoint_kv.port import (
+    Delete,
+    DeleteRange,
+    Op,
+    PartitionPage,
+    Put,
+    ScanResult,
+    commit_groups,
+    follow_refs,
+)
+from checkpoint_kv.registry import split_options
+
+__all__ = ["MAX_PREFIX", "S3Store", "decode_key", "encode_key", "from_url"]
+
+T = TypeVar("T")
+
+MAX_KEY_BYTES = 1024  # S3's limit on an object key
+MAX_PREFIX = 400  # bytes; leaves room for the worst-case partition and saver sort key
+_PAGE = 1000  # ListObjectsV2 and DeleteObjects maximum
+_MARK = "!/"  # ends a partition segment
+
+
+# --- order-inverting key encoding ---------------------------------------------------------
+
+_INPUT = [chr(c) for c in range(0x21, 0x7F)]  # the port's sort-key alphabet
+_CODE_CHARS = [chr(c) for c in range(0x21, 0x7E) if chr(c) not in "/\\"]  # 91 characters
+_END = "~"  # terminator: above every code
+_DOUBLE = "[\\]^"  # rare input characters that get two-character codes
+
+
+def _build_codes() -> tuple[dict[str, str], str]:
+    """Codes ascending while the input characters descend; one lead for the double codes."""
+    codes: dict[str, str] = {}
+    singles = iter(_CODE_CHARS)
+    lead = ""
+    seconds = iter(_CODE_CHARS)
+    for ch in reversed(_INPUT):
+        if ch in _DOUBLE:
+            lead = lead or next(singles)
+            codes[ch] = lead + next(seconds)
+        else:
+            codes[ch] = next(singles)
+    assert next(singles, None) is None, "the code alphabet must be used up exactly"
+    return codes, lead
+
+
+_CODES, _LEAD = _build_codes()
+_DECODE = {v: k for k, v in _CODES.items()}
+
+
+def _codes(key: str) -> str:
+    try:
+        return "".join([_CODES[c] for c in key])
+    except KeyError as e:
+        raise ValueError(f"sort key {key!r} has a character outside ASCII 0x21..0x7E") from e
+
+
+def encode_key(key: str) -> str:
+    """The order-inverted form of a sort key: ``a < b`` iff ``encode_key(a) > encode_key(b)``."""
+    return _codes(key) + _END
+
+
+def decode_key(text: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(text) and text[i] != _END:
+        n = 2 if text[i] == _LEAD else 1
+        out.append(_DECODE[text[i : i + n]])
+        i += n
+    if i != len(text) - 1:
+        raise KeyError(text)
+    return "".join(out)
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+# --- the store ----------------------------------------------------------------------------
+
+
+class S3Store:
+    """The port over one bucket and prefix. Thread-safe: boto3 clients are."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        client: Any = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        addressing_style: str | None = None,
+        max_workers: int = 32,
+        conditional_writes: bool = True,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+    ) -> None:
+        prefix = prefix.strip("/")
+        if not bucket:
+            raise ConfigError("S3 URL needs a bucket: s3://BUCKET/PREFIX")
+        if "!" in prefix or "//" in prefix:
+            raise ConfigError(f"S3 prefix {prefix!r}: no '!' and no empty path segment")
+        if len(prefix.encode()) > MAX_PREFIX:
+            raise ConfigError(f"S3 prefix is longer than {MAX_PREFIX} bytes")
+        if max_workers < 1:
+            raise ConfigError("S3 max_workers must be at least 1")
+        self.bucket = bucket
+        self.prefix = prefix
+        self._root = prefix + "/" if prefix else ""
+        self.endpoint_url = endpoint_url
+        self.max_workers = max_workers
+        self.conditional_writes = conditional_writes
+        if client is None:
+            session = boto3.session.Session(profile_name=profile, region_name=region)
+            cfg: dict[str, Any] = {
+                "max_pool_connections": max_workers,
+                "retries": {"mode": "standard"},
+            }
+            if addressing_style:
+                cfg["s3"] = {"addressing_style": addressing_style}
+            if connect_timeout is not None:
+                cfg["connect_timeout"] = connect_timeout
+            if read_timeout is not None:
+                cfg["read_timeout"] = read_timeout
+            client = session.client("s3", endpoint_url=endpoint_url, config=Config(**cfg))
+        self.client = client
+        self.waves = 0  # sequential request phases so far (tests and benchmarks read it)
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __repr__(self) -> str:
+        where = f", endpoint_url={redact_url(self.endpoint_url)!r}" if self.endpoint_url else ""
+        return f"S3Store(bucket={self.bucket!r}, prefix={self.prefix!r}{where})"
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def _where(self) -> str:
+        if self.endpoint_url:
+            parts = urlsplit(self.endpoint_url)
+            return (
+                parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else ""
+            )
+        return str(getattr(self.client.meta, "endpoint_url", "S3"))
+
+    def _call(self, operation: str, **kw: Any) -> Any:
+        """One S3 request, with botocore's errors turned into ours where we have one."""
+        try:
+            return getattr(self.client, operation)(Bucket=self.bucket, **kw)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                raise StoreNotFoundError(
+                    f"S3 bucket {self.bucket!r} does not exist: call saver.setup() to create it, "
+                    f"or create it yourself (aws s3 mb s3://{self.bucket})"
+                ) from None
+            raise
+        except (BotoConnectionError, HTTPClientError) as e:
+            raise BackendUnavailableError(
+                f"cannot reach S3 at {self._where()}: {redact(str(e))}"
+            ) from None
+        except NoCredentialsError:
+            raise ConfigError(
+                "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+                "AWS_SECRET_ACCESS_KEY, or run with an IAM role (never put them in the URL)"
+            ) from None
+
+    def _tick(self, n: int = 1) -> None:
+        with self._lock:
+            self.waves += n
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="ckv-s3")
+            return self._pool
+
+    def _phase(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+        """Run independent requests in parallel: one wave. Waits for all before raising."""
+        if not calls:
+            return []
+        self._tick()
+        if len(calls) == 1:
+            return [calls[0]()]
+        pool = self._executor()
+        futures = [pool.submit(c) for c in calls]
+        wait(futures)
+        return [f.result() for f in futures]
+
+    def _dir(self, partition: str) -> str:
+        if not partition or "/" in partition:
+            raise ValueError(f"bad partition {partition!r}: non-empty, no '/'")
+        return f"{self._root}{partition}{_MARK}"
+
+    def _name(self, base: str, key: str) -> str:
+        name = base + encode_key(key)
+        if len(name.encode()) > MAX_KEY_BYTES:
+            raise ConfigError(
+                f"S3 object key would be {len(name.encode())} bytes (limit {MAX_KEY_BYTES}): "
+                "use a shorter prefix"
+            )
+        return name
+
+    def _list_page(
+        self, prefix: str, start_after: str, token: str | None, max_keys: int
+    ) -> dict[str, Any]:
+        kw: dict[str, Any] = {"Prefix": prefix, "MaxKeys": max_keys}
+        if token:
+            kw["ContinuationToken"] = token
+        elif start_after:
+            kw["StartAfter"] = start_after
+        result: dict[str, Any] = self._call("list_objects_v2", **kw)
+        return result
+
+    def _list_range(
+        self, partition: str, start: str, end: str, limit: int | None, *, inline: bool
+    ) -> list[str]:
+        """Sort keys in ``[start, end)``, DESCENDING, at most ``limit``. ``inline``: pages are
+        waves of their own; otherwise this runs inside a wave and adds its extra pages."""
+        base = self._dir(partition)
+        if start >= end or (limit is not None and limit <= 0):
+            return []
+        after = base + encode_key(end)
+        last = base + encode_key(start)
+        prefix = base + _codes(_common_prefix(start, end))
+        out: list[str] = []
+        token: str | None = None
+        pages = 0
+        while True:
+            want = _PAGE if limit is None else min(_PAGE, limit - len(out))
+            if inline:
+                (page,) = self._phase([partial(self._list_page, prefix, after, token, want)])
+            else:
+                pages += 1
+                page = self._list_page(prefix, after, token, want)
+            for obj in page.get("Contents", ()):
+                name: str = obj["Key"]
+                if name > last:
+                    token = None
+                    break
+                try:
+                    out.append(decode_key(name[len(base) :]))
+                except KeyError:
+                    raise CorruptRecordError(
+                        f"object {name!r} in s3://{self.bucket} is not a checkpoint-kv key"
+                    ) from None
+            else:
+                token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+            if token is None or (limit is not None and len(out) >= limit):
+                break
+        if pages > 1:
+            self._tick(pages - 1)
+        return out
+
+    def _get_object(self, name: str) -> bytes | None:
+        try:
+            body: bytes = self._call("get_object", Key=name)["Body"].read()
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise
+        return body
+
+    def _get_many(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
+        base = self._dir(partition)
+        keys = list(dict.fromkeys(keys))
+        values = self._phase([partial(self._get_object, base + encode_key(k)) for k in keys])
+        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+
+    def _put_object(self, name: str, value: bytes, if_absent: bool) -> None:
+        if if_absent and not self.conditional_writes:
+            self._tick()  # HEAD then PUT: a second sequential request inside this wave
+            try:
+                self._call("head_object", Key=name)
+                return
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+            if_absent = False
+        extra = {"IfNoneMatch": "*"} if if_absent else {}
+        for attempt in range(4):
+            try:
+                self._call("put_object", Key=name, Body=value, **extra)
+                return
+            except ClientError as e:
+                code = e.response.get("Error", {}).get("Code")
+                if code == "PreconditionFailed" or (
+                    if_absent
+                    and e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 412
+                ):
+                    return  # already there: insert-if-absent keeps it
+                if code == "ConditionalRequestConflict" and attempt < 3:
+                    continue  # a concurrent conditional write to this key: ask again
+                raise
+
+    def _delete_objects(self, names: Sequence[str]) -> None:
+        result = self._call(
+            "delete_objects",
+            Delete={"Objects": [{"Key": n} for n in names], "Quiet": True},
+        )
+        errors = result.get("Errors") or []
+        if errors:
+            first = errors[0]
+            raise OSError(
+                f"S3 DeleteObjects failed for {len(errors)} key(s), e.g. {first.get('Key')!r}: "
+                f"{first.get('Code')} {first.get('Message')}"
+            )
+
+    def _delete_calls(self, names: Iterable[str]) -> list[Callable[[], None]]:
+        ordered = sorted(names)
+        return [
+            partial(self._delete_objects, ordered[i : i + _PAGE])
+            for i in range(0, len(ordered), _PAGE)
+        ]
+
+    # --- the port -----------------------------------------------------------------------------
+
+    def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
+        return self._get_many(partition, keys)
+
+    def scan(
+        self,
+        partition: str,
+        start: str,
+        end: str,
+        *,
+        reverse: bool = False,
+        limit: int | None = None,
+        follow: int = 0,
+    ) -> ScanResult:
+        # Descending with a limit: one LIST. Ascending: the whole range, reversed.
+        keys = self._list_range(partition, start, end, limit if reverse else None, inline=True)
+        if not reverse:
+            keys.reverse()
+            keys = keys if limit is None else keys[: max(limit, 0)]
+        values = self._get_many(partition, keys)
+        items = [(k, values[k]) for k in keys if k in values]  # a key deleted meanwhile is gone
+        refs = self._get_many(partition, follow_refs(items, follow)) if follow else {}
+        return ScanResult(items, refs)
+
+    def write(self, partition: str, ops: Sequence[Op]) -> None:
+        groups = commit_groups(ops)
+        if not groups:
+            return
+        base = self._dir(partition)
+        ranges = [op for op in ops if isinstance(op, DeleteRange) and op.start < op.end]
+        present: set[str] = set()  # keys known to exist, for DeleteRange
+        if ranges:
+            # One listing covers every range; the keys it finds are filtered per range later.
+            lo, hi = min(r.start for r in ranges), max(r.end for r in ranges)
+
+            def list_cover() -> None:
+                present.update(self._list_range(partition, lo, hi, None, inline=False))
+
+            listing: list[Callable[[], None]] = [list_cover]
+            if not any(isinstance(op, DeleteRange) for op in groups[0]):
+                # The first group needs no listing: run it beside the listing, one wave.
+                puts, dels = self._resolve(groups[0], present)
+                self._phase([*listing, *self._actions(base, puts, dels)])
+                present |= puts.keys()
+                present -= set(dels)
+                groups = groups[1:]
+            else:
+                self._phase(listing)
+        for group in groups:
+            puts, dels = self._resolve(group, present)
+            self._phase(self._actions(base, puts, dels))
+            present |= puts.keys()
+            present -= set(dels)
+
+    @staticmethod
+    def _resolve(group: Sequence[Op], present: set[str]) -> tuple[dict[str, Put], list[str]]:
+        """One action per key with the effect of the ops in list order (so that the requests
+        of a group can run in parallel): the puts to make and the keys to delete."""
+        state: dict[str, Put | None] = {}  # None: delete
+        for op in group:
+            if isinstance(op, Put):
+                if op.if_absent and op.key in state:
+                    prev = state[op.key]
+                    if prev is not None:
+                        continue  # written earlier in this group: keep it
+                    op = Put(op.key, op.value)  # deleted just before: plain write
+                state[op.key] = op
+            elif isinstance(op, Delete):
+                state[op.key] = None
+            elif isinstance(op, DeleteRange):
+                for k in [*present, *state]:
+                    if op.start <= k < op.end:
+                        state[k] = None
+            else:  # pragma: no cover - defensive
+                raise TypeError(f"unknown op {op!r}")
+        puts = {k: p for k, p in state.items() if p is not None}
+        return puts, [k for k, p in state.items() if p is None]
+
+    def _actions(
+        self, base: str, puts: dict[str, Put], dels: Sequence[str]
+    ) -> list[Callable[[], None]]:
+        calls: list[Callable[[], None]] = [
+            partial(self._put_object, self._name(base, k), p.value, p.if_absent)
+            for k, p in puts.items()
+        ]
+        return calls + self._delete_calls(base + encode_key(k) for k in dels)
+
+    def drop(self, partition: str) -> None:
+        base = self._dir(partition)
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            (page,) = self._phase([partial(self._list_page, base, "", token, _PAGE)])
+            names += [obj["Key"] for obj in page.get("Contents", ())]
+            token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+            if token is None:
+                break
+        self._phase(self._delete_calls(names))
+
+    def partitions(self, cursor: str | None = None) -> PartitionPage:
+        kw: dict[str, Any] = {"Prefix": self._root, "Delimiter": "/", "MaxKeys": _PAGE}
+        if cursor:
+            kw["ContinuationToken"] = cursor
+        (page,) = self._phase([partial(self._call, "list_objects_v2", **kw)])
+        parts = []
+        for cp in page.get("CommonPrefixes", ()):
+            segment: str = cp["Prefix"][len(self._root) :]
+            if segment.endswith(_MARK) and len(segment) > len(_MARK):
+                parts.append(segment[: -len(_MARK)])
+        token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
+        return PartitionPage(parts, token)
+
+    def setup(self) -> None:
+        """Create the bucket if it does not exist (idempotent)."""
+        try:
+            self._call("head_bucket")
+            return
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+        region = self.client.meta.region_name
+        kw: dict[str, Any] = {}
+        if region and region != "us-east-1":
+            kw["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self._call("create_bucket", **kw)
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code")
+            if code == "BucketAlreadyExists":
+                raise ConfigError(
+                    f"S3 bucket name {self.bucket!r} is taken by another account: choose another"
+                ) from None
+            if code != "BucketAlreadyOwnedByYou":
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+_BOOL = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+_OPTIONS = {
+    "region",
+    "endpoint_url",
+    "profile",
+    "addressing_style",
+    "max_workers",
+    "conditional_writes",
+    "connect_timeout",
+    "read_timeout",
+}
+
+
+def from_url(url: str, **options: Any) -> S3Store:
+    """``s3://BUCKET/PREFIX?region=...&endpoint_url=...&max_workers=...``."""
+    base, query = split_options(url)
+    client = options.pop("client", None)
+    query.update({k: str(v) for k, v in options.items()})
+    unknown = set(query) - _OPTIONS
+    if unknown:
+        raise ConfigError(
+            f"unknown s3 option(s): {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(_OPTIONS))}"
+        )
+    parts = urlsplit(base)
+    if "@" in parts.netloc:
+        raise ConfigError(
+            "do not put credentials in an s3:// URL: use the AWS environment, profile or role"
+        )
+    try:
+        max_workers = int(query.get("max_workers", 32))
+        timeouts = {k: float(query[k]) for k in ("connect_timeout", "read_timeout") if k in query}
+    except ValueError as e:
+        raise ConfigError(f"bad numeric s3 option: {e}") from None
+    flag = query.get("conditional_writes", "true").lower()
+    if flag not in _BOOL:
+        raise ConfigError(f"conditional_writes={flag!r}: use true or false")
+    style = query.get("addressing_style")
+    if style not in (None, "path", "virtual", "auto"):
+        raise ConfigError(f"addressing_style={style!r}: use path, virtual or auto")
+    return S3Store(
+        unquote(parts.netloc),
+        unquote(parts.path),
+        client=client,
+        region=query.get("region") or None,
+        endpoint_url=query.get("endpoint_url") or None,
+        profile=query.get("profile") or None,
+        addressing_style=style,
+        max_workers=max_workers,
+        conditional_writes=_BOOL[flag],
+        **timeouts,
+    )
