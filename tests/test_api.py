@@ -101,7 +101,10 @@ def test_missing_extra_names_pip_line(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_importing_the_package_loads_no_client() -> None:
     import subprocess
 
-    code = "import checkpoint_kv, sys; print(sorted(m for m in ('redis', 'boto3', 'botocore') if m in sys.modules))"
+    code = (
+        "import checkpoint_kv, sys; "
+        "print(sorted(m for m in ('redis', 'boto3', 'botocore') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
