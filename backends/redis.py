@@ -15,9 +15,12 @@ prefix may not either, so two prefixes never see each other's threads, not even 
 One round trip per port call. ``get``, ``scan`` (including ``follow=N``: the script parses the
 ``ref1\\nref2\\n\\n<payload>`` header and ``HMGET``s the references) and ``write`` are Lua scripts;
 a script runs atomically, so a batch is all-or-nothing and a reader never sees a checkpoint
-record without its blobs and writes. Scripts are sent as ``EVALSHA``; after ``NOSCRIPT`` (a
-restart, failover or ``SCRIPT FLUSH``) the same call is re-sent once as ``EVAL``, which also
-caches the script again. ``drop`` is one ``DEL``; ``partitions`` pages ``SCAN``.
+record without its blobs and writes. ``setup()`` loads the scripts (``SCRIPT LOAD``, on every
+primary of a cluster); a store's first call of a script not yet loaded is an ``EVAL`` (which
+caches it), later calls are ``EVALSHA``. After ``NOSCRIPT`` (a restart, failover or ``SCRIPT
+FLUSH``) the same call is re-sent once as ``EVAL``: redis-py's ``register_script`` would
+``SCRIPT LOAD`` then ``EVALSHA``, one round trip more. ``drop`` is one ``DEL``;
+``partitions`` pages ``SCAN``.
 
 TTL. With ``ttl=<seconds>`` every write sets the same expiry on both keys of the thread, in the
 same script, so a thread expires whole (no orphaned keys); ``ttl_on_read=true`` refreshes it on
@@ -59,7 +62,15 @@ import redis.asyncio.cluster
 import redis.asyncio.retry
 import redis.cluster
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import AuthenticationError, NoScriptError, ResponseError
+from redis.exceptions import (
+    AuthenticationError,
+    ClusterDownError,
+    NoPermissionError,
+    NoScriptError,
+    RedisClusterException,
+    ResponseError,
+    SlotNotCoveredError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
@@ -219,6 +230,7 @@ class _Script:
 GET = _Script(_LUA_GET)
 SCAN = _Script(_LUA_SCAN)
 WRITE = _Script(_LUA_WRITE)
+SCRIPTS = (GET, SCAN, WRITE)
 
 _SCAN_COUNT = 1000  # keys SCAN inspects per call
 _PAGE = 500  # partitions() returns a page once it holds at least this many
@@ -310,12 +322,23 @@ def _errors(where: str) -> Iterator[None]:
         raise BackendUnavailableError(
             f"Redis at {where} refused the credentials in the URL: {redact(str(e))}"
         ) from e
-    except (RedisConnectionError, RedisTimeoutError) as e:
+    except (
+        RedisConnectionError,
+        RedisTimeoutError,
+        ClusterDownError,
+        SlotNotCoveredError,
+    ) as e:
         raise BackendUnavailableError(
             f"cannot reach Redis at {where} (after retries): {type(e).__name__}: {redact(str(e))}"
         ) from e
+    except RedisClusterException as e:
+        if "cannot be connected" not in str(e):
+            raise
+        raise BackendUnavailableError(
+            f"cannot reach Redis Cluster at {where} (after retries): {redact(str(e))}"
+        ) from e
     except ResponseError as e:
-        if str(e).startswith("NOPERM"):
+        if isinstance(e, NoPermissionError) or str(e).startswith("NOPERM"):
             raise BackendUnavailableError(
                 f"the Redis user lacks a permission at {where}: {e}; see docs/backends/redis.md "
                 "for the ACL it needs"
@@ -364,6 +387,7 @@ class RedisStore:
         self.ttl_on_read = bool(ttl_on_read)
         self.where = where
         self.cluster = isinstance(client, redis.cluster.RedisCluster)
+        self._loaded: set[str] = set()  # scripts this client has seen the server accept
 
     def __repr__(self) -> str:
         kind = "cluster" if self.cluster else "server"
@@ -376,10 +400,14 @@ class RedisStore:
     def _eval(self, script: _Script, partition: str, args: Sequence[Any]) -> Any:
         keys = self.layout.keys(partition)
         with _errors(self.where):
-            try:
-                return self.client.evalsha(script.sha, 2, *keys, *args)
-            except NoScriptError:
-                return self.client.eval(script.source, 2, *keys, *args)
+            if script.sha in self._loaded:
+                try:
+                    return self.client.evalsha(script.sha, 2, *keys, *args)
+                except NoScriptError:
+                    pass
+            reply = self.client.eval(script.source, 2, *keys, *args)
+            self._loaded.add(script.sha)
+            return reply
 
     def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
         if not keys:
@@ -426,9 +454,11 @@ class RedisStore:
         return PartitionPage(list(dict.fromkeys(found)), f"{node}:{scan}" if more else None)
 
     def setup(self) -> None:
-        """Nothing to create; checks that the server answers (and the credentials work)."""
+        """Nothing to create: checks the server answers and loads the scripts (every primary)."""
         with _errors(self.where):
-            self.client.ping()
+            for script in SCRIPTS:
+                self.client.script_load(script.source)
+                self._loaded.add(script.sha)
 
     def close(self) -> None:
         self.client.close()
@@ -466,6 +496,7 @@ class AsyncRedisStore:
         self.ttl_on_read = bool(ttl_on_read)
         self.where = where
         self.cluster = isinstance(client, redis.asyncio.cluster.RedisCluster)
+        self._loaded: set[str] = set()
 
     def __repr__(self) -> str:
         kind = "cluster" if self.cluster else "server"
@@ -478,10 +509,14 @@ class AsyncRedisStore:
     async def _eval(self, script: _Script, partition: str, args: Sequence[Any]) -> Any:
         keys = self.layout.keys(partition)
         with _errors(self.where):
-            try:
-                return await self.client.evalsha(script.sha, 2, *keys, *args)
-            except NoScriptError:
-                return await self.client.eval(script.source, 2, *keys, *args)
+            if script.sha in self._loaded:
+                try:
+                    return await self.client.evalsha(script.sha, 2, *keys, *args)
+                except NoScriptError:
+                    pass
+            reply = await self.client.eval(script.source, 2, *keys, *args)
+            self._loaded.add(script.sha)
+            return reply
 
     async def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
         if not keys:
@@ -532,7 +567,9 @@ class AsyncRedisStore:
 
     async def setup(self) -> None:
         with _errors(self.where):
-            await self.client.ping()
+            for script in SCRIPTS:
+                await self.client.script_load(script.source)
+                self._loaded.add(script.sha)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -675,12 +712,8 @@ def from_url(url: str, **options: Any) -> RedisStore:
     Nothing connects until the first call (``setup()`` pings).
     """
     cfg = parse_url(url, **options)
-    try:
+    with _errors(cfg.where):  # a cluster client reads the slot map at once
         client = sync_client(cfg)
-    except (RedisConnectionError, RedisTimeoutError) as e:  # a cluster reads its map eagerly
-        raise BackendUnavailableError(
-            f"cannot reach Redis Cluster at {cfg.where}: {redact(str(e))}"
-        ) from e
     return RedisStore(
         client,
         lambda: async_client(cfg),

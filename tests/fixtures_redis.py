@@ -67,6 +67,7 @@ class RedisProc:
     port: int
     workdir: Path
     extra: list[str] = field(default_factory=list)
+    password: str | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,6 +88,7 @@ class RedisProc:
             "--protected-mode", "no",
             "--logfile", str(self.workdir / "redis.log"),
             *self.extra,
+            *(["--requirepass", self.password] if self.password else []),
         ]  # fmt: skip
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + wait
@@ -101,8 +103,9 @@ class RedisProc:
 
     def cli(self, *args: str, check: bool = True) -> str:
         assert REDIS_CLI
+        auth = ["--no-auth-warning", "-a", self.password] if self.password else []
         out = subprocess.run(
-            [REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port), *args],
+            [REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port), *auth, *args],
             capture_output=True,
             timeout=30,
             check=False,
