@@ -8,6 +8,7 @@ stdlib, ``langgraph`` and the adapter.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
@@ -147,10 +148,8 @@ def _versions() -> dict[str, str]:
         "psycopg",
         "s3fs",
     ):
-        try:
+        with contextlib.suppress(PackageNotFoundError):
             out[dist] = version(dist)
-        except PackageNotFoundError:
-            pass
     return out
 
 

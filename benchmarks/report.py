@@ -131,13 +131,9 @@ def render(data: dict[str, Any], plots: list[str]) -> str:
     )
     L.append("|" + "---|" * 15)
     for t in T.values():
-        conc = (t.get("workloads", {}).get("concurrent", {}).get("info") or {}).get(
-            "invokes_per_s"
-        )
+        conc = (t.get("workloads", {}).get("concurrent", {}).get("info") or {}).get("invokes_per_s")
         bconc = (
-            (base.get("workloads", {}).get("concurrent", {}).get("info") or {}).get(
-                "invokes_per_s"
-            )
+            (base.get("workloads", {}).get("concurrent", {}).get("info") or {}).get("invokes_per_s")
             if base
             else None
         )
@@ -170,12 +166,16 @@ def render(data: dict[str, Any], plots: list[str]) -> str:
         "bytes). Serde CPU: thread CPU time in the saver's `serde` (and checkpoint-kv's CBOR "
         "envelope); CPU: the whole process during the workload.\n"
     )
-    for w, (title, main) in MAIN_OP.items():
+    for w, (title, _main) in MAIN_OP.items():
         if not any(w in t.get("workloads", {}) for t in T.values()):
             continue
         ops = sorted(
-            {op for t in T.values() for op in t.get("workloads", {}).get(w, {}).get("ops", {})
-             if not op.startswith("saver.")}  # fmt: skip
+            {
+                op
+                for t in T.values()
+                for op in t.get("workloads", {}).get(w, {}).get("ops", {})
+                if not op.startswith("saver.")
+            }
         )
         L.append(f"### {w}: {title}\n")
         head = ["saver"] + [f"{op}: ms med/p95, RT" for op in ops]
@@ -234,8 +234,13 @@ def make_plots(data: dict[str, Any], out_dir: Path) -> list[str]:
     colors = ["#1f77b4" if t.get("ours") else "#999999" for t in T.values()]
     made: list[str] = []
 
-    def grouped(fname: str, title: str, series: list[tuple[str, list[float | None]]],
-                xlabel: str, log: bool = True) -> None:  # fmt: skip
+    def grouped(
+        fname: str,
+        title: str,
+        series: list[tuple[str, list[float | None]]],
+        xlabel: str,
+        log: bool = True,
+    ) -> None:
         fig, ax = plt.subplots(figsize=(9, 0.45 * len(labels) * max(1, len(series)) / 2 + 1.8))
         n = len(series)
         h = 0.8 / n
@@ -246,7 +251,7 @@ def make_plots(data: dict[str, Any], out_dir: Path) -> list[str]:
             ax.barh(ys, xs, height=h, label=name, color=cmap(i))
         ax.set_yticks([j + h * (n - 1) / 2 for j in range(len(labels))])
         ax.set_yticklabels(labels)
-        for tick, c in zip(ax.get_yticklabels(), colors):
+        for tick, c in zip(ax.get_yticklabels(), colors, strict=False):
             tick.set_fontweight("bold" if c != "#999999" else "normal")
         ax.invert_yaxis()
         if log:
@@ -271,8 +276,12 @@ def make_plots(data: dict[str, Any], out_dir: Path) -> list[str]:
             b = med(base, w, op)
             if b:
                 series.append((title, [(med(t, w, op) or 0) / b for t in T.values()]))
-        grouped("latency_ratio.png", "Median latency / InMemorySaver (same run; bold = ours)",
-                series, "ratio (log)")  # fmt: skip
+        grouped(
+            "latency_ratio.png",
+            "Median latency / InMemorySaver (same run; bold = ours)",
+            series,
+            "ratio (log)",
+        )
     rts = []
     for w, op, name in [
         ("chat", "invoke", "chat invoke"),
@@ -286,8 +295,12 @@ def make_plots(data: dict[str, Any], out_dir: Path) -> list[str]:
             o = _op(t, w, op)
             vals.append(o["hits_mean"] if o and t.get("unit") != "-" else None)
         rts.append((name, vals))
-    grouped("round_trips.png", "Round trips / API calls / statements per graph call (counted)",
-            rts, "count (log)")  # fmt: skip
+    grouped(
+        "round_trips.png",
+        "Round trips / API calls / statements per graph call (counted)",
+        rts,
+        "count (log)",
+    )
     grouped(
         "storage.png",
         "Storage held after the run (MB)",
@@ -297,6 +310,11 @@ def make_plots(data: dict[str, Any], out_dir: Path) -> list[str]:
         ],
         "MB (log)",
     )
-    grouped("import_time.png", "Import time (python -X importtime; cold start)",
-            [("import", [t.get("import_ms") for t in T.values()])], "ms", log=False)  # fmt: skip
+    grouped(
+        "import_time.png",
+        "Import time (python -X importtime; cold start)",
+        [("import", [t.get("import_ms") for t in T.values()])],
+        "ms",
+        log=False,
+    )
     return made

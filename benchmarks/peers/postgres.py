@@ -14,7 +14,7 @@ SERVICE = "postgres"
 IMPORT = "from langgraph.checkpoint.postgres import PostgresSaver"
 
 
-def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:  # noqa: A001
+def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
     import psycopg
     from langgraph.checkpoint.postgres import PostgresSaver
     from psycopg.rows import dict_row

@@ -15,7 +15,7 @@ SERVICE = "redis-modules"
 IMPORT = "from langgraph.checkpoint.redis import RedisSaver"
 
 
-def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:  # noqa: A001
+def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
     import redis
     from langgraph.checkpoint.redis import RedisSaver
 

@@ -14,7 +14,7 @@ SERVICE = "moto"
 IMPORT = "from langgraph_dynamodb_checkpoint import DynamoDBSaver"
 
 
-def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:  # noqa: A001
+def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
     import boto3
     from langgraph_dynamodb_checkpoint import DynamoDBSaver
 

@@ -1,4 +1,4 @@
-"""``SqliteSaver`` (langgraph-checkpoint-sqlite): statements counted through a connection factory."""
+"""``SqliteSaver`` (langgraph-checkpoint-sqlite): statements counted by a connection factory."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ SERVICE = None
 IMPORT = "from langgraph.checkpoint.sqlite import SqliteSaver"
 
 
-def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:  # noqa: A001
+def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     path = os.path.join(ctx["dir"], f"sqlitesaver-{workload}.db")
