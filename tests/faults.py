@@ -1,0 +1,303 @@
+"""Fault injection for the key-value port, and the small deterministic graphs the reliability
+tests run through it.
+
+``FaultPlan`` counts port calls (sync and async twins share one counter) and makes the Nth one
+fail in one of three ways, the ones a real backend shows:
+
+- ``error``: the call fails before the server saw it (connection refused); nothing applied.
+- ``timeout``: the server applied the call but the reply was lost; the client sees an error.
+- ``partial``: a non-atomic batch (DynamoDB ``UnprocessedItems``, parallel S3 PUTs) stopped part
+  way. The store applies what such a backend could have applied: every commit group
+  (:func:`checkpoint_kv.port.commit_groups`) before the last one in full, plus the first half of
+  the last group, then raises. The commit barrier is honoured as a non-atomic backend honours it.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from typing_extensions import TypedDict
+
+from checkpoint_kv.aio import async_twin
+from checkpoint_kv.errors import BackendUnavailableError
+from checkpoint_kv.port import (
+    AsyncKVStore,
+    KVStore,
+    Op,
+    PartitionPage,
+    Put,
+    ScanResult,
+    commit_groups,
+)
+from checkpoint_kv.saver import KVCheckpointSaver
+
+Kind = Literal["error", "timeout", "partial"]
+KINDS: tuple[Kind, ...] = ("error", "timeout", "partial")
+
+
+class InjectedFault(BackendUnavailableError):
+    """The failure a :class:`FaultPlan` raises (a ``ConnectionError``, as a real one would be)."""
+
+
+class InjectedTimeout(InjectedFault, TimeoutError):
+    """The call was applied but its reply was lost."""
+
+
+@dataclass
+class FaultPlan:
+    """Fail call number ``fail_at`` (1-based; 0 never fails) with ``kind``."""
+
+    fail_at: int = 0
+    kind: Kind = "error"
+    calls: int = 0
+    fired: bool = False
+    log: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def tick(self, what: str) -> bool:
+        """Count a call; True when this call is the one to fail."""
+        with self._lock:
+            self.calls += 1
+            self.log.append(what)
+            if self.calls == self.fail_at and not self.fired:
+                self.fired = True
+                return True
+            return False
+
+    def partial_ops(self, ops: Sequence[Op]) -> list[Op]:
+        """What a non-atomic backend may have applied of ``ops`` when it failed."""
+        groups = commit_groups(ops)
+        done = [op for g in groups[:-1] for op in g]
+        last = groups[-1] if groups else []
+        return done + list(last[: len(last) // 2])
+
+
+class FaultyStore:
+    """A :class:`KVStore` that forwards to ``inner`` and fails where its plan says."""
+
+    def __init__(self, inner: KVStore, plan: FaultPlan) -> None:
+        self.inner = inner
+        self.plan = plan
+
+    def __repr__(self) -> str:
+        return f"FaultyStore({self.inner!r})"
+
+    def _fail(self, what: str) -> None:
+        raise InjectedFault(f"injected {self.plan.kind} on call {self.plan.calls} ({what})")
+
+    def _read(self, what: str) -> None:
+        if self.plan.tick(what):
+            self._fail(what)
+
+    def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
+        self._read("get")
+        return self.inner.get(partition, keys)
+
+    def scan(
+        self,
+        partition: str,
+        start: str,
+        end: str,
+        *,
+        reverse: bool = False,
+        limit: int | None = None,
+        follow: int = 0,
+    ) -> ScanResult:
+        self._read("scan")
+        return self.inner.scan(partition, start, end, reverse=reverse, limit=limit, follow=follow)
+
+    def write(self, partition: str, ops: Sequence[Op]) -> None:
+        if not self.plan.tick(_write_label(ops)):
+            return self.inner.write(partition, ops)
+        if self.plan.kind == "timeout":
+            self.inner.write(partition, ops)
+            raise InjectedTimeout(f"injected timeout after applying call {self.plan.calls}")
+        if self.plan.kind == "partial":
+            part = self.plan.partial_ops(ops)
+            if part:
+                self.inner.write(partition, part)
+        self._fail("write")
+
+    def drop(self, partition: str) -> None:
+        if not self.plan.tick("drop"):
+            return self.inner.drop(partition)
+        if self.plan.kind == "timeout":
+            self.inner.drop(partition)
+        self._fail("drop")
+
+    def partitions(self, cursor: str | None = None) -> PartitionPage:
+        self._read("partitions")
+        return self.inner.partitions(cursor)
+
+    def setup(self) -> None:
+        self.inner.setup()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def async_twin(self) -> FaultyAsyncStore:
+        return FaultyAsyncStore(async_twin(self.inner), self.plan)
+
+
+class FaultyAsyncStore:
+    """Async twin of :class:`FaultyStore`, over the backend's own async store."""
+
+    def __init__(self, inner: AsyncKVStore, plan: FaultPlan) -> None:
+        self.inner = inner
+        self.plan = plan
+
+    def _fail(self, what: str) -> None:
+        raise InjectedFault(f"injected {self.plan.kind} on call {self.plan.calls} ({what})")
+
+    async def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
+        if self.plan.tick("get"):
+            self._fail("get")
+        return await self.inner.get(partition, keys)
+
+    async def scan(
+        self,
+        partition: str,
+        start: str,
+        end: str,
+        *,
+        reverse: bool = False,
+        limit: int | None = None,
+        follow: int = 0,
+    ) -> ScanResult:
+        if self.plan.tick("scan"):
+            self._fail("scan")
+        return await self.inner.scan(
+            partition, start, end, reverse=reverse, limit=limit, follow=follow
+        )
+
+    async def write(self, partition: str, ops: Sequence[Op]) -> None:
+        if not self.plan.tick(_write_label(ops)):
+            return await self.inner.write(partition, ops)
+        if self.plan.kind == "timeout":
+            await self.inner.write(partition, ops)
+            raise InjectedTimeout(f"injected timeout after applying call {self.plan.calls}")
+        if self.plan.kind == "partial":
+            part = self.plan.partial_ops(ops)
+            if part:
+                await self.inner.write(partition, part)
+        self._fail("write")
+
+    async def drop(self, partition: str) -> None:
+        if not self.plan.tick("drop"):
+            return await self.inner.drop(partition)
+        if self.plan.kind == "timeout":
+            await self.inner.drop(partition)
+        self._fail("drop")
+
+    async def partitions(self, cursor: str | None = None) -> PartitionPage:
+        if self.plan.tick("partitions"):
+            self._fail("partitions")
+        return await self.inner.partitions(cursor)
+
+    async def setup(self) -> None:
+        await self.inner.setup()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def _write_label(ops: Sequence[Op]) -> str:
+    """``write:commit`` for a batch with a commit barrier (a ``put``), else ``write``."""
+    return "write:commit" if any(isinstance(op, Put) and op.commit for op in ops) else "write"
+
+
+def faulty_saver(saver: KVCheckpointSaver, plan: FaultPlan) -> KVCheckpointSaver:
+    """A saver over the same data as ``saver`` whose port calls go through ``plan``."""
+    store = FaultyStore(saver.store, plan)
+    return KVCheckpointSaver(
+        store,  # type: ignore[arg-type]
+        serde=saver.serde,
+        shallow=saver.shallow,
+        astore=FaultyAsyncStore(saver.astore, plan),  # type: ignore[arg-type]
+    )
+
+
+# --- deterministic graphs ---------------------------------------------------------------------
+
+
+class State(TypedDict):
+    log: Annotated[list[str], operator.add]
+    count: int
+    sub: Annotated[list[str], operator.add]
+
+
+class SubState(TypedDict):
+    sub: Annotated[list[str], operator.add]
+
+
+def build_graph(checkpointer: Any, rounds: int = 2) -> Any:
+    """A small graph with what a real one has: a loop, a fan-out of two parallel tasks that
+    both write a reducer channel, a node writing two channels, and a subgraph (its own
+    checkpoint namespace). Pure functions of the state, so every run ends in the same state."""
+    from langgraph.graph import END, START, StateGraph
+
+    sb = StateGraph(SubState)
+    sb.add_node("inner1", lambda s: {"sub": [f"i1.{len(s['sub'])}"]})
+    sb.add_node("inner2", lambda s: {"sub": [f"i2.{len(s['sub'])}"]})
+    sb.add_edge(START, "inner1")
+    sb.add_edge("inner1", "inner2")
+    sb.add_edge("inner2", END)
+    subgraph = sb.compile()
+
+    def head(s: State) -> dict[str, Any]:
+        return {"log": [f"head{s['count']}"], "count": s["count"] + 1}
+
+    def left(s: State) -> dict[str, Any]:
+        return {"log": [f"left{s['count']}"]}
+
+    def right(s: State) -> dict[str, Any]:
+        return {"log": [f"right{s['count']}"]}
+
+    def route(s: State) -> str:
+        return "head" if s["count"] < rounds else "sub"
+
+    g = StateGraph(State)
+    g.add_node("head", head)
+    g.add_node("left", left)
+    g.add_node("right", right)
+    g.add_node("join", lambda s: {"log": [f"join{len(s['log'])}"]})
+    g.add_node("sub", subgraph)
+    g.add_edge(START, "head")
+    g.add_edge("head", "left")
+    g.add_edge("head", "right")
+    g.add_edge(["left", "right"], "join")
+    g.add_conditional_edges("join", route, ["head", "sub"])
+    g.add_edge("sub", END)
+    return g.compile(checkpointer=checkpointer)
+
+
+GRAPH_INPUT: dict[str, Any] = {"log": [], "count": 0, "sub": []}
+
+
+class CounterState(TypedDict):
+    log: Annotated[list[int], operator.add]
+    count: int
+
+
+def build_counter_graph(checkpointer: Any, steps: int) -> Any:
+    """A long loop: step i appends i. Any lost, repeated or torn step shows in the final log."""
+    from langgraph.graph import END, START, StateGraph
+
+    def step(s: CounterState) -> dict[str, Any]:
+        return {"log": [s["count"]], "count": s["count"] + 1}
+
+    g = StateGraph(CounterState)
+    g.add_node("step", step)
+    g.add_edge(START, "step")
+    g.add_conditional_edges("step", lambda s: "step" if s["count"] < steps else END)
+    return g.compile(checkpointer=checkpointer)
+
+
+def counter_consistent(values: dict[str, Any]) -> bool:
+    """The invariant of every checkpoint of the counter graph."""
+    count = values.get("count", 0)
+    return values.get("log", []) == list(range(count))
