@@ -67,6 +67,7 @@ from redis.exceptions import (
     ClusterDownError,
     NoPermissionError,
     NoScriptError,
+    ReadOnlyError,
     RedisClusterException,
     ResponseError,
     SlotNotCoveredError,
@@ -330,6 +331,11 @@ def _errors(where: str) -> Iterator[None]:
     ) as e:
         raise BackendUnavailableError(
             f"cannot reach Redis at {where} (after retries): {type(e).__name__}: {redact(str(e))}"
+        ) from e
+    except ReadOnlyError as e:
+        raise BackendUnavailableError(
+            f"Redis at {where} is a read-only replica (a failover in progress, or the URL names "
+            f"a replica; retried): {e}"
         ) from e
     except RedisClusterException as e:
         if "cannot be connected" not in str(e):
@@ -690,11 +696,18 @@ def _backoff() -> ExponentialBackoff:
     return ExponentialBackoff(cap=1.0, base=0.05)
 
 
+# A managed failover (ElastiCache, Memorystore) moves the DNS name to the new primary while old
+# connections still reach the demoted one: READONLY is retried on a fresh connection.
+_RETRY_ALSO = [ReadOnlyError]
+
+
 def sync_client(cfg: RedisConfig) -> Any:
     retry = Retry(_backoff(), cfg.retries)
     if cfg.cluster:
         return redis.cluster.RedisCluster.from_url(cfg.client_url, retry=retry, **cfg.client_kwargs)
-    return redis.Redis.from_url(cfg.client_url, retry=retry, **cfg.client_kwargs)
+    return redis.Redis.from_url(
+        cfg.client_url, retry=retry, retry_on_error=_RETRY_ALSO, **cfg.client_kwargs
+    )
 
 
 def async_client(cfg: RedisConfig) -> Any:
@@ -703,7 +716,9 @@ def async_client(cfg: RedisConfig) -> Any:
         return redis.asyncio.cluster.RedisCluster.from_url(
             cfg.client_url, retry=retry, **cfg.client_kwargs
         )
-    return redis.asyncio.Redis.from_url(cfg.client_url, retry=retry, **cfg.client_kwargs)
+    return redis.asyncio.Redis.from_url(
+        cfg.client_url, retry=retry, retry_on_error=_RETRY_ALSO, **cfg.client_kwargs
+    )
 
 
 def from_url(url: str, **options: Any) -> RedisStore:

@@ -515,6 +515,31 @@ def test_wrong_password_is_a_clear_error(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_read_only_replica_is_retried_then_a_clear_error(tmp_path: Path) -> None:
+    need_redis_binaries()
+    server = RedisProc(free_port(), tmp_path / "ro")
+    server.start()
+    try:
+        saver = checkpoint_kv.from_url(f"{server.url}?prefix=ro&retries=2")
+        graph = _chat_graph(saver)
+        graph.invoke({"messages": ["hi"]}, _cfg("t"))
+        server.cli("REPLICAOF", "127.0.0.1", str(free_port()))  # demoted, as in a failover
+        with pytest.raises(BackendUnavailableError, match="read-only replica"):
+            graph.invoke({"messages": ["lost?"]}, _cfg("t"))
+
+        async def go() -> None:
+            with pytest.raises(BackendUnavailableError, match="read-only replica"):
+                await graph.ainvoke({"messages": ["lost?"]}, _cfg("t"))
+
+        asyncio.run(go())
+        server.cli("REPLICAOF", "NO", "ONE")  # promoted again: the same saver carries on
+        graph.invoke({"messages": ["back"]}, _cfg("t"))
+        assert graph.get_state(_cfg("t")).values["messages"][-3:] == ["back", "bot 4", "tool ok"]
+        saver.close()
+    finally:
+        server.stop()
+
+
 # --- fakeredis: concurrency of the sync port ----------------------------------------------
 
 
