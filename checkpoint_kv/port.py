@@ -170,7 +170,11 @@ def follow_refs(items: Sequence[tuple[str, bytes]], follow: int) -> list[str]:
         if i <= 0:
             continue
         taken += 1
-        for k in value[:i].decode("ascii").split("\n"):
+        try:
+            refs = value[:i].decode("ascii").split("\n")
+        except UnicodeDecodeError:
+            continue  # a corrupt header: the saver reports it, naming the key
+        for k in refs:
             keys[k] = None
     return list(keys)
 
