@@ -426,7 +426,8 @@ class _Bar:
 
 
 def _cmd_copy(args: argparse.Namespace, out: TextIO) -> int:
-    bar = _Bar(sys.stderr) if args.progress and sys.stderr.isatty() else None
+    err: TextIO = getattr(args, "err", sys.stderr)
+    bar = _Bar(err) if args.progress and err.isatty() else None
     src = _open(args.src)
     dst = _open(args.dst, must_exist=False)
     try:
@@ -747,6 +748,7 @@ def main(
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, --version, or a usage error (argparse printed it)
         return e.code if isinstance(e.code, int) else EXIT_USAGE
+    args.err = err
     try:
         _fix_operands(args)
         code: int = args.fn(args, out)

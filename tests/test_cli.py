@@ -1,0 +1,390 @@
+"""The ``checkpoint-kv`` command line: every command on the embedded default (SQLite) and on
+server backends (Redis, DynamoDB on moto), in-process through ``main(argv)`` and as a real
+process; output (tables and parsed ``--json``) and exit codes; bad input gives one line on
+stderr, a documented exit code and no traceback or password."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from checkpoint_kv.backends.memory import MemoryStore
+from langgraph.types import Command
+
+import checkpoint_kv
+from checkpoint_kv.cli import (
+    EXIT_CHECK_FAILED,
+    EXIT_NO_STORE,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    main,
+)
+from tests.test_migrate import build_graph, run_to_interrupt
+
+SERVER_BACKENDS = ["redis", "dynamodb"]
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def cli(*argv: str, tty: bool = False) -> Result:
+    out, err = io.StringIO(), (_Tty() if tty else io.StringIO())
+    code = main(list(argv), stdout=out, stderr=err)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def one_line_error(r: Result) -> str:
+    assert r.code != 0
+    assert "Traceback" not in r.err and "Traceback" not in r.out
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1, r.err
+    assert lines[0].startswith("checkpoint-kv: ")
+    return lines[0]
+
+
+@pytest.fixture(params=["sqlite", *SERVER_BACKENDS])
+def store_url(request: pytest.FixtureRequest) -> str:
+    """A populated store: ``t|interrupted`` stopped at an interrupt, ``done`` finished."""
+    url = str(request.getfixturevalue(f"url_{request.param}"))
+    with checkpoint_kv.from_url(url) as saver:
+        saver.setup()
+        run_to_interrupt(saver, "t|interrupted", turns=1)
+        app = build_graph().compile(checkpointer=saver)
+        cfg = {"configurable": {"thread_id": "done"}}
+        app.invoke({"log": ["hi"]}, cfg)
+        app.invoke(Command(resume="fine"), cfg)
+    return url
+
+
+def _snapshots(url: str, thread: str) -> list[Any]:
+    with checkpoint_kv.from_url(url) as saver:
+        app = build_graph().compile(checkpointer=saver)
+        return list(app.get_state_history({"configurable": {"thread_id": thread}}))
+
+
+# --- every command, on every backend ---------------------------------------------------------
+
+
+def test_threads(store_url: str) -> None:
+    r = cli("--json", "threads", store_url)
+    assert r.code == EXIT_OK, r.err
+    docs = {d["thread_id"]: d for d in r.json()["threads"]}
+    assert set(docs) == {"t|interrupted", "done"}
+    for tid, d in docs.items():
+        snaps = _snapshots(store_url, tid)
+        assert d["checkpoints"] == len(snaps)
+        assert d["latest_checkpoint_id"] == snaps[0].config["configurable"]["checkpoint_id"]
+        assert d["last_update"] == snaps[0].created_at
+    table = cli("threads", store_url)
+    assert table.code == EXIT_OK
+    lines = table.out.splitlines()
+    assert lines[0].split() == ["THREAD", "CHECKPOINTS", "NAMESPACES", "LAST", "UPDATE"]
+    assert {ln.split()[0] for ln in lines[1:]} == {"t|interrupted", "done"}
+    assert cli("--json", "threads", store_url, "--limit", "1").json()["threads"][0]["thread_id"]
+
+
+def test_history_matches_get_state_history(store_url: str) -> None:
+    r = cli("history", store_url, "t|interrupted", "--json")
+    assert r.code == EXIT_OK, r.err
+    rows = r.json()["checkpoints"]
+    snaps = _snapshots(store_url, "t|interrupted")
+    assert [d["checkpoint_id"] for d in rows] == [
+        s.config["configurable"]["checkpoint_id"] for s in snaps
+    ]
+    assert [tuple(d["next"]) for d in rows] == [s.next for s in snaps]
+    assert [d["step"] for d in rows] == [s.metadata["step"] for s in snaps]
+    assert [d["source"] for d in rows] == [s.metadata["source"] for s in snaps]
+    assert rows[0]["interrupts"] == 1 and rows[0]["next"] == ["review"]
+    assert [d["pending_writes"] for d in rows] == [
+        len(t.pending_writes or []) for t in _tuples(store_url, "t|interrupted")
+    ]
+    limited = cli("--json", "history", store_url, "t|interrupted", "--limit", "2").json()
+    assert [d["checkpoint_id"] for d in limited["checkpoints"]] == [
+        d["checkpoint_id"] for d in rows[:2]
+    ]
+    table = cli("history", store_url, "t|interrupted")
+    assert table.out.splitlines()[0].split() == [
+        "CHECKPOINT",
+        "STEP",
+        "SOURCE",
+        "WRITES",
+        "NEXT",
+        "CREATED",
+    ]
+    assert "review (interrupted)" in table.out.splitlines()[1]
+
+
+def _tuples(url: str, thread: str) -> list[Any]:
+    with checkpoint_kv.from_url(url) as saver:
+        return list(saver.list({"configurable": {"thread_id": thread}}))
+
+
+def test_show(store_url: str) -> None:
+    r = cli("--json", "show", store_url, "t|interrupted")
+    assert r.code == EXIT_OK, r.err
+    doc = r.json()
+    latest = _snapshots(store_url, "t|interrupted")[0]
+    assert doc["values"] == {"log": latest.values["log"], "approved": latest.values["approved"]}
+    assert doc["metadata"]["step"] == latest.metadata["step"]
+    assert doc["next"] == ["review"]
+    assert [w["channel"] for w in doc["pending_writes"]] == ["__interrupt__"]
+    assert doc["pending_writes"][0]["value"][0]["value"]["question"] == "approve?"
+    # an older checkpoint by id
+    first = _snapshots(store_url, "done")[-1]
+    cid = first.config["configurable"]["checkpoint_id"]
+    old = cli("--json", "show", store_url, "done", cid).json()
+    assert old["checkpoint_id"] == cid and old["source"] == "input"
+    human = cli("show", store_url, "t|interrupted")
+    assert human.code == EXIT_OK
+    for label in ("thread:", "checkpoint:", "next:", "metadata:", "values:", "pending writes:"):
+        assert label in human.out
+    assert "branch:to" not in human.out
+    assert "branch:to:review" in cli("show", store_url, "t|interrupted", "--all-channels").out
+    missing = cli("show", store_url, "done", "1f000000-0000-6000-8000-000000000000")
+    assert missing.code == EXIT_NOT_FOUND and "not found" in one_line_error(missing)
+
+
+def test_delete(store_url: str) -> None:
+    r = cli("--json", "delete", store_url, "done")
+    assert r.code == EXIT_OK, r.err
+    assert r.json()["deleted"] == "done" and r.json()["checkpoints"] > 0
+    threads = cli("--json", "threads", store_url).json()["threads"]
+    assert [d["thread_id"] for d in threads] == ["t|interrupted"]
+    again = cli("delete", store_url, "done")
+    assert again.code == EXIT_NOT_FOUND and "no thread 'done'" in one_line_error(again)
+
+
+def test_prune_keep_latest(store_url: str) -> None:
+    assert cli("prune", store_url).code == EXIT_USAGE  # a strategy must be named
+    r = cli("--json", "prune", store_url, "t|interrupted", "--keep-latest")
+    assert r.code == EXIT_OK, r.err
+    (doc,) = r.json()["threads"]
+    assert doc["after"] == 1 and doc["removed"] == doc["before"] - 1 > 0
+    r = cli("prune", store_url, "--keep-latest")  # every thread
+    assert r.code == EXIT_OK
+    assert {ln.split()[0] for ln in r.out.splitlines()[1:]} == {"t|interrupted", "done"}
+    for d in cli("--json", "threads", store_url).json()["threads"]:
+        assert d["checkpoints"] == 1
+    # The pruned interrupted thread still resumes.
+    with checkpoint_kv.from_url(store_url) as saver:
+        app = build_graph().compile(checkpointer=saver)
+        cfg = {"configurable": {"thread_id": "t|interrupted"}}
+        app.invoke(Command(resume="late"), cfg)
+        assert app.get_state(cfg).values["approved"] == "late"
+    assert cli("prune", store_url, "nope", "--keep-latest").code == EXIT_NOT_FOUND
+
+
+def test_setup_and_doctor(store_url: str) -> None:
+    r = cli("--json", "setup", store_url)
+    assert r.code == EXIT_OK and r.json()["ok"] is True
+    d = cli("--json", "doctor", store_url)
+    assert d.code == EXIT_OK, d.out
+    checks = {c["check"]: c for c in d.json()["checks"]}
+    assert all(c["ok"] for c in checks.values())
+    assert {"open", "reach", "read-write", "round-trip", "server", "ttl"} <= set(checks)
+    assert "ms" in checks["round-trip"]["detail"]
+    human = cli("doctor", store_url)
+    assert human.code == EXIT_OK and "round-trip" in human.out and "FAIL" not in human.out
+    # doctor leaves nothing behind
+    assert len(cli("--json", "threads", store_url).json()["threads"]) == 2
+
+
+@pytest.mark.parametrize("dst_name", SERVER_BACKENDS)
+def test_copy_command(url_sqlite: str, dst_name: str, request: pytest.FixtureRequest) -> None:
+    dst = str(request.getfixturevalue(f"url_{dst_name}"))
+    with checkpoint_kv.from_url(url_sqlite) as saver:
+        run_to_interrupt(saver, "a", turns=1)
+        run_to_interrupt(saver, "b", turns=0)
+    r = cli("--json", "copy", url_sqlite, dst, "--setup")
+    assert r.code == EXIT_OK, r.err
+    doc = r.json()
+    assert doc["ok"] is True and {t["thread_id"] for t in doc["threads"]} == {"a", "b"}
+    assert all(t["verified"] and t["skipped"] == 0 for t in doc["threads"])
+    assert "\r" not in r.err  # no progress bar off a terminal
+    # re-run: nothing copied, everything skipped; human table
+    again = cli("copy", url_sqlite, dst, "--thread", "a", tty=True)
+    assert again.code == EXIT_OK, again.err
+    row = next(ln for ln in again.out.splitlines() if ln.startswith("a ")).split()
+    assert row[4] == "0" and row[6] == "ok"  # COPIED 0, VERIFIED ok
+    assert "verified" in again.out.splitlines()[-1]
+    assert "[" in again.err and "threads" in again.err  # a bar on a terminal
+    # the graph resumes on the destination
+    with checkpoint_kv.from_url(dst) as saver:
+        app = build_graph().compile(checkpointer=saver)
+        cfg = {"configurable": {"thread_id": "b"}}
+        app.invoke(Command(resume="moved"), cfg)
+        assert app.get_state(cfg).values["log"][-1] == "act (moved)"
+    nope = cli("copy", url_sqlite, dst, "--thread", "nope")
+    assert nope.code == EXIT_NOT_FOUND and "'nope'" in one_line_error(nope)
+
+
+def test_copy_verification_failure_exit_code(url_sqlite: str) -> None:
+    with checkpoint_kv.from_url(url_sqlite) as saver:
+        run_to_interrupt(saver, "a", turns=0)
+
+    class Lossy(MemoryStore):
+        def write(self, partition: str, ops: Any) -> None:
+            super().write(partition, [op for op in ops if not op.key.startswith("b!")])
+
+    checkpoint_kv.register("lossy", lambda url, **o: Lossy())
+    r = cli("--json", "copy", url_sqlite, "lossy://")
+    assert r.code == EXIT_CHECK_FAILED
+    assert r.json()["ok"] is False  # exactly one JSON document
+    assert "missing" in one_line_error(r)
+
+
+# --- the URL from the environment; memory through a shared in-process store ------------------
+
+
+def test_url_from_environment(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHECKPOINT_KV_URL", store_url)
+    assert {d["thread_id"] for d in cli("--json", "threads").json()["threads"]} == {
+        "t|interrupted",
+        "done",
+    }
+    cid = cli("--json", "history", "done").json()["checkpoints"][-1]["checkpoint_id"]
+    assert cli("--json", "show", "done", cid).json()["checkpoint_id"] == cid
+    assert cli("--json", "prune", "done", "--keep-latest").json()["threads"][0]["after"] == 1
+    monkeypatch.delenv("CHECKPOINT_KV_URL")
+    r = cli("threads")
+    assert r.code == EXIT_USAGE and "CHECKPOINT_KV_URL" in one_line_error(r)
+
+
+def test_memory_store_in_process() -> None:
+    """``memory://`` lives in one process: share one store through a registered scheme."""
+    shared = MemoryStore()
+    checkpoint_kv.register("sharedmem", lambda url, **o: shared)
+    with checkpoint_kv.KVCheckpointSaver(shared) as saver:
+        run_to_interrupt(saver, "m", turns=0)
+    assert cli("--json", "threads", "sharedmem://").json()["threads"][0]["thread_id"] == "m"
+    assert cli("--json", "history", "sharedmem://", "m").json()["checkpoints"][0]["next"] == [
+        "review"
+    ]
+    assert cli("--json", "show", "sharedmem://", "m").json()["next"] == ["review"]
+    assert cli("--json", "doctor", "sharedmem://").code == EXIT_OK
+    assert cli("--json", "prune", "sharedmem://", "--keep-latest").code == EXIT_OK
+    assert cli("--json", "delete", "sharedmem://", "m").code == EXIT_OK
+    assert cli("--json", "threads", "sharedmem://").json()["threads"] == []
+    # and plain memory:// is a fresh, empty store per invocation
+    assert cli("--json", "threads", "memory://").json()["threads"] == []
+    assert cli("history", "memory://", "m").code == EXIT_NOT_FOUND
+
+
+# --- bad input: one line, a documented exit code, no traceback, no password -------------------
+
+
+def test_unknown_scheme() -> None:
+    r = cli("threads", "redsi://localhost")
+    assert r.code == EXIT_USAGE
+    line = one_line_error(r)
+    assert "unknown" in line and "redis://" in line  # did you mean
+
+
+def test_not_a_url(tmp_path: Path) -> None:
+    assert cli("threads", str(tmp_path / "x.db")).code == EXIT_USAGE
+
+
+def test_unreachable_redis_hides_password() -> None:
+    r = cli("threads", "redis://admin:hunter2@127.0.0.1:1/0")
+    assert r.code == EXIT_UNAVAILABLE
+    line = one_line_error(r)
+    assert "hunter2" not in r.err + r.out and "127.0.0.1:1" in line
+    d = cli("--json", "doctor", "redis://admin:hunter2@127.0.0.1:1/0")
+    assert d.code == EXIT_UNAVAILABLE and "hunter2" not in d.out + d.err
+    checks = d.json()["checks"]
+    assert checks[-1]["ok"] is False and checks[-1]["fix"]
+
+
+def test_unreachable_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    url = "dynamodb://tbl?region=us-east-1&endpoint_url=http://127.0.0.1:1"
+    r = cli("threads", url)
+    assert r.code == EXIT_UNAVAILABLE and "127.0.0.1:1" in one_line_error(r)
+
+
+def test_missing_table_and_file(moto_endpoint: str, tmp_path: Path) -> None:
+    url = f"dynamodb://no-such-table?region=us-east-1&endpoint_url={moto_endpoint}"
+    r = cli("threads", url)
+    assert r.code == EXIT_NO_STORE and "no-such-table" in one_line_error(r)
+    d = cli("--json", "doctor", url)
+    assert d.code == EXIT_NO_STORE and "setup" in d.json()["checks"][-1]["fix"]
+    assert cli("setup", url).code == EXIT_OK
+    assert cli("--json", "threads", url).json()["threads"] == []
+    missing = f"sqlite:///{tmp_path / 'nothing.db'}"
+    r = cli("history", missing, "t")
+    assert r.code == EXIT_NO_STORE and "setup" in one_line_error(r)
+    assert not (tmp_path / "nothing.db").exists()  # reading never creates a file
+
+
+def test_unknown_thread(url_sqlite: str) -> None:
+    assert cli("setup", url_sqlite).code == EXIT_OK
+    for argv in (("history", url_sqlite, "ghost"), ("show", url_sqlite, "ghost")):
+        r = cli(*argv)
+        assert r.code == EXIT_NOT_FOUND and "'ghost'" in one_line_error(r)
+
+
+def test_usage_errors() -> None:
+    assert cli().code == EXIT_USAGE
+    assert cli("frobnicate").code == EXIT_USAGE
+    assert cli("--help").code == EXIT_OK
+
+
+# --- as a real process -----------------------------------------------------------------------
+
+
+def _proc(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "checkpoint_kv", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_subprocess_on_sqlite(url_sqlite: str) -> None:
+    with checkpoint_kv.from_url(url_sqlite) as saver:
+        run_to_interrupt(saver, "p", turns=1)
+    p = _proc("--json", "threads", url_sqlite)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["threads"][0]["thread_id"] == "p"
+    p = _proc("history", "p", env={"CHECKPOINT_KV_URL": url_sqlite})
+    assert p.returncode == 0 and "review (interrupted)" in p.stdout
+    p = _proc("show", "ghost", env={"CHECKPOINT_KV_URL": url_sqlite})
+    assert p.returncode == EXIT_NOT_FOUND and p.stderr.count("\n") == 1
+    assert "Traceback" not in p.stderr
+    p = _proc("threads", "nosuch://x")
+    assert p.returncode == EXIT_USAGE and "Traceback" not in p.stderr
+    p = _proc("delete", url_sqlite, "p", "--json")
+    assert p.returncode == 0 and json.loads(p.stdout)["deleted"] == "p"
+
+
+def test_console_script_is_installed() -> None:
+    import shutil
+
+    exe = shutil.which("checkpoint-kv")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("checkpoint-kv is not on PATH: install the package (pip install -e .)")
+        pytest.skip("checkpoint-kv is not on PATH (package not installed with its scripts)")
+    p = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.startswith("checkpoint-kv ")
