@@ -53,8 +53,10 @@ URL: ``s3://BUCKET/PREFIX?region=...&endpoint_url=...`` plus the usual AWS confi
 (environment, ``~/.aws``, instance roles; never credentials in the URL). Options:
 ``region``, ``endpoint_url`` (S3-compatible stores), ``profile``, ``addressing_style``
 (``path`` for MinIO), ``max_workers`` (default 32), ``conditional_writes`` (default true),
-``connect_timeout`` / ``read_timeout`` (seconds), and ``client=`` (a ready boto3 S3 client,
-keyword only). ``setup()`` creates the bucket if missing; without it a missing bucket raises
+``connect_timeout`` / ``read_timeout`` (seconds), ``checksums`` (``auto``: botocore's CRC
+checksums on AWS, only where required with ``endpoint_url``, since many S3-compatible stores
+refuse them; or ``when_supported`` / ``when_required``), and ``client=`` (a ready boto3 S3
+client, keyword only). ``setup()`` creates the bucket if missing; without it a missing bucket raises
 :class:`~checkpoint_kv.errors.StoreNotFoundError`. The async twin is the default
 ``ThreadedAsyncStore``: boto3 is synchronous and the work is already parallel inside a call.
 """
@@ -188,6 +190,7 @@ class S3Store:
         conditional_writes: bool = True,
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
+        checksums: str = "auto",
     ) -> None:
         prefix = prefix.strip("/")
         if not bucket:
@@ -198,6 +201,8 @@ class S3Store:
             raise ConfigError(f"S3 prefix is longer than {MAX_PREFIX} bytes")
         if max_workers < 1:
             raise ConfigError("S3 max_workers must be at least 1")
+        if checksums not in ("auto", "when_supported", "when_required"):
+            raise ConfigError(f"checksums={checksums!r}: use auto, when_supported or when_required")
         self.bucket = bucket
         self.prefix = prefix
         self._root = prefix + "/" if prefix else ""
@@ -212,6 +217,13 @@ class S3Store:
             }
             if addressing_style:
                 cfg["s3"] = {"addressing_style": addressing_style}
+            if checksums == "auto" and endpoint_url:
+                # boto3 >= 1.36 adds CRC checksums to every request by default; many
+                # S3-compatible stores refuse them, so send them only where required there.
+                checksums = "when_required"
+            if checksums != "auto":
+                cfg["request_checksum_calculation"] = checksums
+                cfg["response_checksum_validation"] = checksums
             if connect_timeout is not None:
                 cfg["connect_timeout"] = connect_timeout
             if read_timeout is not None:
@@ -524,7 +536,10 @@ class S3Store:
             self._call("head_bucket")
             return
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+            code = e.response.get("Error", {}).get("Code")
+            if code in ("403", "AccessDenied"):
+                return  # it exists; a policy scoped to the prefix may not allow HeadBucket
+            if code not in ("404", "NoSuchBucket", "NotFound"):
                 raise
         region = self.client.meta.region_name
         kw: dict[str, Any] = {}
@@ -567,6 +582,7 @@ _OPTIONS = {
     "conditional_writes",
     "connect_timeout",
     "read_timeout",
+    "checksums",
 }
 
 
@@ -607,5 +623,6 @@ def from_url(url: str, **options: Any) -> S3Store:
         addressing_style=style,
         max_workers=max_workers,
         conditional_writes=_BOOL[flag],
+        checksums=query.get("checksums", "auto"),
         **timeouts,
     )

@@ -438,12 +438,15 @@ def test_url_options() -> None:
     assert store.client.meta.region_name == "eu-west-1"
     assert store.client.meta.config.max_pool_connections == 4
     assert checkpoint_kv.open_store("s3://bkt").prefix == ""  # type: ignore[attr-defined]
+    compat = checkpoint_kv.open_store("s3://bkt?endpoint_url=http%3A%2F%2Fminio%3A9000")
+    assert compat.client.meta.config.request_checksum_calculation == "when_required"  # type: ignore[attr-defined]
     for bad in (
         "s3://bkt/p?colour=red",
         "s3://bkt/p?max_workers=zero",
         "s3://bkt/p?max_workers=0",
         "s3://bkt/p?conditional_writes=maybe",
         "s3://bkt/p?addressing_style=sideways",
+        "s3://bkt/p?checksums=never",
         "s3://bkt/a!b",
         "s3://AKIA:secret@bkt/p",
         "s3:///p",
