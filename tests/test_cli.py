@@ -388,3 +388,64 @@ def test_console_script_is_installed() -> None:
         pytest.skip("checkpoint-kv is not on PATH (package not installed with its scripts)")
     p = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stdout.startswith("checkpoint-kv ")
+
+
+# --- LangGraph server integration (langgraph.json "checkpointer.path") -----------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _load_path(path: str) -> Any:
+    """Resolve a langgraph.json import path the way the server does (``module:attr`` or
+    ``./file.py:attr`` relative to the config file)."""
+    import importlib
+    import importlib.util
+
+    target, _, attr = path.rpartition(":")
+    if target.endswith(".py"):
+        spec = importlib.util.spec_from_file_location("lg_example", EXAMPLES / target)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # type hints of the state resolve through it
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    return getattr(module, attr)
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", "redis"])
+async def test_langgraph_json_checkpointer(
+    backend_name: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+    config = json.loads((EXAMPLES / "langgraph.json").read_text())
+    factory = _load_path(config["checkpointer"]["path"])
+    graph = _load_path(config["graphs"]["approval"])
+    url = str(request.getfixturevalue(f"url_{backend_name}"))
+    monkeypatch.setenv("CHECKPOINT_KV_URL", url)
+    cfg: Any = {"configurable": {"thread_id": "server-1"}}
+    async with factory() as saver:  # what the server does at start-up
+        assert isinstance(saver, BaseCheckpointSaver)
+        app = graph.copy(update={"checkpointer": saver})
+        out = await app.ainvoke({"log": []}, cfg)
+        assert "__interrupt__" in out
+    async with factory() as saver:  # a restarted server finds the run where it stopped
+        app = graph.copy(update={"checkpointer": saver})
+        assert (await app.aget_state(cfg)).next == ("approve",)
+        out = await app.ainvoke(Command(resume="yes"), cfg)
+        assert out["log"] == ["draft #0", "approved: yes"]
+    assert cli("--json", "history", url, "server-1").json()["checkpoints"][0]["next"] == []
+
+
+async def test_server_setup_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from checkpoint_kv.server import checkpointer
+
+    monkeypatch.setenv("CHECKPOINT_KV_URL", f"sqlite:///{tmp_path / 's.db'}")
+    monkeypatch.setenv("CHECKPOINT_KV_SETUP", "maybe")
+    with pytest.raises(checkpoint_kv.ConfigError):
+        async with checkpointer():
+            pass
+    monkeypatch.setenv("CHECKPOINT_KV_SETUP", "0")
+    async with checkpointer() as saver:
+        assert await saver.aget_tuple({"configurable": {"thread_id": "x"}}) is None

@@ -1,0 +1,76 @@
+"""LangGraph server (``langgraph dev`` / ``langgraph up`` / LangSmith deployments) integration.
+
+``langgraph.json`` takes a checkpointer as the import path of an async context manager that
+yields a ``BaseCheckpointSaver``; the server enters it at start-up and leaves it at shut-down::
+
+    {
+      "dependencies": ["."],
+      "graphs": {"agent": "./graph.py:graph"},
+      "checkpointer": {"path": "checkpoint_kv.server:checkpointer"}
+    }
+
+The backend comes from the environment, so one image runs on any of them:
+
+- ``CHECKPOINT_KV_URL``: the backend URL (default ``sqlite:///checkpoints.db``);
+- ``CHECKPOINT_KV_SETUP``: ``1`` (default) creates the table/bucket at start-up if missing
+  (idempotent); ``0`` when the service's credentials may not create it (run
+  ``checkpoint-kv setup URL`` once with an admin role instead).
+
+``make_checkpointer(url, ...)`` is the same with explicit arguments, for an application that
+owns its lifespan (FastAPI/Starlette, see ``examples/redis_chat``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from checkpoint_kv import from_url
+from checkpoint_kv.errors import ConfigError
+from checkpoint_kv.migrate import display_url
+from checkpoint_kv.registry import DEFAULT_URL
+from checkpoint_kv.saver import KVCheckpointSaver
+
+__all__ = ["checkpointer", "make_checkpointer"]
+
+log = logging.getLogger("checkpoint_kv.server")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r}: use 1 or 0")
+
+
+@asynccontextmanager
+async def make_checkpointer(
+    url: str | None = None, *, setup: bool = True, **options: Any
+) -> AsyncIterator[KVCheckpointSaver]:
+    """A saver for ``url`` (default ``$CHECKPOINT_KV_URL``), set up, closed on exit."""
+    url = url or os.environ.get("CHECKPOINT_KV_URL") or DEFAULT_URL
+    saver = from_url(url, **options)
+    try:
+        if setup:
+            await saver.asetup()
+        log.info("checkpoint-kv checkpointer on %s", display_url(url))
+        yield saver
+    finally:
+        await saver.aclose()
+
+
+@asynccontextmanager
+async def checkpointer() -> AsyncIterator[KVCheckpointSaver]:
+    """The ``langgraph.json`` entry point: ``"checkpoint_kv.server:checkpointer"``."""
+    async with make_checkpointer(setup=_flag("CHECKPOINT_KV_SETUP", True)) as saver:
+        yield saver
