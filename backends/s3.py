@@ -241,12 +241,12 @@ class S3Store:
     # --- requests -----------------------------------------------------------------------------
 
     def _where(self) -> str:
-        if self.endpoint_url:
-            parts = urlsplit(self.endpoint_url)
-            return (
-                parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else ""
-            )
-        return str(getattr(self.client.meta, "endpoint_url", "S3"))
+        """``host:port`` of the endpoint, for error messages (never its credentials)."""
+        url = self.endpoint_url or str(getattr(self.client.meta, "endpoint_url", ""))
+        parts = urlsplit(url)
+        if not parts.hostname:
+            return "S3"
+        return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
     def _call(self, operation: str, **kw: Any) -> Any:
         """One S3 request, with botocore's errors turned into ours where we have one."""
