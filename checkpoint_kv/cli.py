@@ -494,28 +494,95 @@ def _cmd_setup(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _backend_info(store: KVStore) -> dict[str, Any]:
-    """What the backend says about itself: ``store.info()`` if it offers one (server version,
-    TTL...), else what we can tell for the built-in embedded stores."""
+def _backend_info(store: KVStore) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """What the backend says about itself (server version, TTL...), and the problems found.
+
+    A backend may offer ``info() -> dict`` (keys ``server_version``, ``ttl``, anything else);
+    for the built-in backends that do not (yet), the facts are read here through their client.
+    """
     info = getattr(store, "info", None)
     if callable(info):
-        return dict(info())
-    from checkpoint_kv.backends.memory import MemoryStore
-    from checkpoint_kv.backends.sqlite import SQLiteStore
-
-    if isinstance(store, SQLiteStore):
+        return dict(info()), []
+    module = type(store).__module__
+    if module.endswith("backends.sqlite"):
         import sqlite3
 
-        size = os.path.getsize(store.path) if os.path.exists(store.path) else 0
+        path = str(getattr(store, "path", ""))
+        size = os.path.getsize(path) if os.path.exists(path) else 0
         return {
             "server_version": f"SQLite {sqlite3.sqlite_version}",
-            "file": os.path.abspath(store.path),
-            "size_bytes": size,
             "ttl": "not supported: use `checkpoint-kv prune` or delete_thread",
-        }
-    if isinstance(store, MemoryStore):
-        return {"server_version": "in-process", "ttl": "not supported (data dies with the process)"}
-    return {}
+            "file": os.path.abspath(path),
+            "size_bytes": size,
+        }, []
+    if module.endswith("backends.memory"):
+        return {"server_version": "in-process", "ttl": "no (data dies with the process)"}, []
+    if module.endswith("backends.redis"):
+        return _redis_info(store)
+    if module.endswith("backends.dynamodb"):
+        return _dynamodb_info(store)
+    return {}, []
+
+
+def _problem(check: str, detail: str, fix: str) -> dict[str, Any]:
+    return {"check": check, "ok": False, "detail": detail, "fix": fix, "code": EXIT_CHECK_FAILED}
+
+
+def _redis_info(store: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def section(name: str) -> dict[str, Any]:
+        raw = store.client.info(name)
+        if raw and all(isinstance(v, dict) for v in raw.values()):  # a cluster: node -> info
+            raw = next(iter(raw.values()))
+        return dict(raw)
+
+    server, memory = section("server"), section("memory")
+    ttl = int(getattr(store, "ttl", 0) or 0)
+    policy = str(memory.get("maxmemory_policy", "?"))
+    name = "Valkey" if "valkey_version" in server else "Redis"
+    version = server.get("valkey_version") or server.get("redis_version", "?")
+    facts = {
+        "server_version": f"{name} {version}" + (" (cluster)" if store.cluster else ""),
+        "ttl": f"on: a thread expires {ttl} s after its last write"
+        if ttl
+        else "off: threads never expire (add ?ttl=SECONDS to the URL)",
+        "maxmemory_policy": policy,
+    }
+    problems = []
+    if policy.startswith("allkeys-"):
+        problems.append(
+            _problem(
+                "eviction",
+                f"maxmemory-policy {policy} may evict checkpoints of live threads",
+                "CONFIG SET maxmemory-policy noeviction (or volatile-lru with ?ttl=)",
+            )
+        )
+    return facts, problems
+
+
+def _dynamodb_info(store: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    table = store.client.describe_table(TableName=store.table)["Table"]
+    ttl_desc = store.client.describe_time_to_live(TableName=store.table)
+    status = ttl_desc.get("TimeToLiveDescription", {}).get("TimeToLiveStatus", "DISABLED")
+    billing = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+    where = f" at {store.endpoint_url}" if store.endpoint_url else ""
+    facts = {
+        "server_version": f"DynamoDB, region {store.region}{where}",
+        "ttl": f"table TTL {status}; items "
+        + (f"expire {store.ttl} s after their last write" if store.ttl else "carry no ttl"),
+        "table": f"{store.table}: {table.get('TableStatus')}, {billing}, "
+        f"{table.get('ItemCount', '?')} items",
+    }
+    problems = []
+    if store.ttl and status not in ("ENABLED", "ENABLING"):
+        problems.append(
+            _problem(
+                "ttl",
+                f"items carry a ttl but the table's TTL is {status}: nothing expires",
+                f"aws dynamodb update-time-to-live --table-name {store.table} "
+                "--time-to-live-specification Enabled=true,AttributeName=ttl",
+            )
+        )
+    return facts, problems
 
 
 def _doctor_checks(url: str) -> Iterator[dict[str, Any]]:
@@ -583,9 +650,9 @@ def _doctor_checks(url: str) -> Iterator[dict[str, Any]]:
     yield {"check": "read-write", "ok": True, "detail": "write, get, scan and drop work"}
     yield {"check": "round-trip", "ok": True, "detail": f"{times[2]:.2f} ms (median of 5 gets)"}
     try:
-        info = _backend_info(store)
+        info, problems = _backend_info(store)
     except Exception as e:
-        yield fail("server", e, "the server refused INFO/describe calls: check permissions")
+        yield fail("server", e, "grant INFO (Redis) / DescribeTable, DescribeTimeToLive (AWS)")
         store.close()
         return
     store.close()
@@ -595,6 +662,7 @@ def _doctor_checks(url: str) -> Iterator[dict[str, Any]]:
     yield {"check": "ttl", "ok": True, "detail": ttl if ttl is not None else "not reported"}
     for k, v in info.items():
         yield {"check": k, "ok": True, "detail": v}
+    yield from problems
 
 
 def _cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
@@ -609,9 +677,10 @@ def _cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
         _dump({"url": display_url(args.url), "ok": not failed, "checks": checks}, out)
     else:
         out.write(f"{display_url(args.url)}\n")
+        width = max(len(c["check"]) for c in checks)
         for c in checks:
             mark = "ok  " if c["ok"] else "FAIL"
-            out.write(f"  {mark} {c['check']:<11} {c['detail']}\n")
+            out.write(f"  {mark} {c['check']:<{width}}  {c['detail']}\n")
             if not c["ok"]:
                 out.write(f"       fix: {c['fix']}\n")
     return code

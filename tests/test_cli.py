@@ -201,6 +201,8 @@ def test_setup_and_doctor(store_url: str) -> None:
     assert all(c["ok"] for c in checks.values())
     assert {"open", "reach", "read-write", "round-trip", "server", "ttl"} <= set(checks)
     assert "ms" in checks["round-trip"]["detail"]
+    assert checks["server"]["detail"].split()[0] in ("SQLite", "Redis", "Valkey", "DynamoDB,")
+    assert checks["ttl"]["detail"] != "not reported"
     human = cli("doctor", store_url)
     assert human.code == EXIT_OK and "round-trip" in human.out and "FAIL" not in human.out
     # doctor leaves nothing behind
