@@ -331,38 +331,45 @@ class DynamoDBStore:
                     attempt += 1
         return out
 
-    def _values(self, pk: str, items: Sequence[Item]) -> list[tuple[str, bytes]]:
-        """``(key, value)`` of live items in order; chunked values fetched in one batch."""
+    def _live(self, pk: str, items: Iterable[Item]) -> list[Item]:
+        """Items not past their TTL (DynamoDB removes expired items only eventually)."""
         now = self._clock()
         live = [i for i in items if not self._expired(i, now)]
         self._note_stale(pk, live, now)
-        chunk_keys = [k for i in live for k in _chunk_keys(i)]
-        chunks = self._batch_get(pk, chunk_keys) if chunk_keys else {}
+        return live
+
+    def _assemble(self, items: Sequence[Item], fetched: dict[str, Item]) -> list[tuple[str, bytes]]:
+        """``(key, value)`` per item, chunked values joined from ``fetched`` chunk items."""
         out: list[tuple[str, bytes]] = []
-        for item in live:
+        for item in items:
             sk = item["SK"]["S"]
             if "v" in item:
                 out.append((sk, bytes(item["v"]["B"])))
                 continue
             parts = []
             for ck in _chunk_keys(item):
-                if ck not in chunks:
+                if ck not in fetched:
                     raise CorruptRecordError(
                         f"chunk {ck!r} of key {sk!r} is missing in DynamoDB {self._where()}"
                     )
-                parts.append(bytes(chunks[ck]["v"]["B"]))
+                parts.append(bytes(fetched[ck]["v"]["B"]))
             value = b"".join(parts)
             if len(value) != int(item["z"]["N"]):
                 raise CorruptRecordError(f"chunked value at key {sk!r} has the wrong length")
             out.append((sk, value))
         return out
 
+    def _values(self, pk: str, items: Sequence[Item]) -> list[tuple[str, bytes]]:
+        """Values of live items in order; chunked values cost one ``BatchGetItem``."""
+        live = self._live(pk, items)
+        needed = [k for i in live for k in _chunk_keys(i)]
+        return self._assemble(live, self._batch_get(pk, needed) if needed else {})
+
     def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
         if not keys:
             return {}
         pk = self._pk(partition)
-        found = self._batch_get(pk, keys)
-        return dict(self._values(pk, list(found.values())))
+        return dict(self._values(pk, list(self._batch_get(pk, keys).values())))
 
     def _query(
         self,
@@ -419,11 +426,30 @@ class DynamoDBStore:
     ) -> ScanResult:
         pk = self._pk(partition)
         raw = self._query(pk, start, end, reverse=reverse, limit=limit)
-        items = self._values(pk, raw)
         if not follow:
-            return ScanResult(items)
-        refs = follow_refs(items, follow)
-        return ScanResult(items, self.get(partition, refs) if refs else {})
+            return ScanResult(self._values(pk, raw))
+        live = self._live(pk, raw)
+        # The refs usually come from small inline records: then the chunks of the items and
+        # the referenced items are fetched together, in one BatchGetItem.
+        refs: list[str] = []
+        taken = 0
+        for item in live:
+            if taken >= follow:
+                break
+            if "v" not in item:  # a chunked value might carry refs: resolve it first
+                items = self._values(pk, live)
+                refs = follow_refs(items, follow)
+                return ScanResult(items, self.get(partition, refs) if refs else {})
+            found = follow_refs([(item["SK"]["S"], bytes(item["v"]["B"]))], 1)
+            taken += bool(found)
+            refs += [k for k in found if k not in refs]
+        needed = [k for i in live for k in _chunk_keys(i)]
+        fetched = self._batch_get(pk, needed + refs) if needed or refs else {}
+        heads = self._live(pk, [fetched[k] for k in refs if k in fetched])
+        more = [k for i in heads for k in _chunk_keys(i) if k not in fetched]
+        if more:
+            fetched.update(self._batch_get(pk, more))
+        return ScanResult(self._assemble(live, fetched), dict(self._assemble(heads, fetched)))
 
     # --- writes ---------------------------------------------------------------------------------
 
