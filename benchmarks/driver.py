@@ -62,8 +62,9 @@ def run_target(
         rec.reset()
         deadline = time.monotonic() + budget
 
-        def over(deadline: float = deadline) -> bool:
-            return time.monotonic() > deadline
+        def over(frac: float = 1.0, start: float = deadline - budget) -> bool:
+            """Past ``frac`` of this workload's time budget."""
+            return time.monotonic() > start + budget * frac
 
         entry: dict[str, Any] = {}
         handle = None

@@ -410,7 +410,7 @@ def run_all(a: argparse.Namespace) -> dict[str, Any]:
                 "--workloads",
                 ",".join(workloads),
                 "--budget",
-                f"{budget * 0.25:.1f}",
+                f"{budget / max(len(workloads), 1):.1f}",
                 "--out",
                 str(res_file),
             ]
