@@ -50,7 +50,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "ckv-long",
-    max_examples=400,
+    max_examples=200,
     stateful_step_count=80,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -388,6 +388,7 @@ def shared_saver(url: str) -> Iterator[KVCheckpointSaver]:
         s.close()
 
 
+@pytest.mark.timeout(0 if PROFILE == "ckv-long" else 300)
 def test_saver_matches_model(shared_saver: KVCheckpointSaver) -> None:
     class Machine(SaverMachine):
         def __init__(self) -> None:
