@@ -177,7 +177,7 @@ def render(data: dict[str, Any], plots: list[str]) -> str:
                 if not op.startswith("saver.")
             }
         )
-        L.append(f"### {w}: {title}\n")
+        L.append(f"### {title} (`{w}`)\n")
         head = ["saver"] + [f"{op}: ms med/p95, RT" for op in ops]
         head += [f"{mth} RT" for mth in METHODS]
         head += ["written MB", "held MB", "serde CPU ms", "CPU s", "error"]
