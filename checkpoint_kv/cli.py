@@ -521,6 +521,8 @@ def _backend_info(store: KVStore) -> tuple[dict[str, Any], list[dict[str, Any]]]
         return _redis_info(store)
     if module.endswith("backends.dynamodb"):
         return _dynamodb_info(store)
+    if module.endswith("backends.s3"):
+        return _s3_info(store)
     return {}, []
 
 
@@ -557,6 +559,35 @@ def _redis_info(store: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
             )
         )
     return facts, problems
+
+
+def _s3_info(store: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """S3 has no TTL: report the lifecycle rules that cover the prefix (docs/backends/s3.md)."""
+    where = f" at {store.endpoint_url}" if store.endpoint_url else ""
+    try:
+        rules = store.client.get_bucket_lifecycle_configuration(Bucket=store.bucket)["Rules"]
+    except Exception as e:  # NoSuchLifecycleConfiguration: no rule at all
+        if "NoSuchLifecycleConfiguration" not in str(e):
+            raise
+        rules = []
+    prefix = store.prefix or ""
+    covering = [
+        r
+        for r in rules
+        if r.get("Status") == "Enabled"
+        and "Expiration" in r
+        and prefix.startswith(r.get("Filter", {}).get("Prefix", r.get("Prefix", "")) or "")
+    ]
+    ttl = (
+        "lifecycle expiration: " + ", ".join(str(r["Expiration"]) for r in covering)
+        if covering
+        else "off: no lifecycle rule expires this prefix (S3 has no TTL; see docs/backends/s3.md)"
+    )
+    return {
+        "server_version": f"S3, bucket {store.bucket!r}, region "
+        f"{store.client.meta.region_name}{where}",
+        "ttl": ttl,
+    }, []
 
 
 def _dynamodb_info(store: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -29,7 +29,7 @@ from checkpoint_kv.cli import (
 )
 from tests.test_migrate import build_graph, run_to_interrupt
 
-SERVER_BACKENDS = ["redis", "dynamodb"]
+SERVER_BACKENDS = ["redis", "dynamodb", "s3"]
 
 
 class Result:
@@ -201,7 +201,13 @@ def test_setup_and_doctor(store_url: str) -> None:
     assert all(c["ok"] for c in checks.values())
     assert {"open", "reach", "read-write", "round-trip", "server", "ttl"} <= set(checks)
     assert "ms" in checks["round-trip"]["detail"]
-    assert checks["server"]["detail"].split()[0] in ("SQLite", "Redis", "Valkey", "DynamoDB,")
+    assert checks["server"]["detail"].split()[0] in (
+        "SQLite",
+        "Redis",
+        "Valkey",
+        "DynamoDB,",
+        "S3,",
+    )
     assert checks["ttl"]["detail"] != "not reported"
     human = cli("doctor", store_url)
     assert human.code == EXIT_OK and "round-trip" in human.out and "FAIL" not in human.out
