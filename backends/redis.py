@@ -49,7 +49,9 @@ Options: ``prefix`` (default ``ckv``), ``ttl`` (seconds), ``ttl_on_read`` (bool)
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -473,11 +475,12 @@ class RedisStore:
         if self.async_factory is None:
             raise ConfigError("this RedisStore was built without an async client factory")
         return AsyncRedisStore(
-            self.async_factory(),
+            self.async_factory,
             prefix=self.layout.prefix,
             ttl=self.ttl,
             ttl_on_read=self.ttl_on_read,
             where=self.where,
+            cluster=self.cluster,
         )
 
 
@@ -485,28 +488,49 @@ class RedisStore:
 
 
 class AsyncRedisStore:
-    """Async twin of :class:`RedisStore` over ``redis.asyncio`` (its own connection pool)."""
+    """Async twin of :class:`RedisStore` over ``redis.asyncio``.
+
+    redis.asyncio connections belong to the event loop that opened them, and a saver outlives
+    loops (``asyncio.run`` per request, worker threads with their own loops). So the store keeps
+    one client per running loop, made by ``factory`` on first use in that loop; clients of
+    closed loops are dropped (their sockets closed with their loop).
+    """
 
     def __init__(
         self,
-        client: Any,
+        factory: Callable[[], Any],
         *,
         prefix: str = "ckv",
         ttl: int = 0,
         ttl_on_read: bool = False,
         where: str = "redis",
+        cluster: bool = False,
     ) -> None:
-        self.client = client
+        self.factory = factory
         self.layout = _Layout(prefix)
         self.ttl = int(ttl)
         self.ttl_on_read = bool(ttl_on_read)
         self.where = where
-        self.cluster = isinstance(client, redis.asyncio.cluster.RedisCluster)
+        self.cluster = cluster
         self._loaded: set[str] = set()
+        self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         kind = "cluster" if self.cluster else "server"
         return f"AsyncRedisStore({kind} {self.where}, prefix={self.layout.prefix!r})"
+
+    @property
+    def client(self) -> Any:
+        """The client of the running event loop."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._clients.get(loop)
+            if client is None:
+                for old in [lp for lp in self._clients if lp.is_closed()]:
+                    del self._clients[old]
+                client = self._clients[loop] = self.factory()
+            return client
 
     @property
     def _read_ttl(self) -> int:
@@ -578,7 +602,12 @@ class AsyncRedisStore:
                 self._loaded.add(script.sha)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            clients, self._clients = self._clients, {}
+        for client_loop, client in clients.items():
+            if client_loop is loop:  # others belong to closed loops or to other threads
+                await client.aclose()
 
 
 # --- URLs ----------------------------------------------------------------------------------

@@ -540,6 +540,29 @@ def test_read_only_replica_is_retried_then_a_clear_error(tmp_path: Path) -> None
         server.stop()
 
 
+@pytest.mark.parametrize("kind", ["redis", "redis_cluster"])
+def test_one_saver_many_event_loops(kind: str, request: pytest.FixtureRequest) -> None:
+    """``asyncio.run`` per request with one long-lived saver (a CLI, a WSGI app calling async
+    code): redis.asyncio connections are bound to their loop, so each loop gets its own."""
+    saver = checkpoint_kv.from_url(request.getfixturevalue(f"url_{kind}"))
+    graph = _chat_graph(saver)
+    for i in range(3):
+        asyncio.run(graph.ainvoke({"messages": [f"turn {i}"]}, _cfg("loops")))
+    worker = threading.Thread(
+        target=lambda: asyncio.run(graph.ainvoke({"messages": ["x"]}, _cfg("w")))
+    )
+    worker.start()
+    worker.join()
+
+    async def last() -> Any:
+        state = await graph.aget_state(_cfg("loops"))
+        await saver.aclose()
+        return state
+
+    assert len(asyncio.run(last()).values["messages"]) == 9
+    assert len(graph.get_state(_cfg("w")).values["messages"]) == 3
+
+
 # --- fakeredis: concurrency of the sync port ----------------------------------------------
 
 
