@@ -17,7 +17,12 @@ import pytest
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
 
-pytest_plugins: list[str] = ["tests.fixtures_aws", "tests.fixtures_redis", "tests.fixtures_s3", "tests.fixtures_dynamodb"]
+pytest_plugins: list[str] = [
+    "tests.fixtures_aws",
+    "tests.fixtures_redis",
+    "tests.fixtures_s3",
+    "tests.fixtures_dynamodb",
+]
 
 # name -> whether it is fast enough for the per-commit quick run
 BACKENDS: list[str] = ["memory", "sqlite", "fakeredis", "redis", "redis_cluster", "s3", "dynamodb"]
