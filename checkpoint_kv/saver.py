@@ -648,12 +648,14 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
     # --- plans: maintenance -------------------------------------------------------------------
 
     def _plan_copy(self, source: str, target: str) -> Plan[None]:
+        """Blobs and writes are copied page by page; the (small) records are held back and
+        written last, so a copied checkpoint becomes visible only once its data is there."""
         src, dst = K.partition(source), K.partition(target)
-        data: list[Op] = []
         recs: list[Op] = []
         for start, end in (K.ALL_BLOBS, K.ALL_CHECKPOINTS):
             while True:
                 res: ScanResult = yield Scan(src, start, end, limit=_FULL_PAGE)
+                data: list[Op] = []
                 for key, value in res.items:
                     if K.is_record(key):
                         refs, payload = _split(key, value)
@@ -664,13 +666,13 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
                         recs.append(Put(key, frame(refs, R.encode_checkpoint(moved))))
                     else:
                         data.append(Put(key, value))
+                for i in range(0, len(data), _COPY_BATCH):
+                    yield Write(dst, data[i : i + _COPY_BATCH])
                 if len(res.items) < _FULL_PAGE:
                     break
                 start = res.items[-1][0] + K.SEP
-        # Data first, records after: a copied checkpoint becomes visible only with its data.
-        for ops in (data, recs):
-            for i in range(0, len(ops), _COPY_BATCH):
-                yield Write(dst, ops[i : i + _COPY_BATCH])
+        for i in range(0, len(recs), _COPY_BATCH):
+            yield Write(dst, recs[i : i + _COPY_BATCH])
 
     @staticmethod
     def _drop_ops(dead: list[_Group], kept: list[_Group]) -> list[Op]:
