@@ -12,11 +12,13 @@ API calls per port call, and why:
 
 - ``write`` is ONE call. A batch that coalesces to a single item uses ``PutItem`` /
   ``DeleteItem`` (half the write units of a transaction); anything larger is one
-  ``TransactWriteItems``, atomic, so a checkpoint and its blobs appear together. A batch over a
-  transaction's limits (100 actions, 4 MB) is split into several transactions applied strictly
-  in list order, so every op before the ``commit`` Put is durable before it (the port's barrier
-  rule) without any extra bookkeeping. A transaction may not touch one item twice, so ops on
-  the same key are first coalesced to their net effect (``Delete`` then ``Put`` = ``Put``...).
+  ``TransactWriteItems``, atomic, so a checkpoint and its blobs appear together. A transaction
+  may not name one item twice, so ops on the same key are first coalesced to their net effect
+  (``Delete`` then ``Put`` = ``Put``...). A batch over a transaction's limits (100 actions,
+  4 MB: copies, prunes, values of megabytes) is split at its commit barriers like
+  ``port.commit_groups``: groups strictly in order, a commit alone after everything before it,
+  a chunked value's head after its chunks; inside a group the unconditional actions go through
+  ``BatchWriteItem`` (``UnprocessedItems`` retried) and conditional ones through transactions.
 - ``Put(if_absent=True)`` carries ``attribute_not_exists(PK)``. If a transaction is cancelled
   and the only failed actions are such conditions, the transaction is retried without those
   actions: the existing items are kept, which is exactly insert-if-absent.
