@@ -1,13 +1,16 @@
-"""The storage envelope: CBOR records with a format version.
+"""The storage envelope: checksummed CBOR records with a format version.
 
-Channel values, checkpoints and metadata keep the saver's ``serde`` typed form ``(tag, bytes)``
-inside the envelope, so an ``EncryptedSerializer`` encrypts everything user-provided and the
-envelope itself holds only ids. Each record is a CBOR map with ``"f"`` (format version); a
-reader refuses a newer format with a clear message instead of guessing.
+Every stored value is ``b"K" + <format byte> + <CRC32 of the body, 4 bytes> + <CBOR map>``.
+The format byte comes first so that a reader refuses a newer layout with a clear message
+instead of guessing; the checksum turns a flipped byte into a ``CorruptRecordError`` naming the
+key rather than silently different data. Channel values, checkpoints and metadata keep the
+saver's ``serde`` typed form ``(tag, bytes)`` inside the map, so an ``EncryptedSerializer``
+encrypts everything user-provided and the envelope itself holds only ids.
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +19,8 @@ import cbor2
 from checkpoint_kv.errors import CorruptRecordError, UnsupportedFormatError
 
 FORMAT = 1
+_MAGIC = b"K"
+_HEADER = 6  # magic, format, crc32
 
 Typed = tuple[str, bytes]
 
@@ -37,6 +42,10 @@ class WriteRecord:
     idx: int
     channel: str
     value: Typed
+    # The idx of every write stored by the same put_writes call: a reader ignores a write whose
+    # siblings are not all there (a non-atomic backend cut the batch short), because LangGraph
+    # takes a task with any stored write as finished.
+    batch: tuple[int, ...] | None = None
 
 
 def _typed(v: Any) -> Typed:
@@ -46,10 +55,14 @@ def _typed(v: Any) -> Typed:
     return tag, data
 
 
+def _seal(obj: dict[str, Any]) -> bytes:
+    body = cbor2.dumps(obj)
+    return _MAGIC + bytes([FORMAT]) + zlib.crc32(body).to_bytes(4, "big") + body
+
+
 def encode_checkpoint(r: CheckpointRecord) -> bytes:
-    return cbor2.dumps(
+    return _seal(
         {
-            "f": FORMAT,
             "k": "c",
             "t": r.thread_id,
             "n": r.ns,
@@ -62,51 +75,61 @@ def encode_checkpoint(r: CheckpointRecord) -> bytes:
 
 
 def encode_write(r: WriteRecord) -> bytes:
-    return cbor2.dumps(
-        {
-            "f": FORMAT,
-            "k": "w",
-            "t": r.task_id,
-            "a": r.task_path,
-            "x": r.idx,
-            "h": r.channel,
-            "v": list(r.value),
-        }
-    )
+    obj: dict[str, Any] = {
+        "k": "w",
+        "t": r.task_id,
+        "a": r.task_path,
+        "x": r.idx,
+        "h": r.channel,
+        "v": list(r.value),
+    }
+    if r.batch is not None:
+        obj["s"] = list(r.batch)
+    return _seal(obj)
 
 
 def encode_blob(value: Typed) -> bytes:
-    return cbor2.dumps({"f": FORMAT, "k": "b", "v": list(value)})
+    return _seal({"k": "b", "v": list(value)})
 
 
 def _load(key: str, data: bytes, kind: str) -> dict[str, Any]:
-    try:
-        obj = cbor2.loads(data)
-    except Exception as e:  # cbor2 raises several types on garbage
-        raise CorruptRecordError(f"corrupt record at key {key!r}: not valid CBOR ({e})") from e
-    if not isinstance(obj, dict) or "f" not in obj:
+    if len(data) < _HEADER or data[:1] != _MAGIC:
         raise CorruptRecordError(f"corrupt record at key {key!r}: not a checkpoint-kv record")
-    fmt = obj["f"]
-    if not isinstance(fmt, int) or fmt > FORMAT:
+    fmt = data[1]
+    if fmt > FORMAT:
         raise UnsupportedFormatError(
-            f"record at key {key!r} has storage format {fmt!r}, newer than format {FORMAT} "
+            f"record at key {key!r} has storage format {fmt}, newer than format {FORMAT} "
             "that this checkpoint-kv reads: upgrade checkpoint-kv to read it"
         )
-    if obj.get("k") != kind:
+    body = data[_HEADER:]
+    if zlib.crc32(body) != int.from_bytes(data[2:_HEADER], "big"):
+        raise CorruptRecordError(f"corrupt record at key {key!r}: checksum mismatch")
+    try:
+        obj = cbor2.loads(body)
+    except Exception as e:  # cbor2 raises several types on garbage
+        raise CorruptRecordError(f"corrupt record at key {key!r}: not valid CBOR ({e})") from e
+    if not isinstance(obj, dict) or obj.get("k") != kind:
+        found = obj.get("k") if isinstance(obj, dict) else type(obj).__name__
         raise CorruptRecordError(
-            f"corrupt record at key {key!r}: expected a {kind!r} record, found {obj.get('k')!r}"
+            f"corrupt record at key {key!r}: expected a {kind!r} record, found {found!r}"
         )
     return obj
+
+
+def _str(v: Any, optional: bool = False) -> Any:
+    if isinstance(v, str) or (optional and v is None):
+        return v
+    raise TypeError(f"expected text, found {type(v).__name__}")
 
 
 def decode_checkpoint(key: str, data: bytes) -> CheckpointRecord:
     obj = _load(key, data, "c")
     try:
         return CheckpointRecord(
-            thread_id=obj["t"],
-            ns=obj["n"],
-            checkpoint_id=obj["i"],
-            parent_id=obj["p"],
+            thread_id=_str(obj["t"]),
+            ns=_str(obj["n"]),
+            checkpoint_id=_str(obj["i"]),
+            parent_id=_str(obj["p"], optional=True),
             checkpoint=_typed(obj["c"]),
             metadata=_typed(obj["m"]),
         )
@@ -117,12 +140,19 @@ def decode_checkpoint(key: str, data: bytes) -> CheckpointRecord:
 def decode_write(key: str, data: bytes) -> WriteRecord:
     obj = _load(key, data, "w")
     try:
+        batch = obj.get("s")
+        if batch is not None and not all(isinstance(i, int) for i in batch):
+            raise TypeError("batch must list integers")
+        idx = obj["x"]
+        if not isinstance(idx, int):
+            raise TypeError("idx must be an integer")
         return WriteRecord(
-            task_id=obj["t"],
-            task_path=obj["a"],
-            idx=obj["x"],
-            channel=obj["h"],
+            task_id=_str(obj["t"]),
+            task_path=_str(obj["a"]),
+            idx=idx,
+            channel=_str(obj["h"]),
             value=_typed(obj["v"]),
+            batch=None if batch is None else tuple(batch),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise CorruptRecordError(f"corrupt write record at key {key!r}: {e!r}") from e

@@ -82,6 +82,11 @@ def _ids(
             'config={"configurable": {"thread_id": "..."}} to invoke/stream/get_state'
         )
     checkpoint_id = conf.get("checkpoint_id") or None
+    for name, value in (("thread_id", thread_id), ("checkpoint_ns", conf.get("checkpoint_ns"))):
+        try:
+            str(value or "").encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(f"{name} must be valid Unicode text (no lone surrogates)") from None
     if need_checkpoint and checkpoint_id is None:
         raise ConfigError("put_writes needs config['configurable']['checkpoint_id']")
     return str(thread_id), str(conf.get("checkpoint_ns") or ""), checkpoint_id
@@ -258,8 +263,16 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> CheckpointTuple:
         rec = g.record
         checkpoint: Checkpoint = self._loads(g.key, rec.checkpoint)
+        if not isinstance(checkpoint, dict) or not isinstance(
+            checkpoint.get("channel_versions", {}), dict
+        ):
+            raise CorruptRecordError(f"corrupt checkpoint at key {g.key!r}: not a checkpoint")
+        bkeys = _blob_keys(rec.ns, checkpoint.get("channel_versions", {}))
+        if sorted(g.refs) != sorted(bkeys.values()):
+            # The reference header sits outside the checksum: it must agree with the record.
+            raise CorruptRecordError(f"corrupt record at key {g.key!r}: reference header mismatch")
         values: dict[str, Any] = {}
-        for ch, bkey in _blob_keys(rec.ns, checkpoint.get("channel_versions", {})).items():
+        for ch, bkey in bkeys.items():
             if bkey in blobs:
                 values[ch] = self._loads(bkey, R.decode_blob(bkey, blobs[bkey]))
         writes = self._writes(g)
@@ -319,19 +332,13 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
     ) -> Plan[None]:
         thread_id, ns, cid = _ids(config, need_checkpoint=True)
         assert cid is not None
+        idxs = [WRITES_IDX_MAP.get(channel, i) for i, (channel, _) in enumerate(writes)]
         ops: list[Op] = []
-        for i, (channel, value) in enumerate(writes):
-            idx = WRITES_IDX_MAP.get(channel, i)
-            rec = R.WriteRecord(
-                task_id, task_path, idx, channel, self._dumps(value, f"the write to {channel!r}")
-            )
-            ops.append(
-                Put(
-                    K.write_key(ns, cid, task_id, idx),
-                    frame([], R.encode_write(rec)),
-                    if_absent=idx >= 0,
-                )
-            )
+        for idx, (channel, value) in zip(idxs, writes, strict=True):
+            typed = self._dumps(value, f"the write to {channel!r}")
+            rec = R.WriteRecord(task_id, task_path, idx, channel, typed, tuple(idxs))
+            key = K.write_key(ns, cid, task_id, idx)
+            ops.append(Put(key, frame([], R.encode_write(rec)), if_absent=idx >= 0))
         yield Write(K.partition(thread_id), ops)
 
     # --- plans: reads -------------------------------------------------------------------------
@@ -611,6 +618,13 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
     def _writes(self, g: _Group) -> list[tuple[str, R.WriteRecord]]:
         """A checkpoint's writes in ``writes_sort_key`` order."""
         writes = [(k, R.decode_write(k, _split(k, v)[1])) for k, v in g.writes]
+        present = {(w.task_id, w.idx) for _, w in writes}
+        # Drop the writes of a put_writes call that a non-atomic backend stored only in part.
+        writes = [
+            (k, w)
+            for k, w in writes
+            if w.batch is None or all((w.task_id, i) in present for i in w.batch)
+        ]
         writes.sort(key=lambda kw: writes_sort_key(kw[1].task_path, kw[1].task_id, kw[1].idx))
         return writes
 

@@ -196,13 +196,6 @@ def test_every_put_cut_short(saver: KVCheckpointSaver, shallow: bool) -> None:
     assert checked > 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="core gap: put_writes has no commit point; a non-atomic backend that applies part "
-    "of one task's writes leaves the task looking finished with partial output, and LangGraph "
-    "skips it on resume (see docs/RELIABILITY.md)",
-)
 def test_every_put_writes_cut_short(saver: KVCheckpointSaver) -> None:
     _sweep(saver, "sync", "sync", ("partial",), partial_of=("write",))
 
