@@ -79,7 +79,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from checkpoint_kv.errors import BackendUnavailableError, ConfigError, redact
-from checkpoint_kv.port import Delete, DeleteRange, Op, PartitionPage, Put, ScanResult
+from checkpoint_kv.port import (
+    Delete,
+    DeleteRange,
+    Op,
+    PartitionPage,
+    Put,
+    ScanResult,
+    ScanSpec,
+)
 from checkpoint_kv.registry import split_options
 
 __all__ = ["AsyncRedisStore", "RedisConfig", "RedisStore", "from_url", "parse_url"]
@@ -436,6 +444,28 @@ class RedisStore:
         args = _scan_args(start, end, reverse, limit, follow, self._read_ttl)
         return _decode_scan(self._eval(SCAN, partition, args))
 
+    def scan_many(self, partition: str, specs: Sequence[ScanSpec]) -> list[ScanResult]:
+        """Several scans of one thread in one round trip (a pipeline of script calls)."""
+        if SCAN.sha not in self._loaded:  # first use: EVAL loads the script
+            return [
+                self.scan(
+                    partition, s.start, s.end, reverse=s.reverse, limit=s.limit, follow=s.follow
+                )
+                for s in specs
+            ]
+        keys = self.layout.keys(partition)
+        with _errors(self.where):
+            pipe = self.client.pipeline(transaction=False)
+            for s in specs:
+                args = _scan_args(s.start, s.end, s.reverse, s.limit, s.follow, self._read_ttl)
+                pipe.evalsha(SCAN.sha, 2, *keys, *args)
+            try:
+                replies = pipe.execute()
+            except NoScriptError:  # the server lost its scripts (restart, failover)
+                self._loaded.discard(SCAN.sha)
+                return self.scan_many(partition, specs)
+        return [_decode_scan(r) for r in replies]
+
     def write(self, partition: str, ops: Sequence[Op]) -> None:
         if ops:
             self._eval(WRITE, partition, _write_args(ops, self.ttl))
@@ -566,6 +596,27 @@ class AsyncRedisStore:
     ) -> ScanResult:
         args = _scan_args(start, end, reverse, limit, follow, self._read_ttl)
         return _decode_scan(await self._eval(SCAN, partition, args))
+
+    async def scan_many(self, partition: str, specs: Sequence[ScanSpec]) -> list[ScanResult]:
+        if SCAN.sha not in self._loaded:
+            return [
+                await self.scan(
+                    partition, s.start, s.end, reverse=s.reverse, limit=s.limit, follow=s.follow
+                )
+                for s in specs
+            ]
+        keys = self.layout.keys(partition)
+        with _errors(self.where):
+            pipe = self.client.pipeline(transaction=False)
+            for s in specs:
+                args = _scan_args(s.start, s.end, s.reverse, s.limit, s.follow, self._read_ttl)
+                pipe.evalsha(SCAN.sha, 2, *keys, *args)
+            try:
+                replies = await pipe.execute()
+            except NoScriptError:
+                self._loaded.discard(SCAN.sha)
+                return await self.scan_many(partition, specs)
+        return [_decode_scan(r) for r in replies]
 
     async def write(self, partition: str, ops: Sequence[Op]) -> None:
         if ops:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from checkpoint_kv.port import AsyncKVStore, KVStore, Op
+from checkpoint_kv.port import AsyncKVStore, KVStore, Op, ScanSpec
 
 T = TypeVar("T")
 
@@ -31,6 +31,14 @@ class Scan:
     reverse: bool = False
     limit: int | None = None
     follow: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScanMany:
+    """Independent scans of one partition: one round trip where the store has ``scan_many``."""
+
+    partition: str
+    specs: Sequence[ScanSpec]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +62,22 @@ class Emit:
     value: Any
 
 
-Request = Get | Scan | Write | Drop | Partitions
+Request = Get | Scan | ScanMany | Write | Drop | Partitions
 Plan = Generator[Request, Any, T]
 StreamPlan = Generator[Request | Emit, Any, None]
 
 
 def _sync_call(store: KVStore, req: Request) -> Any:
+    if isinstance(req, ScanMany):
+        many = getattr(store, "scan_many", None)
+        if many is not None:
+            return many(req.partition, req.specs)
+        return [
+            store.scan(
+                req.partition, s.start, s.end, reverse=s.reverse, limit=s.limit, follow=s.follow
+            )
+            for s in req.specs
+        ]
     if isinstance(req, Scan):
         return store.scan(
             req.partition,
@@ -81,6 +99,16 @@ def _sync_call(store: KVStore, req: Request) -> Any:
 
 
 async def _async_call(store: AsyncKVStore, req: Request) -> Any:
+    if isinstance(req, ScanMany):
+        many = getattr(store, "scan_many", None)
+        if many is not None:
+            return await many(req.partition, req.specs)
+        return [
+            await store.scan(
+                req.partition, s.start, s.end, reverse=s.reverse, limit=s.limit, follow=s.follow
+            )
+            for s in req.specs
+        ]
     if isinstance(req, Scan):
         return await store.scan(
             req.partition,

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from checkpoint_kv.aio import async_twin
-from checkpoint_kv.port import AsyncKVStore, KVStore, Op, PartitionPage, ScanResult
+from checkpoint_kv.port import AsyncKVStore, KVStore, Op, PartitionPage, ScanResult, ScanSpec
 
 __all__ = ["CountingStore"]
 
@@ -46,6 +46,19 @@ class CountingStore:
     ) -> ScanResult:
         self.calls["scan"] += 1
         return self.inner.scan(partition, start, end, reverse=reverse, limit=limit, follow=follow)
+
+    def scan_many(self, partition: str, specs: Sequence[ScanSpec]) -> list[ScanResult]:
+        """One call where the inner store batches scans, else one per scan (as the saver's
+        driver would do)."""
+        many = getattr(self.inner, "scan_many", None)
+        if many is not None:
+            self.calls["scan_many"] += 1
+            result: list[ScanResult] = many(partition, specs)
+            return result
+        return [
+            self.scan(partition, s.start, s.end, reverse=s.reverse, limit=s.limit, follow=s.follow)
+            for s in specs
+        ]
 
     def write(self, partition: str, ops: Sequence[Op]) -> None:
         self.calls["write"] += 1
@@ -92,6 +105,19 @@ class _CountingAsync:
         return await self.inner.scan(
             partition, start, end, reverse=reverse, limit=limit, follow=follow
         )
+
+    async def scan_many(self, partition: str, specs: Sequence[ScanSpec]) -> list[ScanResult]:
+        many = getattr(self.inner, "scan_many", None)
+        if many is not None:
+            self.calls["scan_many"] += 1
+            result: list[ScanResult] = await many(partition, specs)
+            return result
+        return [
+            await self.scan(
+                partition, s.start, s.end, reverse=s.reverse, limit=s.limit, follow=s.follow
+            )
+            for s in specs
+        ]
 
     async def write(self, partition: str, ops: Sequence[Op]) -> None:
         self.calls["write"] += 1

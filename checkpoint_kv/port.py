@@ -21,6 +21,9 @@ Contract, in the words a backend author needs:
   applied, and it is durable before any op after it is applied. The saver marks its checkpoint
   record as the commit, so a reader never sees a record whose blobs or writes are missing.
   ``Put(if_absent=True)`` silently keeps an existing value.
+- Optional fast path ``scan_many(partition, specs)``: several independent scans of one partition
+  in one round trip (a Redis pipeline); stores without it get them one by one (see
+  ``drive.py``).
 - ``drop(partition)`` removes a partition; ``partitions(cursor)`` pages through the partitions.
 - ``setup()`` creates what the backend needs (idempotent); ``close()`` releases connections.
 """
@@ -41,6 +44,7 @@ __all__ = [
     "PartitionPage",
     "Put",
     "ScanResult",
+    "ScanSpec",
     "frame",
     "follow_refs",
     "split_refs",
@@ -69,6 +73,17 @@ class DeleteRange:
 
 
 Op = Put | Delete | DeleteRange
+
+
+@dataclass(frozen=True, slots=True)
+class ScanSpec:
+    """One scan of a ``scan_many`` batch (same meaning as ``scan``'s arguments)."""
+
+    start: str
+    end: str
+    reverse: bool = False
+    limit: int | None = None
+    follow: int = 0
 
 
 @dataclass(slots=True)

@@ -42,6 +42,7 @@ from checkpoint_kv.drive import (
     Partitions,
     Plan,
     Scan,
+    ScanMany,
     StreamPlan,
     Write,
     arun,
@@ -57,6 +58,7 @@ from checkpoint_kv.port import (
     Op,
     Put,
     ScanResult,
+    ScanSpec,
     frame,
     split_refs,
 )
@@ -157,6 +159,24 @@ def _split(key: str, value: bytes) -> tuple[list[str], bytes]:
         return split_refs(value)
     except (ValueError, UnicodeDecodeError) as e:
         raise CorruptRecordError(f"corrupt record at key {key!r}: {e}") from e
+
+
+def _version_number(version: Any) -> int | None:
+    try:
+        return int(str(version).split(".")[0].lstrip("sif") or "0")
+    except ValueError:
+        return None
+
+
+def _version_gap(tversions: ChannelVersions, seeds: Mapping[str, Mapping[str, bytes]]) -> int:
+    """Updates between each channel's target version and its newest seed candidate (max)."""
+    gap = 0
+    for ch, cands in seeds.items():
+        top = _version_number(tversions.get(ch))
+        nums = [n for n in (_version_number(k.rsplit(K.SEP, 1)[1]) for k in cands) if n is not None]
+        if top is not None and nums:
+            gap = max(gap, top - max(nums))
+    return gap
 
 
 def _blob_keys(ns: str, versions: ChannelVersions) -> dict[str, str]:
@@ -562,29 +582,46 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         target = groups[0]
         versions_of = {target.key: self._versions(target)}
         tversions = versions_of[target.key]
-        seeds: dict[str, dict[str, bytes]] = {}
-        for ch in channels:
-            lo, hi = K.blob_channel_range(ns, ch)
-            top = K.blob_key(ns, ch, tversions[ch]) + K.SEP if ch in tversions else hi
-            bres: ScanResult = yield Scan(part, lo, top, reverse=True, limit=8)
-            seeds[ch] = dict(bres.items)
         md = self._loads(target.key, target.record.metadata)
         counters = md.get("counters_since_delta_snapshot") or {}
         depth = max([int(counters[ch][1]) for ch in channels if ch in counters] or [0])
         per_checkpoint = max(2.0, len(items) / len(groups))
         exhausted = len(res.items) < page
+        # Seed candidates per channel and, when the counters say the snapshot lies beyond the
+        # first page, the rest of the chain: independent scans, one round trip on Redis.
+        specs: list[ScanSpec] = []
+        for ch in channels:
+            lo, hi = K.blob_channel_range(ns, ch)
+            top = K.blob_key(ns, ch, tversions[ch]) + K.SEP if ch in tversions else hi
+            specs.append(ScanSpec(lo, top, reverse=True, limit=8))
+        need = max(64, int((depth + 4) * per_checkpoint * 1.5)) if counters else 256
+        deeper = not exhausted and (depth + 2 > len(groups) or not counters)
+        if deeper:
+            specs.append(ScanSpec(start, items[-1][0], reverse=True, limit=need))
+        results: list[ScanResult] = yield ScanMany(part, specs)
+        seeds: dict[str, dict[str, bytes]] = {
+            ch: dict(r.items) for ch, r in zip(channels, results, strict=False)
+        }
+        if deeper:
+            more = results[-1]
+            exhausted = len(more.items) < need
+            items += more.items
+            groups = _group(items, reverse=True)
+            depth = depth * 2 + 16
         while True:
             # Unless the scan reached the start, the last group may lack some of its writes.
             whole = groups if exhausted else groups[:-1]
             chain, complete = self._chain(target, whole, channels, seeds, ns, versions_of)
             if complete or exhausted:
                 break
+            # How far back is the nearest seed candidate? Versions count updates, so the gap
+            # between the target's and the candidate's is a good lower bound on the distance.
+            depth = max(depth * 2 + 16, _version_gap(tversions, seeds))
             need = max(64, int((depth + 4) * per_checkpoint * 1.5))
             res = yield Scan(part, start, items[-1][0], reverse=True, limit=need)
             exhausted = len(res.items) < need
             items += res.items
             groups = _group(items, reverse=True)
-            depth = depth * 2 + 16
         collected: dict[str, list[PendingWrite]] = {ch: [] for ch in channels}
         found: dict[str, tuple[str, bytes]] = {}
         remaining = set(channels)

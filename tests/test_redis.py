@@ -23,6 +23,7 @@ import pytest
 import redis
 import redis.cluster
 from checkpoint_kv.backends import redis as ckv_redis
+from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
@@ -176,6 +177,48 @@ def test_round_trips_counted_by_server(redis_server: RedisProc, server_log: Serv
 
     saver.put_writes(conf, [("messages", ["a"]), ("__interrupt__", "x")], "task-1")
     assert server_log.take() == ["EVALSHA"]
+    saver.close()
+
+
+class _DeltaChat(TypedDict, total=False):
+    messages: Annotated[list[str], DeltaChannel(lambda s, ws: [*s, *(x for w in ws for x in w)])]
+
+
+def test_delta_history_in_two_round_trips(
+    redis_server: RedisProc, server_log: ServerLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``get_delta_channel_history`` on a 150-turn DeltaChannel thread: the target page, then the
+    seed probe and the rest of the chain pipelined together: 2 round trips (3 commands)."""
+    saver = checkpoint_kv.from_url(f"{redis_server.url}?prefix={_prefix()}")
+    saver.setup()
+    b = StateGraph(_DeltaChat)
+    b.add_node("bot", lambda s: {"messages": [f"bot {len(s['messages'])}"]})
+    b.add_edge(START, "bot")
+    b.add_edge("bot", END)
+    graph = b.compile(checkpointer=saver)
+    thread = _cfg("delta-" + uuid.uuid4().hex[:6])
+    for i in range(150):
+        graph.invoke({"messages": [f"user {i}"]}, thread, durability="sync")
+    # The newest checkpoint that is not itself a snapshot (what get_state asks about).
+    latest = next(
+        t for t in saver.list(thread, limit=5) if t.metadata.get("counters_since_delta_snapshot")
+    )
+    pipelines: list[int] = []
+    real_execute = redis.client.Pipeline.execute
+
+    def counted(self: Any, *a: Any, **kw: Any) -> Any:
+        pipelines.append(len(self.command_stack))
+        return real_execute(self, *a, **kw)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
+    server_log.take()
+    hist = saver.get_delta_channel_history(config=latest.config, channels=["messages"])
+    commands = server_log.take()
+    round_trips = len(commands) - sum(pipelines) + len(pipelines)
+    assert round_trips <= 2, (commands, pipelines)
+    n = len(hist["messages"]["writes"]) + len(hist["messages"]["seed"].value)
+    assert n == len(graph.get_state(latest.config).values["messages"])  # rebuilds that state
+    assert len(graph.get_state(thread).values["messages"]) == 300
     saver.close()
 
 
