@@ -36,6 +36,13 @@ parallel GETs of the followed references (``port.follow_refs``): ``get_tuple`` i
 *waves* of requests, ``list(limit=10)`` 3. Requests of a wave run on a bounded thread pool
 (``max_workers``, also the HTTP connection pool size); ``waves`` counts sequential phases.
 
+Cache. LIST returns each key's ETag, so values this process already read or wrote are served
+from a bounded in-memory cache when the ETag still matches (``cache_mb``, default 64; 0 turns
+it off). A hit is never stale: a rewritten object has a new ETag. A long-running server that
+re-reads its threads (every invoke reads the latest checkpoint, DeltaChannel history re-reads
+the chain back to its snapshot) then sends the GETs of new objects only; a cold process (a
+Lambda) pays the full count.
+
 Writes. ``write`` splits the batch at its commit barriers (``port.commit_groups``): requests of a
 group run in parallel, groups strictly in order, so ``put`` is 2 waves (blobs, then the record:
 a reader never sees a record before its blobs) and ``put_writes`` 1. Within a group the ops are
@@ -53,17 +60,19 @@ URL: ``s3://BUCKET/PREFIX?region=...&endpoint_url=...`` plus the usual AWS confi
 (environment, ``~/.aws``, instance roles; never credentials in the URL). Options:
 ``region``, ``endpoint_url`` (S3-compatible stores), ``profile``, ``addressing_style``
 (``path`` for MinIO), ``max_workers`` (default 32), ``conditional_writes`` (default true),
-``connect_timeout`` / ``read_timeout`` (seconds), ``checksums`` (``auto``: botocore's CRC
-checksums on AWS, only where required with ``endpoint_url``, since many S3-compatible stores
-refuse them; or ``when_supported`` / ``when_required``), and ``client=`` (a ready boto3 S3
-client, keyword only). ``setup()`` creates the bucket if missing; without it a missing bucket raises
-:class:`~checkpoint_kv.errors.StoreNotFoundError`. The async twin is the default
-``ThreadedAsyncStore``: boto3 is synchronous and the work is already parallel inside a call.
+``connect_timeout`` / ``read_timeout`` (seconds), ``cache_mb`` (default 64), ``checksums``
+(``auto``: botocore's CRC checksums on AWS, only where required with ``endpoint_url``, since
+many S3-compatible stores refuse them; or ``when_supported`` / ``when_required``), and
+``client=`` (a ready boto3 S3 client, keyword only). ``setup()`` creates the bucket if
+missing; without it a missing bucket raises :class:`~checkpoint_kv.errors.StoreNotFoundError`.
+The async twin is the default ``ThreadedAsyncStore``: boto3 is synchronous and the work is
+already parallel inside a call.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from functools import partial
@@ -170,6 +179,49 @@ def _common_prefix(a: str, b: str) -> str:
     return a[:n]
 
 
+# --- a value cache validated by ETags --------------------------------------------------------
+
+
+class _ValueCache:
+    """Object values by name, each with the ETag it was read or written with; LRU, bounded in
+    bytes. A LIST returns every key's current ETag, so a scan serves a value from here only
+    when the object is unchanged: never stale, even with other writers. Values fetched without
+    a LIST (``get``, followed references) are always fetched."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, name: str, etag: str) -> bytes | None:
+        with self._lock:
+            hit = self._items.get(name)
+            if hit is None or hit[0] != etag.strip('"'):
+                return None
+            self._items.move_to_end(name)
+            return hit[1]
+
+    def put(self, name: str, etag: str, value: bytes) -> None:
+        if not etag or len(value) > self.max_bytes // 8:
+            return
+        with self._lock:
+            self._drop(name)
+            self._items[name] = (etag.strip('"'), value)
+            self._size += len(value)
+            while self._size > self.max_bytes:
+                self._drop(next(iter(self._items)))
+
+    def discard(self, name: str) -> None:
+        with self._lock:
+            self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        old = self._items.pop(name, None)
+        if old is not None:
+            self._size -= len(old[1])
+
+
 # --- the store ----------------------------------------------------------------------------
 
 
@@ -191,6 +243,7 @@ class S3Store:
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
         checksums: str = "auto",
+        cache_mb: float = 64,
     ) -> None:
         prefix = prefix.strip("/")
         if not bucket:
@@ -201,6 +254,8 @@ class S3Store:
             raise ConfigError(f"S3 prefix is longer than {MAX_PREFIX} bytes")
         if max_workers < 1:
             raise ConfigError("S3 max_workers must be at least 1")
+        if cache_mb < 0:
+            raise ConfigError("S3 cache_mb must be 0 (off) or more")
         if checksums not in ("auto", "when_supported", "when_required"):
             raise ConfigError(f"checksums={checksums!r}: use auto, when_supported or when_required")
         self.bucket = bucket
@@ -233,6 +288,7 @@ class S3Store:
         self.waves = 0  # sequential request phases so far (tests and benchmarks read it)
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._cache = _ValueCache(int(cache_mb * 2**20))
 
     def __repr__(self) -> str:
         where = f", endpoint_url={redact_url(self.endpoint_url)!r}" if self.endpoint_url else ""
@@ -318,16 +374,16 @@ class S3Store:
 
     def _list_range(
         self, partition: str, start: str, end: str, limit: int | None, *, inline: bool
-    ) -> list[str]:
-        """Sort keys in ``[start, end)``, DESCENDING, at most ``limit``. ``inline``: pages are
-        waves of their own; otherwise this runs inside a wave and adds its extra pages."""
+    ) -> list[tuple[str, str]]:
+        """``(sort key, ETag)`` in ``[start, end)``, DESCENDING, at most ``limit``. ``inline``:
+        pages are waves of their own; otherwise this runs inside a wave, adding its extra pages."""
         base = self._dir(partition)
         if start >= end or (limit is not None and limit <= 0):
             return []
         after = base + encode_key(end)
         last = base + encode_key(start)
         prefix = base + _codes(_common_prefix(start, end))
-        out: list[str] = []
+        out: list[tuple[str, str]] = []
         token: str | None = None
         pages = 0
         while True:
@@ -343,7 +399,7 @@ class S3Store:
                     token = None
                     break
                 try:
-                    out.append(decode_key(name[len(base) :]))
+                    out.append((decode_key(name[len(base) :]), obj.get("ETag", "")))
                 except KeyError:
                     raise CorruptRecordError(
                         f"object {name!r} in s3://{self.bucket} is not a checkpoint-kv key"
@@ -358,18 +414,33 @@ class S3Store:
 
     def _get_object(self, name: str) -> bytes | None:
         try:
-            body: bytes = self._call("get_object", Key=name)["Body"].read()
+            resp = self._call("get_object", Key=name)
+            body: bytes = resp["Body"].read()
         except ClientError as e:
             if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
             raise
+        self._cache.put(name, resp.get("ETag", ""), body)
         return body
 
-    def _get_many(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
+    def _get_many(
+        self, partition: str, keys: Sequence[str], etags: Sequence[str] = ()
+    ) -> dict[str, bytes]:
+        """Values of ``keys``; with the ETags a LIST just returned, cached values are used
+        (an object rewritten since has another ETag, so a hit is never stale)."""
         base = self._dir(partition)
-        keys = list(dict.fromkeys(keys))
-        values = self._phase([partial(self._get_object, base + encode_key(k)) for k in keys])
-        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+        out: dict[str, bytes] = {}
+        missing: dict[str, None] = {}
+        for k, etag in zip(keys, etags or [""] * len(keys), strict=True):
+            hit = self._cache.get(base + encode_key(k), etag) if etag else None
+            if hit is None:
+                missing[k] = None
+            else:
+                out[k] = hit
+        todo = list(missing)
+        values = self._phase([partial(self._get_object, base + encode_key(k)) for k in todo])
+        out.update((k, v) for k, v in zip(todo, values, strict=True) if v is not None)
+        return out
 
     def _put_object(self, name: str, value: bytes, if_absent: bool) -> None:
         if if_absent and not self.conditional_writes:
@@ -384,7 +455,8 @@ class S3Store:
         extra = {"IfNoneMatch": "*"} if if_absent else {}
         for attempt in range(4):
             try:
-                self._call("put_object", Key=name, Body=value, **extra)
+                resp = self._call("put_object", Key=name, Body=value, **extra)
+                self._cache.put(name, resp.get("ETag", ""), value)
                 return
             except ClientError as e:
                 code = e.response.get("Error", {}).get("Code")
@@ -398,6 +470,8 @@ class S3Store:
                 raise
 
     def _delete_objects(self, names: Sequence[str]) -> None:
+        for n in names:
+            self._cache.discard(n)
         result = self._call(
             "delete_objects",
             Delete={"Objects": [{"Key": n} for n in names], "Quiet": True},
@@ -433,11 +507,12 @@ class S3Store:
         follow: int = 0,
     ) -> ScanResult:
         # Descending with a limit: one LIST. Ascending: the whole range, reversed.
-        keys = self._list_range(partition, start, end, limit if reverse else None, inline=True)
+        listed = self._list_range(partition, start, end, limit if reverse else None, inline=True)
         if not reverse:
-            keys.reverse()
-            keys = keys if limit is None else keys[: max(limit, 0)]
-        values = self._get_many(partition, keys)
+            listed.reverse()
+            listed = listed if limit is None else listed[: max(limit, 0)]
+        keys = [k for k, _ in listed]
+        values = self._get_many(partition, keys, [etag for _, etag in listed])
         items = [(k, values[k]) for k in keys if k in values]  # a key deleted meanwhile is gone
         refs = self._get_many(partition, follow_refs(items, follow)) if follow else {}
         return ScanResult(items, refs)
@@ -454,7 +529,9 @@ class S3Store:
             lo, hi = min(r.start for r in ranges), max(r.end for r in ranges)
 
             def list_cover() -> None:
-                present.update(self._list_range(partition, lo, hi, None, inline=False))
+                present.update(
+                    k for k, _ in self._list_range(partition, lo, hi, None, inline=False)
+                )
 
             listing: list[Callable[[], None]] = [list_cover]
             if not any(isinstance(op, DeleteRange) for op in groups[0]):
@@ -583,6 +660,7 @@ _OPTIONS = {
     "connect_timeout",
     "read_timeout",
     "checksums",
+    "cache_mb",
 }
 
 
@@ -605,6 +683,7 @@ def from_url(url: str, **options: Any) -> S3Store:
     try:
         max_workers = int(query.get("max_workers", 32))
         timeouts = {k: float(query[k]) for k in ("connect_timeout", "read_timeout") if k in query}
+        cache_mb = float(query.get("cache_mb", 64))
     except ValueError as e:
         raise ConfigError(f"bad numeric s3 option: {e}") from None
     flag = query.get("conditional_writes", "true").lower()
@@ -624,5 +703,6 @@ def from_url(url: str, **options: Any) -> S3Store:
         max_workers=max_workers,
         conditional_writes=_BOOL[flag],
         checksums=query.get("checksums", "auto"),
+        cache_mb=cache_mb,
         **timeouts,
     )

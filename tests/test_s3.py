@@ -100,7 +100,8 @@ def step(
 
 @pytest.fixture
 def s3_saver(url_s3: str) -> Iterator[tuple[KVCheckpointSaver, Calls]]:
-    saver = checkpoint_kv.from_url(url_s3)
+    """A saver without the value cache: the counts below are those of a cold process."""
+    saver = checkpoint_kv.from_url(url_s3 + "&cache_mb=0")
     saver.setup()
     assert isinstance(saver.store, S3Store)
     calls = Calls(saver.store)
@@ -348,6 +349,41 @@ def test_list_none_and_odd_thread_ids(s3_saver: tuple[KVCheckpointSaver, Calls])
     assert {t.config["configurable"]["thread_id"] for t in saver.list(None)} == set(odd) - {".."}
 
 
+# --- the ETag-validated value cache --------------------------------------------------------
+
+
+def test_cache_serves_unchanged_objects_and_never_stale_ones(url_s3: str) -> None:
+    warm = checkpoint_kv.from_url(url_s3)
+    warm.setup()
+    other = checkpoint_kv.from_url(url_s3)  # another process: its own cache
+    assert isinstance(warm.store, S3Store)
+    calls = Calls(warm.store)
+    last = grow(warm, "t", 4)
+    calls.reset()
+    tup = warm.get_tuple(cfg("t"))
+    assert tup is not None and tup.config == last
+    # what this store wrote is served from memory: the LIST, then only the blob GETs
+    assert calls.ops == {"ListObjectsV2": 1, "GetObject": 2} and calls.waves == 2
+    calls.reset()
+    assert len(list(warm.list(cfg("t"), limit=10))) == 4
+    assert calls.ops["ListObjectsV2"] == 1 and calls.ops["GetObject"] <= 2 * 4
+    # another writer replaces a value (an __error__ write overwrites): a new ETag, a miss
+    other.put_writes(last, [("__error__", "first")], "task-x")
+    assert [w[2] for w in warm.get_tuple(cfg("t")).pending_writes if w[0] == "task-x"] == [  # type: ignore[union-attr]
+        "first"
+    ]
+    other.put_writes(last, [("__error__", "second")], "task-x")
+    calls.reset()
+    tup = warm.get_tuple(cfg("t"))
+    assert tup is not None
+    assert [w[2] for w in tup.pending_writes or [] if w[0] == "task-x"] == ["second"]
+    assert calls.ops["GetObject"] == 1 + 2  # the rewritten object, and the blobs
+    other.delete_thread("t")
+    assert warm.get_tuple(cfg("t")) is None
+    warm.close()
+    other.close()
+
+
 # --- writes: order inside a group, conditional writes, shallow ------------------------------
 
 
@@ -375,7 +411,7 @@ def test_ops_of_one_group_keep_list_order(s3_saver: tuple[KVCheckpointSaver, Cal
 
 
 def test_shallow_put_is_three_waves(url_s3: str) -> None:
-    saver = checkpoint_kv.from_url(url_s3 + "&history=latest")
+    saver = checkpoint_kv.from_url(url_s3 + "&history=latest&cache_mb=0")
     saver.setup()
     assert isinstance(saver.store, S3Store)
     calls = Calls(saver.store)
@@ -455,6 +491,7 @@ def test_url_options() -> None:
         "s3://bkt/p?conditional_writes=maybe",
         "s3://bkt/p?addressing_style=sideways",
         "s3://bkt/p?checksums=never",
+        "s3://bkt/p?cache_mb=-1",
         "s3://bkt/a!b",
         "s3://AKIA:secret@bkt/p",
         "s3:///p",
