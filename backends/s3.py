@@ -680,6 +680,10 @@ def from_url(url: str, **options: Any) -> S3Store:
         raise ConfigError(
             "do not put credentials in an s3:// URL: use the AWS environment, profile or role"
         )
+    if "@" in urlsplit(query.get("endpoint_url") or "").netloc:
+        raise ConfigError(
+            "do not put credentials in endpoint_url: use the AWS environment, profile or role"
+        )
     try:
         max_workers = int(query.get("max_workers", 32))
         timeouts = {k: float(query[k]) for k in ("connect_timeout", "read_timeout") if k in query}
