@@ -311,15 +311,16 @@ class DynamoDBStore:
 
     # --- reads ----------------------------------------------------------------------------------
 
-    def _batch_get(self, pk: str, sks: Sequence[str]) -> dict[str, Item]:
-        """Items by sort key, ``BATCH_GET_MAX`` keys per call, ``UnprocessedKeys`` retried."""
+    def _batch_get(self, pk: str, sks: Sequence[str], consistent: bool = False) -> dict[str, Item]:
+        """Items by sort key, ``BATCH_GET_MAX`` keys per call, ``UnprocessedKeys`` retried.
+        Chunks are always read consistently: a head may be visible before its chunks are."""
         out: dict[str, Item] = {}
         todo = list(dict.fromkeys(sks))
         for i in range(0, len(todo), BATCH_GET_MAX):
             request: dict[str, Any] = {
                 self.table: {
                     "Keys": [self._key(pk, sk) for sk in todo[i : i + BATCH_GET_MAX]],
-                    "ConsistentRead": self.consistent_read,
+                    "ConsistentRead": self.consistent_read or consistent,
                 }
             }
             attempt = 0
@@ -365,7 +366,7 @@ class DynamoDBStore:
         """Values of live items in order; chunked values cost one ``BatchGetItem``."""
         live = self._live(pk, items)
         needed = [k for i in live for k in _chunk_keys(i)]
-        return self._assemble(live, self._batch_get(pk, needed) if needed else {})
+        return self._assemble(live, self._batch_get(pk, needed, True) if needed else {})
 
     def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
         if not keys:
@@ -446,11 +447,11 @@ class DynamoDBStore:
             taken += bool(found)
             refs += [k for k in found if k not in refs]
         needed = [k for i in live for k in _chunk_keys(i)]
-        fetched = self._batch_get(pk, needed + refs) if needed or refs else {}
+        fetched = self._batch_get(pk, needed + refs, bool(needed)) if needed or refs else {}
         heads = self._live(pk, [fetched[k] for k in refs if k in fetched])
         more = [k for i in heads for k in _chunk_keys(i) if k not in fetched]
         if more:
-            fetched.update(self._batch_get(pk, more))
+            fetched.update(self._batch_get(pk, more, True))
         return ScanResult(self._assemble(live, fetched), dict(self._assemble(heads, fetched)))
 
     # --- writes ---------------------------------------------------------------------------------
@@ -509,6 +510,12 @@ class DynamoDBStore:
                 continue
             cond = "absent" if op.if_absent else None
             value = op.value
+            n = (len(value) + CHUNK_SIZE - 1) // CHUNK_SIZE if len(value) > INLINE_MAX else 0
+            h = hashlib.sha256(op.key.encode() + b"\0" + value).hexdigest()[:40] if n else ""
+            new_chunks = {_chunk_key(h, i) for i in range(n)}
+            for ck in chunks:  # chunks of a value this put replaces (found by a DeleteRange)
+                if ck not in new_chunks:
+                    actions.append(_Action("delete", ck, owner=op.key, size=base + len(ck)))
             if op.commit and self.ttl is not None:
                 with contextlib.suppress(ValueError, UnicodeDecodeError):
                     refs += split_refs(value)[0]
@@ -518,8 +525,6 @@ class DynamoDBStore:
                 barrier = "commit" if op.commit else ""
                 actions.append(_Action("put", op.key, item, cond, op.key, size, barrier))
                 continue
-            h = hashlib.sha256(op.key.encode() + b"\0" + value).hexdigest()[:40]
-            n = (len(value) + CHUNK_SIZE - 1) // CHUNK_SIZE
             for i in range(n):
                 piece = value[i * CHUNK_SIZE : (i + 1) * CHUNK_SIZE]
                 ck = _chunk_key(h, i)

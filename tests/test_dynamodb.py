@@ -262,6 +262,12 @@ def test_chunked_values_port_semantics(url_dynamodb: str) -> None:
     assert store.get("p", ["k"]) == {}
     left = {i["SK"]["S"] for i in table_items(store)}
     assert sum(1 for k in left if k.startswith(CHUNK_MARK)) == 3  # the first value's orphans
+    # a DeleteRange and a Put of the same key in one batch: the replaced value's chunks go too
+    store.write("p", [Put("m", one)])
+    store.write("p", [DeleteRange("m", "n"), Put("m", b"small now", commit=True)])
+    assert store.get("p", ["m"]) == {"m": b"small now"}
+    left = {i["SK"]["S"] for i in table_items(store)}
+    assert sum(1 for k in left if k.startswith(CHUNK_MARK)) == 3  # still only the old orphans
     store.drop("p")
     assert table_items(store) == []
 
