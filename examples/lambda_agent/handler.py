@@ -19,6 +19,7 @@ import operator
 import os
 from typing import Annotated, Any, TypedDict
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
 import checkpoint_kv
@@ -43,8 +44,8 @@ def respond(state: State) -> dict[str, Any]:
     return {"messages": [f"{prefix} {last!r} (turn {turns})"], "turns": turns}
 
 
-def build() -> StateGraph:
-    g = StateGraph(State)
+def build() -> StateGraph[State]:
+    g: StateGraph[State] = StateGraph(State)
     g.add_node("classify", classify)
     g.add_node("respond", respond)
     g.add_edge(START, "classify")
@@ -73,7 +74,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     message = payload.get("message")
     if not thread_id or not isinstance(message, str):
         return {"statusCode": 400, "error": "need thread_id and message"}
-    config = {"configurable": {"thread_id": str(thread_id)}}
+    config: RunnableConfig = {"configurable": {"thread_id": str(thread_id)}}
     state = GRAPH.invoke({"messages": [message]}, config)
     return {
         "statusCode": 200,
