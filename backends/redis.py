@@ -127,54 +127,80 @@ return vals
 """
 )
 
-# ARGV: start, end, reverse (0/1), limit (-1: none), follow, ttl_on_read
+# scan(start, end, reverse (0/1), limit (-1: none), follow)
 #   -> {{key1, value1, key2, value2, ...}, {ref1, value1, ...}}
-_LUA_SCAN = (
-    _LUA_COMMON
-    + """
-local keys
-if ARGV[3] == '1' then
-  keys = redis.call('ZREVRANGEBYLEX', Z, '(' .. ARGV[2], '[' .. ARGV[1], 'LIMIT', 0, ARGV[4])
-else
-  keys = redis.call('ZRANGEBYLEX', Z, '[' .. ARGV[1], '(' .. ARGV[2], 'LIMIT', 0, ARGV[4])
-end
-local vals = hmget(keys)
-local items = {}
-for i = 1, #keys do
-  if vals[i] then
-    items[#items + 1] = keys[i]
-    items[#items + 1] = vals[i]
+_LUA_SCAN_FN = """
+local function scan(start, stop, rev, limit, follow)
+  local keys
+  if rev == '1' then
+    keys = redis.call('ZREVRANGEBYLEX', Z, '(' .. stop, '[' .. start, 'LIMIT', 0, limit)
+  else
+    keys = redis.call('ZRANGEBYLEX', Z, '[' .. start, '(' .. stop, 'LIMIT', 0, limit)
   end
-end
-local follow, taken, seen, wanted = tonumber(ARGV[5]), 0, {}, {}
-for i = 1, #keys do
-  if taken >= follow then break end
-  local v = vals[i]
-  if v then
-    local sep = string.find(v, '\\n\\n', 1, true)
-    if sep and sep > 1 then
-      taken = taken + 1
-      for ref in string.gmatch(string.sub(v, 1, sep - 1), '[^\\n]+') do
-        if not seen[ref] then
-          seen[ref] = true
-          wanted[#wanted + 1] = ref
+  local vals = hmget(keys)
+  local items = {}
+  for i = 1, #keys do
+    if vals[i] then
+      items[#items + 1] = keys[i]
+      items[#items + 1] = vals[i]
+    end
+  end
+  local taken, seen, wanted = 0, {}, {}
+  follow = tonumber(follow)
+  for i = 1, #keys do
+    if taken >= follow then break end
+    local v = vals[i]
+    if v then
+      local sep = string.find(v, '\\n\\n', 1, true)
+      if sep and sep > 1 then
+        taken = taken + 1
+        for ref in string.gmatch(string.sub(v, 1, sep - 1), '[^\\n]+') do
+          if not seen[ref] then
+            seen[ref] = true
+            wanted[#wanted + 1] = ref
+          end
         end
       end
     end
   end
-end
-local refs = {}
-if #wanted > 0 then
-  local rvals = hmget(wanted)
-  for i = 1, #wanted do
-    if rvals[i] then
-      refs[#refs + 1] = wanted[i]
-      refs[#refs + 1] = rvals[i]
+  local refs = {}
+  if #wanted > 0 then
+    local rvals = hmget(wanted)
+    for i = 1, #wanted do
+      if rvals[i] then
+        refs[#refs + 1] = wanted[i]
+        refs[#refs + 1] = rvals[i]
+      end
     end
   end
+  return {items, refs}
 end
+"""
+
+# ARGV: start, end, reverse, limit, follow, ttl_on_read  ->  {items, refs}
+_LUA_SCAN = (
+    _LUA_COMMON
+    + _LUA_SCAN_FN
+    + """
+local result = scan(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 touch(tonumber(ARGV[6]))
-return {items, refs}
+return result
+"""
+)
+
+# ARGV: ttl_on_read, then (start, end, reverse, limit, follow) per scan  ->  {{items, refs}, ...}
+# Several independent scans of one thread in one call (scan_many); no pipeline, so it works the
+# same on a Cluster, where redis-py refuses pipelined EVALSHA.
+_LUA_SCANS = (
+    _LUA_COMMON
+    + _LUA_SCAN_FN
+    + """
+local out = {}
+for i = 2, #ARGV, 5 do
+  out[#out + 1] = scan(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+end
+touch(tonumber(ARGV[1]))
+return out
 """
 )
 
@@ -240,8 +266,9 @@ class _Script:
 
 GET = _Script(_LUA_GET)
 SCAN = _Script(_LUA_SCAN)
+SCANS = _Script(_LUA_SCANS)
 WRITE = _Script(_LUA_WRITE)
-SCRIPTS = (GET, SCAN, WRITE)
+SCRIPTS = (GET, SCAN, SCANS, WRITE)
 
 _SCAN_COUNT = 1000  # keys SCAN inspects per call
 _PAGE = 500  # partitions() returns a page once it holds at least this many
@@ -283,6 +310,13 @@ def _scan_args(
     start: str, end: str, reverse: bool, limit: int | None, follow: int, ttl_on_read: int
 ) -> list[Any]:
     return [start, end, 1 if reverse else 0, -1 if limit is None else limit, follow, ttl_on_read]
+
+
+def _scans_args(specs: Sequence[ScanSpec], ttl_on_read: int) -> list[Any]:
+    args: list[Any] = [ttl_on_read]
+    for s in specs:
+        args += _scan_args(s.start, s.end, s.reverse, s.limit, s.follow, 0)[:5]
+    return args
 
 
 def _pairs(flat: Sequence[bytes]) -> Iterator[tuple[str, bytes]]:
@@ -445,26 +479,11 @@ class RedisStore:
         return _decode_scan(self._eval(SCAN, partition, args))
 
     def scan_many(self, partition: str, specs: Sequence[ScanSpec]) -> list[ScanResult]:
-        """Several scans of one thread in one round trip (a pipeline of script calls)."""
-        if SCAN.sha not in self._loaded:  # first use: EVAL loads the script
-            return [
-                self.scan(
-                    partition, s.start, s.end, reverse=s.reverse, limit=s.limit, follow=s.follow
-                )
-                for s in specs
-            ]
-        keys = self.layout.keys(partition)
-        with _errors(self.where):
-            pipe = self.client.pipeline(transaction=False)
-            for s in specs:
-                args = _scan_args(s.start, s.end, s.reverse, s.limit, s.follow, self._read_ttl)
-                pipe.evalsha(SCAN.sha, 2, *keys, *args)
-            try:
-                replies = pipe.execute()
-            except NoScriptError:  # the server lost its scripts (restart, failover)
-                self._loaded.discard(SCAN.sha)
-                return self.scan_many(partition, specs)
-        return [_decode_scan(r) for r in replies]
+        """Several scans of one thread in one round trip (one script call)."""
+        return [
+            _decode_scan(r)
+            for r in self._eval(SCANS, partition, _scans_args(specs, self._read_ttl))
+        ]
 
     def write(self, partition: str, ops: Sequence[Op]) -> None:
         if ops:
@@ -598,25 +617,8 @@ class AsyncRedisStore:
         return _decode_scan(await self._eval(SCAN, partition, args))
 
     async def scan_many(self, partition: str, specs: Sequence[ScanSpec]) -> list[ScanResult]:
-        if SCAN.sha not in self._loaded:
-            return [
-                await self.scan(
-                    partition, s.start, s.end, reverse=s.reverse, limit=s.limit, follow=s.follow
-                )
-                for s in specs
-            ]
-        keys = self.layout.keys(partition)
-        with _errors(self.where):
-            pipe = self.client.pipeline(transaction=False)
-            for s in specs:
-                args = _scan_args(s.start, s.end, s.reverse, s.limit, s.follow, self._read_ttl)
-                pipe.evalsha(SCAN.sha, 2, *keys, *args)
-            try:
-                replies = await pipe.execute()
-            except NoScriptError:
-                self._loaded.discard(SCAN.sha)
-                return await self.scan_many(partition, specs)
-        return [_decode_scan(r) for r in replies]
+        args = _scans_args(specs, self._read_ttl)
+        return [_decode_scan(r) for r in await self._eval(SCANS, partition, args)]
 
     async def write(self, partition: str, ops: Sequence[Op]) -> None:
         if ops:
