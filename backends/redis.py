@@ -798,9 +798,13 @@ def async_client(cfg: RedisConfig) -> Any:
         return redis.asyncio.cluster.RedisCluster.from_url(
             cfg.client_url, retry=retry, **cfg.client_kwargs
         )
-    return redis.asyncio.Redis.from_url(
+    # A blocking pool: a burst of concurrent tasks waits for a free connection instead of
+    # failing with "Too many connections" (redis.asyncio's default pool holds 100).
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
         cfg.client_url, retry=retry, retry_on_error=_RETRY_ALSO, **cfg.client_kwargs
     )
+    client = redis.asyncio.Redis.from_pool(pool)  # the client owns (and closes) the pool
+    return client
 
 
 def from_url(url: str, **options: Any) -> RedisStore:

@@ -216,7 +216,8 @@ def _fake_from_url(url: str, **options: Any) -> Any:
     cfg = ckv_redis.parse_url(url.replace("fakeredis://", "redis://localhost", 1), **options)
     return ckv_redis.RedisStore(
         fakeredis.FakeRedis(server=server),
-        lambda: fakeredis.FakeAsyncRedis(server=server),
+        # In-process: no real sockets, so a pool as large as the busiest test is harmless.
+        lambda: fakeredis.FakeAsyncRedis(server=server, max_connections=10_000),
         prefix=cfg.prefix,
         ttl=cfg.ttl,
         ttl_on_read=cfg.ttl_on_read,
