@@ -14,7 +14,11 @@ echo "== mypy"
 "$PY" -m mypy
 echo "== pytest"
 set +e
-"$PY" -m pytest -p no:cacheprovider "$@"
+if [ "${CKV_PROFILE:-}" = "full" ]; then
+  "$PY" -m pytest -p no:cacheprovider "$@"
+else
+  "$PY" -m pytest -p no:cacheprovider -m "not slow" "$@"
+fi
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

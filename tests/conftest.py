@@ -28,6 +28,24 @@ pytest_plugins: list[str] = [
 BACKENDS: list[str] = ["memory", "sqlite", "fakeredis", "redis", "redis_cluster", "s3", "dynamodb"]
 
 
+# Tests marked ``heavy`` (fault sweeps, byte-flip sweeps, model-based runs) repeat a graph or a
+# read hundreds of times. In the default (CI) profile they run on these backends only; the other
+# backends get them with CKV_PROFILE=full (`make test-full`), where they are simply slow.
+FAST_BACKENDS = {"memory", "sqlite", "fakeredis", "redis", "dynamodb_inproc"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("CKV_PROFILE") == "full":
+        return
+    for item in items:
+        if item.get_closest_marker("heavy") is None:
+            continue
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        if any(p in BACKENDS and p not in FAST_BACKENDS for p in params if isinstance(p, str)):
+            item.add_marker(pytest.mark.slow)
+
+
 def selected_backends() -> list[str]:
     only = os.environ.get("CKV_BACKENDS")
     if not only:

@@ -142,6 +142,7 @@ async def test_async_makes_the_same_calls(counted: Any) -> None:
     assert store.total <= 3
 
 
+@pytest.mark.heavy  # 150 turns: minutes on moto (the AWS backends count calls in their tests)
 def test_delta_history_is_constant(counted: Any, backend: str) -> None:
     saver, store = counted
     turns = 150

@@ -25,6 +25,10 @@ PER_WORKER = 6
 # A sanity bound on event-loop blocking, not a benchmark: generous for a shared 2-core CI box.
 MAX_LOOP_LAG_S = 2.0
 
+# Runs on the fast backends (memory, SQLite, fakeredis, a real redis-server) by default; on
+# every backend with CKV_PROFILE=full.
+pytestmark = pytest.mark.heavy
+
 
 def _cp(cid: str, worker: int, i: int) -> Checkpoint:
     cp = empty_checkpoint()

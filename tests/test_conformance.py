@@ -75,5 +75,3 @@ async def test_conformance(url: str, mode: str) -> None:
     assert failed == 0, "\n".join(failures)
     assert passed == EXPECTED_TESTS, f"{passed} passed, expected {EXPECTED_TESTS}"
     assert report.passed_all()
-
-

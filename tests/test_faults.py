@@ -30,6 +30,8 @@ from tests.faults import (
 Snapshot = tuple[str, frozenset[frozenset[tuple[str, str]]]]
 ERROR = "__error__"  # the channel LangGraph records a failed task's exception in
 
+pytestmark = pytest.mark.heavy
+
 
 def _canon(value: Any) -> str:
     """A repr that does not depend on set iteration order."""

@@ -223,6 +223,7 @@ def test_corrupt_record_names_the_key(saver: KVCheckpointSaver, which: str, dama
         assert key in str(e.value)
 
 
+@pytest.mark.heavy
 def test_flipped_bytes_never_silently_wrong(saver: KVCheckpointSaver) -> None:
     """Flip each byte of each stored record: either a CorruptRecordError naming the key or
     exactly the original data, never something else."""

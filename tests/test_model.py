@@ -39,6 +39,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
+from tests.conftest import selected_backends
 
 settings.register_profile(
     "ckv-ci",
@@ -75,6 +76,8 @@ values = st.recursive(
     ),
     max_leaves=6,
 )
+
+pytestmark = pytest.mark.heavy
 
 
 class Model(InMemorySaver):
@@ -386,9 +389,19 @@ def _wipe(saver: KVCheckpointSaver) -> None:
             saver.store.drop(p)
 
 
+# Every backend, plus DynamoDB on moto's in-process mock (fast enough for the default profile).
+MODEL_BACKENDS = [*selected_backends(), "dynamodb_inproc"]
+
+
+@pytest.fixture(params=MODEL_BACKENDS)
+def heavy_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def shared_saver(url: str) -> Iterator[KVCheckpointSaver]:
+def shared_saver(heavy_backend: str, request: pytest.FixtureRequest) -> Iterator[KVCheckpointSaver]:
     """One saver per test; each hypothesis example starts from an emptied store."""
+    url = str(request.getfixturevalue(f"url_{heavy_backend}"))
     s = checkpoint_kv.from_url(url)
     s.setup()
     try:

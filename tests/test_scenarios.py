@@ -279,4 +279,5 @@ async def test_async_graph_interrupt_resume(saver: KVCheckpointSaver) -> None:
     assert res["__interrupt__"][0].value["question"] == "send?"
     done = await g.ainvoke(Command(resume="no"), t)
     assert done["approved"] is False
-    assert [s async for s in g.aget_state_history(t)][0].next == ()
+    history = [s async for s in g.aget_state_history(t)]
+    assert history[0].next == ()
