@@ -799,6 +799,11 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
     base, query = split_options(url)
     query.update({k: str(v) for k, v in options.items() if k != "client"})
     rest = base.split("://", 1)[1]
+    if "@" in rest or "@" in urlsplit(query.get("endpoint_url") or "").netloc:
+        raise ConfigError(
+            "do not put credentials in a dynamodb:// URL or its endpoint_url: "
+            "use the AWS environment, profile or role"
+        )
     table = unquote(rest.strip("/"))
     if not table or "/" in table or not 3 <= len(table) <= 255:
         raise ConfigError(

@@ -155,12 +155,6 @@ def test_encrypted_serializer_round_trips_and_hides_plaintext(url: str) -> None:
 
 SECRET = "s3cr3t-P4ss"
 
-_USERINFO_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="backend gap: from_url accepts credentials it never uses (userinfo in the table name "
-    "or in endpoint_url) and passes them to botocore, whose errors and DEBUG logs print them; "
-    "from_url should refuse them with a ConfigError that does not echo them",
-)
 
 CREDENTIAL_URLS = [
     f"redis://alice:{SECRET}@127.0.0.1:1/0?connect_timeout=1&retries=0",
@@ -169,16 +163,9 @@ CREDENTIAL_URLS = [
     f"redis+cluster://alice:{SECRET}@127.0.0.1:1?connect_timeout=1&retries=0",
     f"valkey://alice:{SECRET}@127.0.0.1:1/0?connect_timeout=1&retries=0",
     f"redis://alice:{SECRET}@127.0.0.1:1/0?connect_timeout=1&retries=0&bogus_option=1",
-    pytest.param(
-        f"dynamodb://AKIAEXAMPLE:{SECRET}@table?region=us-east-1"
-        "&endpoint_url=http://127.0.0.1:1&max_retries=0",
-        marks=_USERINFO_GAP,
-    ),
-    pytest.param(
-        f"dynamodb://table?region=us-east-1&endpoint_url=http://bob:{SECRET}@127.0.0.1:1"
-        "&max_retries=0",
-        marks=_USERINFO_GAP,
-    ),
+    f"dynamodb://AKIAEXAMPLE:{SECRET}@table?region=us-east-1"
+    "&endpoint_url=http://127.0.0.1:1&max_retries=0",
+    f"dynamodb://table?region=us-east-1&endpoint_url=http://bob:{SECRET}@127.0.0.1:1&max_retries=0",
     f"dynamodb://table?region=us-east-1&aws_secret_access_key={SECRET}",
     f"s3://AKIAEXAMPLE:{SECRET}@bucket/prefix?region=us-east-1&endpoint_url=http://127.0.0.1:1",
     f"s3://bucket/prefix?region=us-east-1&endpoint_url=http://bob:{SECRET}@127.0.0.1:1",
