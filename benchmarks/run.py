@@ -484,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         argv if argv is not None else sys.argv[1:]
     )
     if a.max_minutes is None:
-        a.max_minutes = {"smoke": 2, "quick": 8, "full": 20}[a.profile]
+        a.max_minutes = {"smoke": 2, "quick": 8, "full": 20}.get(a.profile, 20)
     if a.import_repeat is None:
         a.import_repeat = 1 if a.profile == "smoke" else 3
     out_dir = Path(a.out) if a.out else HERE / "results"

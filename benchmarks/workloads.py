@@ -42,6 +42,9 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(4, 4, 1, 20, 4, 2),
     "quick": Profile(30, 30, 3, 100, 8, 3),
     "full": Profile(200, 200, 16, 500, 32, 4),
+    # The DynamoDB comparison the DynamoDB issue asks for: a 100-turn chat, nothing else
+    # (`--profile chat100 --workloads chat --only ckv-dynamodb,aws_dynamodb,skamalj_dynamodb`).
+    "chat100": Profile(100, 100, 3, 100, 8, 3),
 }
 
 
