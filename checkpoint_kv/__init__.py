@@ -18,6 +18,7 @@ from checkpoint_kv.errors import (
     MissingDependencyError,
     SerializationError,
     StoreNotFoundError,
+    ThreadNotFoundError,
     UnknownSchemeError,
     UnsupportedFormatError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "MissingDependencyError",
     "SerializationError",
     "StoreNotFoundError",
+    "ThreadNotFoundError",
     "UnknownSchemeError",
     "UnsupportedFormatError",
     "copy_threads",

@@ -30,16 +30,16 @@ from checkpoint_kv.errors import (
     CorruptRecordError,
     MissingDependencyError,
     StoreNotFoundError,
+    ThreadNotFoundError,
     redact,
+    redact_url,
 )
+from checkpoint_kv.keys import unescape
 from checkpoint_kv.migrate import (
     CopyProgress,
     CopyVerificationError,
-    ThreadNotFoundError,
     all_partitions,
     copy_threads,
-    display_url,
-    unescape,
 )
 from checkpoint_kv.port import KVStore, Put, split_refs
 from checkpoint_kv.registry import open_store
@@ -131,7 +131,7 @@ def _open(url: str, *, must_exist: bool = True) -> KVStore:
         if path is not None and path != ":memory:" and not os.path.exists(path):
             raise StoreNotFoundError(
                 f"no SQLite file at {path!r}: create it with "
-                f"`{_PROG} setup {display_url(url)}` (or check the path)"
+                f"`{_PROG} setup {redact_url(url)}` (or check the path)"
             )
     return store
 
@@ -255,7 +255,7 @@ def _cmd_threads(args: argparse.Namespace, out: TextIO) -> int:
     if args.limit is not None:
         docs = docs[: args.limit]
     if args.json:
-        _dump({"url": display_url(args.url), "threads": docs}, out)
+        _dump({"url": redact_url(args.url), "threads": docs}, out)
     else:
         rows = [(d["thread_id"], d["checkpoints"], d["namespaces"], d["last_update"]) for d in docs]
         _table(rows, ("THREAD", "CHECKPOINTS", "NAMESPACES", "LAST UPDATE"), out)
@@ -454,7 +454,7 @@ def _cmd_copy(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _print_copy(args: argparse.Namespace, doc: dict[str, Any], out: TextIO) -> None:
-    doc = {"source": display_url(args.src), "destination": display_url(args.dst), **doc}
+    doc = {"source": redact_url(args.src), "destination": redact_url(args.dst), **doc}
     if args.json:
         _dump(doc, out)
         return
@@ -488,9 +488,9 @@ def _cmd_setup(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         store.close()
     if args.json:
-        _dump({"ok": True, "url": display_url(args.url)}, out)
+        _dump({"ok": True, "url": redact_url(args.url)}, out)
     else:
-        out.write(f"ready: {display_url(args.url)}\n")
+        out.write(f"ready: {redact_url(args.url)}\n")
     return EXIT_OK
 
 
@@ -632,7 +632,7 @@ def _doctor_checks(url: str) -> Iterator[dict[str, Any]]:
         store = _open(url)
     except Exception as e:
         fix = (
-            f"run `{_PROG} setup {display_url(url)}`"
+            f"run `{_PROG} setup {redact_url(url)}`"
             if isinstance(e, StoreNotFoundError)
             else "check the URL (see docs/backends/) and install the backend's extra"
         )
@@ -645,7 +645,7 @@ def _doctor_checks(url: str) -> Iterator[dict[str, Any]]:
         ms = (time.perf_counter() - t0) * 1000
     except Exception as e:
         if isinstance(e, StoreNotFoundError):
-            fix = f"run `{_PROG} setup {display_url(url)}` (needs create permission)"
+            fix = f"run `{_PROG} setup {redact_url(url)}` (needs create permission)"
         elif isinstance(e, PermissionError):
             fix = "grant read access (see the IAM/ACL section of the backend's docs page)"
         else:
@@ -705,9 +705,9 @@ def _cmd_doctor(args: argparse.Namespace, out: TextIO) -> int:
     if code == EXIT_ERROR:
         code = EXIT_CHECK_FAILED
     if args.json:
-        _dump({"url": display_url(args.url), "ok": not failed, "checks": checks}, out)
+        _dump({"url": redact_url(args.url), "ok": not failed, "checks": checks}, out)
     else:
-        out.write(f"{display_url(args.url)}\n")
+        out.write(f"{redact_url(args.url)}\n")
         width = max(len(c["check"]) for c in checks)
         for c in checks:
             mark = "ok  " if c["ok"] else "FAIL"
@@ -833,7 +833,7 @@ def _fix_operands(args: argparse.Namespace) -> None:
 
 def _describe(args: argparse.Namespace) -> str:
     urls = [getattr(args, n, None) for n in ("url", "src", "dst")]
-    names = [display_url(u) for u in urls if isinstance(u, str) and "://" in u]
+    names = [redact_url(u) for u in urls if isinstance(u, str) and "://" in u]
     return " -> ".join(names)
 
 

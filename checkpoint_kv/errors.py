@@ -13,6 +13,7 @@ __all__ = [
     "MissingDependencyError",
     "SerializationError",
     "StoreNotFoundError",
+    "ThreadNotFoundError",
     "UnknownSchemeError",
     "UnsupportedFormatError",
     "redact",
@@ -41,6 +42,10 @@ class BackendUnavailableError(CheckpointKVError, ConnectionError):
 
 class StoreNotFoundError(CheckpointKVError, FileNotFoundError):
     """The table or bucket does not exist; the message says how to create it."""
+
+
+class ThreadNotFoundError(CheckpointKVError, LookupError):
+    """A thread (or checkpoint) named by the caller has no data in the store."""
 
 
 class CorruptRecordError(CheckpointKVError, ValueError):

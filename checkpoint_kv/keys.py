@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import string
+from urllib.parse import unquote
 
 MAX_COMPONENT = 120
 SEP = "!"
@@ -42,6 +43,14 @@ def escape(raw: str) -> str:
     if len(text) > MAX_COMPONENT:
         return "~" + hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
     return text
+
+
+def unescape(component: str) -> str:
+    """The raw text of an escaped component; a hashed one (``~<sha256>``) comes back as is.
+    Records carry the raw ids, so only tools that list bare partitions need this."""
+    if component.startswith("~"):
+        return component
+    return unquote(component, encoding="utf-8", errors="surrogatepass")
 
 
 def partition(thread_id: str) -> str:

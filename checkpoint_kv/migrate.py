@@ -28,7 +28,13 @@ from typing import Any, TypeAlias
 
 from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
-from checkpoint_kv.errors import CheckpointKVError, ConfigError, CorruptRecordError, redact_url
+from checkpoint_kv.errors import (
+    CheckpointKVError,
+    ConfigError,
+    CorruptRecordError,
+    ThreadNotFoundError,
+    redact_url,
+)
 from checkpoint_kv.port import KVStore, Op, Put, split_refs
 from checkpoint_kv.registry import open_store
 from checkpoint_kv.saver import KVCheckpointSaver
@@ -41,9 +47,7 @@ __all__ = [
     "ThreadNotFoundError",
     "all_partitions",
     "copy_threads",
-    "display_url",
     "thread_id_of",
-    "unescape",
 ]
 
 StoreLike: TypeAlias = "str | KVStore | KVCheckpointSaver"
@@ -51,10 +55,6 @@ _FAMILIES: tuple[tuple[str, tuple[str, str]], ...] = (
     ("blobs", K.ALL_BLOBS),
     ("checkpoints", K.ALL_CHECKPOINTS),
 )
-
-
-class ThreadNotFoundError(CheckpointKVError, LookupError):
-    """A thread (or checkpoint) named by the caller has no data in the store."""
 
 
 class CopyVerificationError(CheckpointKVError):
@@ -121,35 +121,6 @@ class CopyProgress:
 # --- helpers shared with the command line --------------------------------------------------
 
 
-def unescape(component: str) -> str:
-    """The raw text of an escaped key component (inverse of ``keys.escape``; a hashed
-    component ``~<sha256>`` cannot be inverted and comes back as is)."""
-    if component.startswith("~") or "%" not in component:
-        return component
-    out = bytearray()
-    i = 0
-    while i < len(component):
-        ch = component[i]
-        if ch == "%" and _is_hex(component[i + 1 : i + 3]):
-            out.append(int(component[i + 1 : i + 3], 16))
-            i += 3
-        else:
-            out += ch.encode("ascii")
-            i += 1
-    return out.decode("utf-8", "surrogatepass")
-
-
-def _is_hex(text: str) -> bool:
-    return len(text) == 2 and all(c in "0123456789ABCDEFabcdef" for c in text)
-
-
-def display_url(url: str) -> str:
-    """``url`` safe to print. ``redact_url`` rebuilds every URL, which turns
-    ``sqlite:////abs/path`` into ``sqlite://abs/path``; so apply it only where there is
-    something to hide (userinfo or a query string)."""
-    return redact_url(url) if ("@" in url or "?" in url) else url
-
-
 def thread_id_of(key: str, value: bytes) -> str:
     """The raw thread id carried by a checkpoint record."""
     try:
@@ -174,7 +145,7 @@ def _open(target: StoreLike, stack: ExitStack) -> tuple[KVStore, str]:
     if isinstance(target, str):
         store = open_store(target)
         stack.callback(store.close)
-        return store, display_url(target)
+        return store, redact_url(target)
     if isinstance(target, KVCheckpointSaver):
         return target.store, repr(target.store)
     return target, repr(target)
@@ -235,7 +206,7 @@ class _Copier:
     def copy(
         self, part: str, index: int, count: int, known_id: str | None
     ) -> tuple[ThreadCopy, set[str]]:
-        tc = ThreadCopy(part, known_id or unescape(part))
+        tc = ThreadCopy(part, known_id or K.unescape(part))
         src_keys: set[str] = set()
         done = 0
         for _family, (start, end) in _FAMILIES:

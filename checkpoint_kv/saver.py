@@ -535,9 +535,8 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
             end = res.items[-1][0]
             page = min(page * 2, _FULL_PAGE)
             # Blobs of emitted checkpoints are no longer needed; keep memory flat on long lists.
-            blobs = {
-                k: v for k, v in blobs.items() if any(k in g.refs for g in _group(carry, True))
-            }
+            keep = {r for g in _group(carry, True) for r in g.refs}
+            blobs = {k: v for k, v in blobs.items() if k in keep}
 
     def _read_all(
         self, part: str, family: tuple[str, str] = K.ALL_CHECKPOINTS

@@ -29,8 +29,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from checkpoint_kv import from_url
-from checkpoint_kv.errors import ConfigError
-from checkpoint_kv.migrate import display_url
+from checkpoint_kv.errors import ConfigError, redact_url
 from checkpoint_kv.registry import DEFAULT_URL
 from checkpoint_kv.saver import KVCheckpointSaver
 
@@ -63,7 +62,7 @@ async def make_checkpointer(
     try:
         if setup:
             await saver.asetup()
-        log.info("checkpoint-kv checkpointer on %s", display_url(url))
+        log.info("checkpoint-kv checkpointer on %s", redact_url(url))
         yield saver
     finally:
         await saver.aclose()
