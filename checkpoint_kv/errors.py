@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "BackendError",
     "BackendUnavailableError",
     "CheckpointKVError",
     "ConfigError",
@@ -38,6 +39,11 @@ class MissingDependencyError(CheckpointKVError, ImportError):
 
 class BackendUnavailableError(CheckpointKVError, ConnectionError):
     """The server could not be reached (the message names host and port, never passwords)."""
+
+
+class BackendError(CheckpointKVError, RuntimeError):
+    """The server refused a request it understood (out of memory, access denied, a quota):
+    nothing of the refused write is visible. The message names the host (never passwords)."""
 
 
 class StoreNotFoundError(CheckpointKVError, FileNotFoundError):
