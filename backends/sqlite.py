@@ -6,7 +6,14 @@ readers run beside a writer, and ``busy_timeout`` lets two processes share the f
 thread gets its own connection (sqlite3 connections must not cross threads); every ``write``
 is one ``BEGIN IMMEDIATE`` transaction, so a batch is atomic.
 
+``sqlite:///:memory:`` is one database for the store's lifetime: a private in-memory database
+exists per *connection*, so per-thread connections would each see an empty one (every async
+call runs on a worker thread). It uses one connection, shared by all threads behind a lock;
+closing the store ends the database.
+
 URL: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (SQLAlchemy's form).
+``sqlite://relative.db`` (two slashes) is refused: the part after ``//`` is a host there, and
+guessing would silently create a file (and directories) somewhere else.
 Options: ``timeout`` (seconds to wait for a lock, default 30), ``synchronous``: ``NORMAL`` by
 default, which in WAL mode survives any crash of the program (a killed process loses nothing
 committed, and the file never corrupts) but may lose the last commits on power loss or an OS
@@ -20,11 +27,11 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 from urllib.parse import unquote
 
-from checkpoint_kv.errors import BackendUnavailableError, ConfigError
+from checkpoint_kv.errors import BackendUnavailableError, ConfigError, redact_url
 from checkpoint_kv.port import (
     Delete,
     DeleteRange,
@@ -36,7 +43,7 @@ from checkpoint_kv.port import (
 )
 from checkpoint_kv.registry import split_options
 
-__all__ = ["SQLiteStore", "from_url"]
+__all__ = ["MEMORY", "SQLiteStore", "from_url", "parse_path"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -47,6 +54,7 @@ CREATE TABLE IF NOT EXISTS kv (
 ) WITHOUT ROWID
 """
 _PAGE = 1000
+MEMORY = ":memory:"
 
 
 class SQLiteStore:
@@ -60,47 +68,76 @@ class SQLiteStore:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._ready = False
+        # ``:memory:``: the one connection (the database lives as long as it is open) and the
+        # lock that serialises every use of it, transactions included (re-entrant: a scan
+        # calls ``get`` inside its read transaction).
+        self._shared: sqlite3.Connection | None = None
+        self._shared_lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
+    @property
+    def in_memory(self) -> bool:
+        return self.path == MEMORY
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            if not self.in_memory:
+                parent = os.path.dirname(os.path.abspath(self.path))
+                os.makedirs(parent, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            if not self.in_memory:
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            if not self._ready or self.in_memory:
+                conn.execute(_SCHEMA)
+                self._ready = True
+        except (sqlite3.Error, OSError) as e:
+            raise BackendUnavailableError(f"cannot open SQLite file {self.path!r}: {e}") from e
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
     def _conn(self) -> sqlite3.Connection:
+        if self.in_memory:
+            with self._shared_lock:
+                if self._shared is None:
+                    self._shared = self._open()
+                return self._shared
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            try:
-                if self.path != ":memory:":
-                    parent = os.path.dirname(os.path.abspath(self.path))
-                    os.makedirs(parent, exist_ok=True)
-                conn = sqlite3.connect(
-                    self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-                )
-                conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-                if not self._ready:
-                    conn.execute(_SCHEMA)
-                    self._ready = True
-            except (sqlite3.Error, OSError) as e:
-                raise BackendUnavailableError(f"cannot open SQLite file {self.path!r}: {e}") from e
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
+            conn = self._local.conn = self._open()
         return conn
+
+    def _guard(self) -> AbstractContextManager[object]:
+        """Held around each use of a connection: the shared ``:memory:`` connection's lock,
+        nothing for a file (each thread has its own connection there)."""
+        return self._shared_lock if self.in_memory else nullcontext()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._guard():
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
+        with self._guard():
+            return self._get(self._conn(), partition, keys)
+
+    def _get(
+        self, conn: sqlite3.Connection, partition: str, keys: Sequence[str]
+    ) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
-        conn = self._conn()
         keys = list(keys)
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
@@ -127,15 +164,16 @@ class SQLiteStore:
             "SELECT key, value FROM kv WHERE partition = ? AND key >= ? AND key < ? "
             f"ORDER BY key {order} LIMIT ?"
         )
-        conn = self._conn()
-        # One read transaction, so the followed refs come from the same snapshot as the items.
-        conn.execute("BEGIN")
-        try:
-            rows = conn.execute(sql, (partition, start, end, -1 if limit is None else limit))
-            items = [(k, bytes(v)) for k, v in rows]
-            refs = self.get(partition, follow_refs(items, follow)) if follow else {}
-        finally:
-            conn.execute("COMMIT")
+        with self._guard():
+            conn = self._conn()
+            # One read transaction, so the followed refs come from the same snapshot.
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(sql, (partition, start, end, -1 if limit is None else limit))
+                items = [(k, bytes(v)) for k, v in rows]
+                refs = self._get(conn, partition, follow_refs(items, follow)) if follow else {}
+            finally:
+                conn.execute("COMMIT")
         return ScanResult(items, refs)
 
     def write(self, partition: str, ops: Sequence[Op]) -> None:
@@ -164,34 +202,68 @@ class SQLiteStore:
             conn.execute("DELETE FROM kv WHERE partition = ?", (partition,))
 
     def partitions(self, cursor: str | None = None) -> PartitionPage:
-        rows = self._conn().execute(
-            "SELECT DISTINCT partition FROM kv WHERE partition > ? ORDER BY partition LIMIT ?",
-            (cursor or "", _PAGE),
-        )
-        parts = [p for (p,) in rows]
+        with self._guard():
+            rows = self._conn().execute(
+                "SELECT DISTINCT partition FROM kv WHERE partition > ? ORDER BY partition LIMIT ?",
+                (cursor or "", _PAGE),
+            )
+            parts = [p for (p,) in rows]
         return PartitionPage(parts, parts[-1] if len(parts) == _PAGE else None)
 
     def setup(self) -> None:
-        self._conn()
+        with self._guard():
+            self._conn()
 
     def close(self) -> None:
-        with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-        self._local = threading.local()
+        """Close every connection; for ``:memory:`` that ends the database (a later call
+        starts an empty one)."""
+        with self._shared_lock:
+            self._shared = None
+            with self._lock:
+                conns, self._all = self._all, []
+            for conn in conns:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            self._local = threading.local()
+
+
+def parse_path(url: str) -> str:
+    """The file path of a ``sqlite:`` URL (``:memory:`` for the in-memory database).
+
+    ``sqlite:///rel.db`` is relative, ``sqlite:////abs.db`` absolute. ``sqlite://rel.db`` is
+    refused: there the name is in the *host* position, and quietly reading it as a path
+    created files (and directories) the user never asked for.
+    """
+    base, _ = split_options(url)
+    scheme, _, rest = base.partition("://")
+    need = (
+        f"sqlite URL needs a file: {scheme}:///relative.db or {scheme}:////abs/path.db "
+        f"(or {scheme}:///{MEMORY})"
+    )
+    if not rest:
+        raise ConfigError(need)
+    if not rest.startswith("/"):
+        shown = redact_url(base)
+        name = unquote(shown.partition("://")[2])
+        if name == MEMORY:
+            raise ConfigError(
+                f"sqlite URL {shown!r} has only two slashes: did you mean {scheme}:///{MEMORY}?"
+            )
+        raise ConfigError(
+            f"sqlite URL {shown!r} has only two slashes, so {name!r} is a host, not a path: "
+            f"did you mean {scheme}:///{name} (relative to the working directory) or "
+            f"{scheme}:////abs/path/{name} (absolute)?"
+        )
+    path = unquote(rest[1:])
+    if not path:
+        raise ConfigError(need)
+    return path
 
 
 def from_url(url: str, **options: Any) -> SQLiteStore:
-    base, query = split_options(url)
+    _, query = split_options(url)
     query.update({k: str(v) for k, v in options.items()})
-    path = unquote(base.split("://", 1)[1])
-    path = path[1:] if path.startswith("/") else path
-    if not path:
-        raise ConfigError(
-            "sqlite URL needs a file: sqlite:///relative.db or sqlite:////abs/path.db"
-        )
+    path = parse_path(url)
     unknown = set(query) - {"timeout", "synchronous"}
     if unknown:
         raise ConfigError(f"unknown sqlite option(s): {', '.join(sorted(unknown))}")

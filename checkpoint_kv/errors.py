@@ -66,16 +66,25 @@ class SerializationError(CheckpointKVError, TypeError):
     """The serializer refused a value; nothing was written."""
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+# The userinfo of a URL: from "://" to the LAST "@" of the authority, which ends at the first
+# "/", "?" or "#" (RFC 3986), or at whitespace, a double quote or angle brackets (which no URL
+# holds unencoded: where one URL ends in a text). Stopping at the first "@" leaked the rest of a
+# password holding one (redis-py accepts `redis://:a@b@host`: urlsplit splits at the last "@").
+_USERINFO = re.compile(r"(?<=://)[^/?#\s\"<>]*@")
 
 
 def redact(text: str) -> str:
-    """Hide the password of every URL in ``text`` (``redis://user:***@host``)."""
+    """Hide the userinfo secrets of every URL in ``text``: ``redis://user:***@host``.
+
+    The whole password goes (up to the authority's last ``@``, whatever ``:``, ``@`` or
+    ``%40`` it holds). A userinfo without ``:`` is hidden whole (``***@host``): there the
+    "user" is often a token (``https://TOKEN@host``).
+    """
 
     def hide(match: re.Match[str]) -> str:
         userinfo = match.group(0)[:-1]
         user, sep, _ = userinfo.partition(":")
-        return f"{user}:***@" if sep else f"{user}@" if user else "***@"
+        return f"{user}:***@" if sep else "***@"
 
     return _USERINFO.sub(hide, text)
 
