@@ -10,19 +10,33 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import os
+import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import parse_qsl
 
-from checkpoint_kv.errors import ConfigError, MissingDependencyError, UnknownSchemeError
+from checkpoint_kv.errors import ConfigError, MissingDependencyError, UnknownSchemeError, redact
 from checkpoint_kv.errors import redact_url as redact_url
 from checkpoint_kv.port import KVStore
 
-__all__ = ["BUILTIN", "DEFAULT_URL", "known_schemes", "open_store", "register", "split_options"]
+__all__ = [
+    "BUILTIN",
+    "DEFAULT_URL",
+    "SERDE_ENV",
+    "known_schemes",
+    "load_object",
+    "load_serde",
+    "open_store",
+    "register",
+    "split_options",
+    "suggest_url",
+]
 
 DEFAULT_URL = "sqlite:///checkpoints.db"
+SERDE_ENV = "CHECKPOINT_KV_SERDE"
 
 # scheme -> ("module:function", extra that provides its client library or None)
 BUILTIN: dict[str, tuple[str, str | None]] = {
@@ -79,13 +93,34 @@ def split_options(url: str) -> tuple[str, dict[str, str]]:
     return base, dict(parse_qsl(query, keep_blank_values=True))
 
 
+_FILE_SUFFIXES = (".db", ".sqlite", ".sqlite3", ".db3")
+
+
+def suggest_url(text: str) -> str | None:
+    """What a string without ``://`` most likely meant, or None: ``redis:/host`` and
+    ``redis:host`` -> ``redis://host``; a file name or path -> its ``sqlite:`` URL."""
+    scheme, colon, rest = text.partition(":")
+    name = _ALIASES.get(scheme.lower(), scheme.lower())
+    if colon and name in known_schemes():
+        if name == "sqlite":  # the path as written: `sqlite:/abs.db` -> `sqlite:////abs.db`
+            return f"{scheme}:///{rest}"
+        return f"{scheme}://{rest.lstrip('/')}"
+    if text.lower().endswith(_FILE_SUFFIXES) or "/" in text or os.sep in text:
+        return f"sqlite:///{text}"  # an absolute path gets its fourth slash from itself
+    return None
+
+
 def open_store(url: str | None = None, **options: Any) -> KVStore:
     """The store for ``url`` (default: ``$CHECKPOINT_KV_URL``, else a SQLite file here)."""
     url = url or os.environ.get("CHECKPOINT_KV_URL") or DEFAULT_URL
     if "://" not in url:
+        hint = suggest_url(url)
+        # redact() knows URLs by their "://": without it, hide everything up to the last "@".
+        shown = url if "@" not in url else "***@" + url.rpartition("@")[2]
         raise ConfigError(
-            f"not a backend URL: {redact_url(url)!r}; expected scheme://..., "
-            f"one of: {', '.join(s + '://' for s in known_schemes())}"
+            f"not a backend URL: {shown!r}; expected scheme://..."
+            + (f" Did you mean {redact_url(hint)}?" if hint else "")
+            + f" Known schemes: {', '.join(s + '://' for s in known_schemes())}"
         )
     scheme = url.split("://", 1)[0].lower()
     scheme = _ALIASES.get(scheme, scheme)
@@ -101,3 +136,60 @@ def open_store(url: str | None = None, **options: Any) -> KVStore:
             f"Known schemes: {', '.join(s + '://' for s in known)}"
         )
     return _resolve(target, scheme)(url, **options)
+
+
+def load_object(spec: str, what: str) -> Any:
+    """The object an import path names: ``package.module:attr.attr`` or ``path/file.py:attr``
+    (``langgraph.json``'s form). ``what`` names it in the ConfigError a bad path raises."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise ConfigError(f"{what} {spec!r}: expected module:attribute")
+    try:
+        if target.endswith(".py"):
+            name = "_ckv_" + os.path.splitext(os.path.basename(target))[0]
+            mspec = importlib.util.spec_from_file_location(name, target)
+            if mspec is None or mspec.loader is None or not os.path.exists(target):
+                raise ImportError(f"no file {target!r}")
+            module = importlib.util.module_from_spec(mspec)
+            sys.modules[name] = module  # type hints of a graph's state resolve through it
+            mspec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+    except ImportError as e:
+        raise ConfigError(f"{what} {spec!r}: cannot import {target!r}: {e}") from e
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(f"{what} {spec!r}: {target!r} has no {attr!r}") from None
+    return obj
+
+
+def load_serde(spec: str) -> Any:
+    """The serializer ``module:factory`` makes (``--serde`` / ``$CHECKPOINT_KV_SERDE``): the
+    factory is called with no arguments, so its settings come from the environment (e.g.
+    ``langgraph.checkpoint.serde.encrypted:EncryptedSerializer.from_pycryptodome_aes`` reads
+    ``LANGGRAPH_AES_KEY``). A serializer instance is taken as it is."""
+    obj = load_object(spec, "serializer")
+    if not _is_serde(obj):
+        if not callable(obj):
+            raise ConfigError(f"serializer {spec!r} is neither a serializer nor a factory")
+        try:
+            obj = obj()
+        except Exception as e:  # e.g. LANGGRAPH_AES_KEY not set
+            raise ConfigError(
+                f"serializer {spec!r} failed: {type(e).__name__}: {redact(str(e))}"
+            ) from e
+        if not _is_serde(obj):
+            raise ConfigError(
+                f"serializer {spec!r} returned {type(obj).__name__}, "
+                "which has no dumps_typed/loads_typed"
+            )
+    return obj
+
+
+def _is_serde(obj: Any) -> bool:
+    return not isinstance(obj, type) and all(
+        callable(getattr(obj, m, None)) for m in ("dumps_typed", "loads_typed")
+    )
