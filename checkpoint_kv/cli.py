@@ -20,6 +20,7 @@ from datetime import date, datetime
 from typing import Any, TextIO
 
 from langgraph.checkpoint.base import CheckpointTuple
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
 
 from checkpoint_kv import __version__
 from checkpoint_kv import keys as K
@@ -42,7 +43,7 @@ from checkpoint_kv.migrate import (
     copy_threads,
 )
 from checkpoint_kv.port import KVStore, Put, split_refs
-from checkpoint_kv.registry import open_store
+from checkpoint_kv.registry import SERDE_ENV, load_object, load_serde, open_store, split_options
 from checkpoint_kv.saver import KVCheckpointSaver
 
 __all__ = ["EXIT_CODES", "main"]
@@ -123,7 +124,7 @@ def _dump(doc: Any, out: TextIO) -> None:
 
 
 def _open(url: str, *, must_exist: bool = True) -> KVStore:
-    store = open_store(url)
+    store = open_store(_without_history(url))
     if must_exist:
         from checkpoint_kv.backends.sqlite import SQLiteStore
 
@@ -134,6 +135,30 @@ def _open(url: str, *, must_exist: bool = True) -> KVStore:
                 f"`{_PROG} setup {redact_url(url)}` (or check the path)"
             )
     return store
+
+
+def _without_history(url: str) -> str:
+    """The app's URL may carry ``?history=latest`` (a saver option, not the backend's): every
+    command reads and prunes either history mode, so it is dropped here."""
+    base, query = split_options(url)
+    if query.pop("history", None) is None:
+        return url
+    from urllib.parse import urlencode
+
+    return f"{base}?{urlencode(query)}" if query else base
+
+
+def _serde(args: argparse.Namespace) -> Any:
+    """The serializer of ``--serde`` / ``$CHECKPOINT_KV_SERDE`` (None: LangGraph's default).
+    Stores written with another one (``EncryptedSerializer``) cannot be read without it."""
+    if not hasattr(args, "serde_obj"):
+        spec = getattr(args, "serde", None) or os.environ.get(SERDE_ENV)
+        args.serde_obj = load_serde(spec) if spec else None
+    return args.serde_obj
+
+
+def _saver(args: argparse.Namespace) -> KVCheckpointSaver:
+    return KVCheckpointSaver(_open(args.url), serde=_serde(args))
 
 
 def _exists(store: KVStore, thread_id: str) -> bool:
@@ -174,7 +199,12 @@ def _summary(saver: KVCheckpointSaver, part: str) -> dict[str, Any]:
     if latest is not None:
         _, key, value = latest
         rec = R.decode_checkpoint(key, _payload(key, value))
-        checkpoint = saver.serde.loads_typed(rec.checkpoint)
+        try:
+            checkpoint = saver.serde.loads_typed(rec.checkpoint)
+        except Exception as e:  # another serializer wrote it (EncryptedSerializer), or damage
+            raise CorruptRecordError(
+                f"cannot decode the checkpoint at key {key!r}: {type(e).__name__}: {e}"
+            ) from e
         doc.update(
             thread_id=rec.thread_id,
             last_update=checkpoint.get("ts"),
@@ -249,7 +279,7 @@ def _history_row(t: CheckpointTuple) -> dict[str, Any]:
 
 
 def _cmd_threads(args: argparse.Namespace, out: TextIO) -> int:
-    with KVCheckpointSaver(_open(args.url)) as saver:
+    with _saver(args) as saver:
         docs = [_summary(saver, p) for p in all_partitions(saver.store)]
     docs.sort(key=lambda d: d["last_update"] or "", reverse=True)
     if args.limit is not None:
@@ -263,7 +293,7 @@ def _cmd_threads(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
-    with KVCheckpointSaver(_open(args.url)) as saver:
+    with _saver(args) as saver:
         _need_thread(saver.store, args.url, args.thread)
         conf = {"configurable": {"thread_id": args.thread, "checkpoint_ns": args.ns}}
         docs = [_history_row(t) for t in saver.list(conf, limit=args.limit)]  # type: ignore[arg-type]
@@ -285,20 +315,103 @@ def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def _unwrap(value: Any) -> Any:
+    """A ``DeltaChannel`` snapshot blob shows as the value it holds."""
+    return value.value if isinstance(value, _DeltaSnapshot) else value
+
+
+def _graph_channels(spec: str | None) -> dict[str, Any] | None:
+    """The channel specs of ``--graph module:attr`` (a compiled graph, a ``StateGraph``, or a
+    function returning one): what rebuilding a ``DeltaChannel`` needs (its reducer)."""
+    if not spec:
+        return None
+    obj = load_object(spec, "graph")
+    if not hasattr(obj, "channels") and callable(obj):
+        try:
+            obj = obj()
+        except Exception as e:
+            raise ConfigError(
+                f"graph {spec!r} is not a LangGraph graph, and calling it "
+                f"failed: {type(e).__name__}: {e}"
+            ) from e
+    channels = getattr(obj, "channels", None)
+    if not isinstance(channels, dict):
+        raise ConfigError(f"graph {spec!r} is not a LangGraph graph (no channels)")
+    return channels
+
+
+def _delta_values(
+    saver: KVCheckpointSaver, t: CheckpointTuple, specs: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Values of the ``DeltaChannel``s a checkpoint does not store, and how each was found.
+
+    On a non-snapshot step a ``DeltaChannel`` is absent from ``channel_values``; LangGraph
+    rebuilds it from the nearest stored seed plus the writes since (the saver's
+    ``get_delta_channel_history``) through the channel's reducer. With the graph's specs this
+    does the same; without them (no reducer) it reports the seed and the writes."""
+    cp = t.checkpoint
+    stored = cp.get("channel_values") or {}
+    missing = [
+        ch
+        for ch in cp.get("channel_versions") or {}
+        if ch not in stored
+        and not ch.startswith(_HIDDEN_PREFIXES)
+        and (specs is None or _is_delta_spec(specs.get(ch)))
+    ]
+    if not missing:
+        return {}, {}
+    history = saver.get_delta_channel_history(config=t.config, channels=missing)
+    values: dict[str, Any] = {}
+    info: dict[str, Any] = {}
+    for ch in missing:
+        h = history.get(ch) or {"writes": []}
+        writes = [v for _, _, v in h["writes"]]
+        if "seed" not in h and not writes:
+            continue  # never written (or a consumed non-delta channel): nothing to show
+        doc: dict[str, Any] = {"writes_since_seed": len(writes), "has_seed": "seed" in h}
+        if specs is not None:
+            channel = _replay(specs[ch], h)
+            if channel.is_available():
+                values[ch] = channel.get()
+            doc["rebuilt"] = True
+        else:
+            doc.update(rebuilt=False, seed=_unwrap(h.get("seed")), writes=writes)
+        info[ch] = doc
+    return values, info
+
+
+def _is_delta_spec(spec: Any) -> bool:
+    # LangGraph rebuilds these two when nothing is stored (pregel._checkpoint).
+    return type(spec).__name__ in ("DeltaChannel", "BinaryOperatorAggregate")
+
+
+def _replay(spec: Any, history: Any) -> Any:
+    """LangGraph's own replay (``pregel._checkpoint._replay``): the seed, then the writes."""
+    channel = spec.from_checkpoint(history.get("seed"))
+    if hasattr(channel, "replay_writes"):
+        channel.replay_writes(history["writes"])
+    else:
+        for _, _, value in history["writes"]:
+            channel.update([value])
+    return channel
+
+
 def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
-    with KVCheckpointSaver(_open(args.url)) as saver:
+    specs = _graph_channels(args.graph)
+    with _saver(args) as saver:
         _need_thread(saver.store, args.url, args.thread)
         conf: dict[str, Any] = {"thread_id": args.thread, "checkpoint_ns": args.ns}
         if args.checkpoint_id:
             conf["checkpoint_id"] = args.checkpoint_id
         t = saver.get_tuple({"configurable": conf})
-    if t is None:
-        where = f"checkpoint {args.checkpoint_id!r}" if args.checkpoint_id else "no checkpoint"
-        ns = f" namespace {args.ns!r} of" if args.ns else ""
-        raise ThreadNotFoundError(f"{where} not found in{ns} thread {args.thread!r}")
+        if t is None:
+            where = f"checkpoint {args.checkpoint_id!r}" if args.checkpoint_id else "no checkpoint"
+            ns = f" namespace {args.ns!r} of" if args.ns else ""
+            raise ThreadNotFoundError(f"{where} not found in{ns} thread {args.thread!r}")
+        rebuilt, delta = _delta_values(saver, t, specs)
     values = {
-        k: v
-        for k, v in t.checkpoint.get("channel_values", {}).items()
+        k: _unwrap(v)
+        for k, v in {**t.checkpoint.get("channel_values", {}), **rebuilt}.items()
         if args.all_channels or not k.startswith(_HIDDEN_PREFIXES)
     }
     doc = {
@@ -306,6 +419,7 @@ def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
         "thread_id": args.thread,
         "metadata": t.metadata,
         "values": values,
+        "delta_channels": delta,
         "pending_writes": [
             {"task_id": tid, "channel": ch, "value": v} for tid, ch, v in t.pending_writes or []
         ],
@@ -327,7 +441,20 @@ def _cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     out.write("metadata:\n" + _indent(_jsonable(t.metadata)))
     out.write("values:\n")
     for k, v in values.items():
-        out.write(f"  {k}:\n" + _indent(_jsonable(v), 4))
+        d = delta.get(k)
+        note = ""
+        if d:
+            note = f" (DeltaChannel: rebuilt, {d['writes_since_seed']} writes since its seed)"
+        out.write(f"  {k}{note}:\n" + _indent(_jsonable(v), 4))
+    for k, d in delta.items():
+        if d["rebuilt"]:
+            continue
+        out.write(
+            f"  {k} (DeltaChannel, not stored at this step: its seed and the "
+            f"{d['writes_since_seed']} writes since; --graph module:attr rebuilds the value):\n"
+        )
+        out.write("    seed:\n" + _indent(_jsonable(d["seed"]), 6))
+        out.write("    writes:\n" + _indent(_jsonable(d["writes"]), 6))
     if doc["pending_writes"]:
         out.write("pending writes:\n")
         for w in doc["pending_writes"]:
@@ -343,16 +470,25 @@ def _indent(value: Any, n: int = 2) -> str:
 
 
 def _confirm(args: argparse.Namespace, question: str) -> None:
-    if args.yes or not sys.stdin.isatty():
+    """Ask on a terminal; without one (a pipe, cron, CI) refuse unless ``--yes`` was given:
+    a script that forgot it must not destroy data without a word."""
+    if args.yes:
         return
-    sys.stderr.write(f"{question} [y/N] ")
-    sys.stderr.flush()
+    if not sys.stdin.isatty():
+        raise _Abort(
+            EXIT_USAGE,
+            f"{question.rstrip('?')}: refused without confirmation; stdin is not a terminal, "
+            "pass --yes to confirm",
+        )
+    err: TextIO = getattr(args, "err", sys.stderr)
+    err.write(f"{question} [y/N] ")
+    err.flush()
     if sys.stdin.readline().strip().lower() not in ("y", "yes"):
         raise _Abort(EXIT_OK, "nothing done")
 
 
 def _cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
-    with KVCheckpointSaver(_open(args.url)) as saver:
+    with _saver(args) as saver:
         _need_thread(saver.store, args.url, args.thread)
         before = _summary(saver, K.partition(args.thread))
         _confirm(args, f"delete thread {args.thread!r} ({before['checkpoints']} checkpoints)?")
@@ -368,7 +504,7 @@ def _cmd_delete(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
     if not args.keep_latest:
         raise ConfigError("prune needs a strategy: --keep-latest")
-    with KVCheckpointSaver(_open(args.url)) as saver:
+    with _saver(args) as saver:
         if args.threads:
             for t in args.threads:
                 _need_thread(saver.store, args.url, t)
@@ -760,11 +896,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument("--version", action="version", version=f"{_PROG} {__version__}")
+    serde = (
+        "the serializer the graph wrote with: a factory called with no arguments, e.g. "
+        "langgraph.checkpoint.serde.encrypted:EncryptedSerializer.from_pycryptodome_aes "
+        f"(reads LANGGRAPH_AES_KEY); default ${SERDE_ENV}, else LangGraph's default"
+    )
+    parser.add_argument("--serde", metavar="MODULE:FACTORY", help=serde)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, help: str, fn: Callable[[argparse.Namespace, TextIO], int]) -> Any:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON out")
+        p.add_argument("--serde", default=argparse.SUPPRESS, metavar="MODULE:FACTORY", help=serde)
         p.set_defaults(fn=fn)
         return p
 
@@ -784,17 +927,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint_id", nargs="?", metavar="CHECKPOINT_ID")
     p.add_argument("--ns", default="", help="checkpoint namespace (default: the root graph)")
     p.add_argument("--all-channels", action="store_true", help="include LangGraph's own channels")
+    p.add_argument(
+        "--graph",
+        metavar="MODULE:ATTR",
+        help="the graph (module:attr or file.py:attr), to rebuild DeltaChannel values",
+    )
 
+    yes = "confirm: needed without a terminal (a terminal asks)"
     p = command("delete", "delete a thread and everything it stored", _cmd_delete)
     _add_url(p)
     p.add_argument("thread", metavar="THREAD")
-    p.add_argument("-y", "--yes", action="store_true", help="do not ask (a terminal asks)")
+    p.add_argument("-y", "--yes", action="store_true", help=yes)
 
     p = command("prune", "drop old checkpoints of some or all threads", _cmd_prune)
     _add_url(p)
     p.add_argument("threads", nargs="*", metavar="THREAD", help="default: every thread")
     p.add_argument("--keep-latest", action="store_true", help="keep each namespace's latest")
-    p.add_argument("-y", "--yes", action="store_true", help="do not ask (a terminal asks)")
+    p.add_argument("-y", "--yes", action="store_true", help=yes)
 
     p = command("copy", "copy threads to another backend (safe to re-run)", _cmd_copy)
     p.add_argument("src", metavar="SRC_URL")
@@ -866,6 +1015,11 @@ def main(
             err.write(redact("".join(traceback.format_exception(e))))
         where = _describe(args)
         what = "interrupted" if code == EXIT_INTERRUPTED else redact(str(e) or type(e).__name__)
+        if code == EXIT_CORRUPT and getattr(args, "serde_obj", None) is None:
+            what += (
+                " (if the graph wrote with another serializer, e.g. EncryptedSerializer, "
+                f"pass --serde MODULE:FACTORY or set {SERDE_ENV})"
+            )
         if code == EXIT_ERROR:
             what = f"unexpected {type(e).__name__}: {what} (CHECKPOINT_KV_DEBUG=1 for a traceback)"
         line = " ".join(f"{_PROG}: {where + ': ' if where else ''}{what}".split())

@@ -14,7 +14,10 @@ The backend comes from the environment, so one image runs on any of them:
 - ``CHECKPOINT_KV_URL``: the backend URL (default ``sqlite:///checkpoints.db``);
 - ``CHECKPOINT_KV_SETUP``: ``1`` (default) creates the table/bucket at start-up if missing
   (idempotent); ``0`` when the service's credentials may not create it (run
-  ``checkpoint-kv setup URL`` once with an admin role instead).
+  ``checkpoint-kv setup URL`` once with an admin role instead);
+- ``CHECKPOINT_KV_SERDE``: the serializer, as ``module:factory`` called with no arguments,
+  e.g. ``langgraph.checkpoint.serde.encrypted:EncryptedSerializer.from_pycryptodome_aes``
+  (encryption at rest; the key comes from ``LANGGRAPH_AES_KEY``). Default: LangGraph's.
 
 ``make_checkpointer(url, ...)`` is the same with explicit arguments, for an application that
 owns its lifespan (FastAPI/Starlette, see ``examples/redis_chat``).
@@ -30,7 +33,7 @@ from typing import Any
 
 from checkpoint_kv import from_url
 from checkpoint_kv.errors import ConfigError, redact_url
-from checkpoint_kv.registry import DEFAULT_URL
+from checkpoint_kv.registry import DEFAULT_URL, SERDE_ENV, load_serde
 from checkpoint_kv.saver import KVCheckpointSaver
 
 __all__ = ["checkpointer", "make_checkpointer"]
@@ -54,15 +57,22 @@ def _flag(name: str, default: bool) -> bool:
 
 @asynccontextmanager
 async def make_checkpointer(
-    url: str | None = None, *, setup: bool = True, **options: Any
+    url: str | None = None, *, setup: bool = True, serde: Any = None, **options: Any
 ) -> AsyncIterator[KVCheckpointSaver]:
-    """A saver for ``url`` (default ``$CHECKPOINT_KV_URL``), set up, closed on exit."""
+    """A saver for ``url`` (default ``$CHECKPOINT_KV_URL``) with ``serde`` (default
+    ``$CHECKPOINT_KV_SERDE``, else LangGraph's), set up, closed on exit."""
     url = url or os.environ.get("CHECKPOINT_KV_URL") or DEFAULT_URL
-    saver = from_url(url, **options)
+    if serde is None and os.environ.get(SERDE_ENV):
+        serde = load_serde(os.environ[SERDE_ENV])
+    saver = from_url(url, serde=serde, **options)
     try:
         if setup:
             await saver.asetup()
-        log.info("checkpoint-kv checkpointer on %s", redact_url(url))
+        log.info(
+            "checkpoint-kv checkpointer on %s%s",
+            redact_url(url),
+            f" with serializer {type(saver.serde).__name__}" if serde is not None else "",
+        )
         yield saver
     finally:
         await saver.aclose()

@@ -11,15 +11,19 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from checkpoint_kv.backends.memory import MemoryStore
+from langgraph.channels.delta import DeltaChannel
+from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
+from typing_extensions import TypedDict
 
 import checkpoint_kv
 from checkpoint_kv.cli import (
     EXIT_CHECK_FAILED,
+    EXIT_CORRUPT,
     EXIT_NO_STORE,
     EXIT_NOT_FOUND,
     EXIT_OK,
@@ -45,9 +49,16 @@ class _Tty(io.StringIO):
         return True
 
 
-def cli(*argv: str, tty: bool = False) -> Result:
+def cli(*argv: str, tty: bool = False, stdin: str = "", stdin_tty: bool = False) -> Result:
+    """Run ``main`` in-process; stdin is never the real one (a ``pytest -s`` in a terminal
+    would otherwise be asked to confirm)."""
     out, err = io.StringIO(), (_Tty() if tty else io.StringIO())
-    code = main(list(argv), stdout=out, stderr=err)
+    real = sys.stdin
+    sys.stdin = _Tty(stdin) if stdin_tty else io.StringIO(stdin)
+    try:
+        code = main(list(argv), stdout=out, stderr=err)
+    finally:
+        sys.stdin = real
     return Result(code, out.getvalue(), err.getvalue())
 
 
@@ -163,22 +174,22 @@ def test_show(store_url: str) -> None:
 
 
 def test_delete(store_url: str) -> None:
-    r = cli("--json", "delete", store_url, "done")
+    r = cli("--json", "delete", store_url, "done", "--yes")
     assert r.code == EXIT_OK, r.err
     assert r.json()["deleted"] == "done" and r.json()["checkpoints"] > 0
     threads = cli("--json", "threads", store_url).json()["threads"]
     assert [d["thread_id"] for d in threads] == ["t|interrupted"]
-    again = cli("delete", store_url, "done")
+    again = cli("delete", store_url, "done", "--yes")
     assert again.code == EXIT_NOT_FOUND and "no thread 'done'" in one_line_error(again)
 
 
 def test_prune_keep_latest(store_url: str) -> None:
-    assert cli("prune", store_url).code == EXIT_USAGE  # a strategy must be named
-    r = cli("--json", "prune", store_url, "t|interrupted", "--keep-latest")
+    assert cli("prune", store_url, "-y").code == EXIT_USAGE  # a strategy must be named
+    r = cli("--json", "prune", store_url, "t|interrupted", "--keep-latest", "--yes")
     assert r.code == EXIT_OK, r.err
     (doc,) = r.json()["threads"]
     assert doc["after"] == 1 and doc["removed"] == doc["before"] - 1 > 0
-    r = cli("prune", store_url, "--keep-latest")  # every thread
+    r = cli("prune", store_url, "--keep-latest", "--yes")  # every thread
     assert r.code == EXIT_OK
     assert {ln.split()[0] for ln in r.out.splitlines()[1:]} == {"t|interrupted", "done"}
     for d in cli("--json", "threads", store_url).json()["threads"]:
@@ -189,7 +200,7 @@ def test_prune_keep_latest(store_url: str) -> None:
         cfg = {"configurable": {"thread_id": "t|interrupted"}}
         app.invoke(Command(resume="late"), cfg)
         assert app.get_state(cfg).values["approved"] == "late"
-    assert cli("prune", store_url, "nope", "--keep-latest").code == EXIT_NOT_FOUND
+    assert cli("prune", store_url, "nope", "--keep-latest", "-y").code == EXIT_NOT_FOUND
 
 
 def test_setup_and_doctor(store_url: str) -> None:
@@ -270,7 +281,7 @@ def test_url_from_environment(store_url: str, monkeypatch: pytest.MonkeyPatch) -
     }
     cid = cli("--json", "history", "done").json()["checkpoints"][-1]["checkpoint_id"]
     assert cli("--json", "show", "done", cid).json()["checkpoint_id"] == cid
-    assert cli("--json", "prune", "done", "--keep-latest").json()["threads"][0]["after"] == 1
+    assert cli("--json", "prune", "done", "--keep-latest", "-y").json()["threads"][0]["after"] == 1
     monkeypatch.delenv("CHECKPOINT_KV_URL")
     r = cli("threads")
     assert r.code == EXIT_USAGE and "CHECKPOINT_KV_URL" in one_line_error(r)
@@ -288,8 +299,8 @@ def test_memory_store_in_process() -> None:
     ]
     assert cli("--json", "show", "sharedmem://", "m").json()["next"] == ["review"]
     assert cli("--json", "doctor", "sharedmem://").code == EXIT_OK
-    assert cli("--json", "prune", "sharedmem://", "--keep-latest").code == EXIT_OK
-    assert cli("--json", "delete", "sharedmem://", "m").code == EXIT_OK
+    assert cli("--json", "prune", "sharedmem://", "--keep-latest", "-y").code == EXIT_OK
+    assert cli("--json", "delete", "sharedmem://", "m", "-y").code == EXIT_OK
     assert cli("--json", "threads", "sharedmem://").json()["threads"] == []
     # and plain memory:// is a fresh, empty store per invocation
     assert cli("--json", "threads", "memory://").json()["threads"] == []
@@ -382,7 +393,7 @@ def test_subprocess_on_sqlite(url_sqlite: str) -> None:
     assert "Traceback" not in p.stderr
     p = _proc("threads", "nosuch://x")
     assert p.returncode == EXIT_USAGE and "Traceback" not in p.stderr
-    p = _proc("delete", url_sqlite, "p", "--json")
+    p = _proc("delete", url_sqlite, "p", "--json", "--yes")
     assert p.returncode == 0 and json.loads(p.stdout)["deleted"] == "p"
 
 
@@ -457,3 +468,223 @@ async def test_server_setup_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("CHECKPOINT_KV_SETUP", "0")
     async with checkpointer() as saver:
         assert await saver.aget_tuple({"configurable": {"thread_id": "x"}}) is None
+
+
+# --- delete and prune need --yes without a terminal ------------------------------------------
+
+
+def _counts(url: str) -> dict[str, int]:
+    docs = cli("--json", "threads", url).json()["threads"]
+    return {d["thread_id"]: d["checkpoints"] for d in docs}
+
+
+def test_delete_and_prune_refuse_without_a_terminal(url_sqlite: str) -> None:
+    """Before: a pipe (cron, CI, ``echo | checkpoint-kv prune``) pruned every thread silently."""
+    with checkpoint_kv.from_url(url_sqlite) as saver:
+        run_to_interrupt(saver, "a", turns=2)
+        run_to_interrupt(saver, "b", turns=1)
+    before = _counts(url_sqlite)
+    for argv in (("delete", url_sqlite, "a"), ("prune", url_sqlite, "--keep-latest")):
+        for stdin in ("", "y\n"):  # a "y" on a pipe is not a confirmation either
+            r = cli(*argv, stdin=stdin)
+            assert r.code == EXIT_USAGE
+            line = one_line_error(r)
+            assert "--yes" in line and "not a terminal" in line
+            j = cli("--json", *argv, stdin=stdin)
+            assert j.code == EXIT_USAGE and j.json()["exit_code"] == EXIT_USAGE
+    assert _counts(url_sqlite) == before  # nothing touched
+    # a terminal asks; anything but y/yes keeps the data
+    no = cli("prune", url_sqlite, "--keep-latest", stdin="n\n", stdin_tty=True)
+    assert no.code == EXIT_OK and "[y/N]" in no.err and "nothing done" in no.err
+    assert _counts(url_sqlite) == before
+    yes = cli("delete", url_sqlite, "b", stdin="yes\n", stdin_tty=True)
+    assert yes.code == EXIT_OK and "deleted thread 'b'" in yes.out
+    assert cli("--json", "prune", url_sqlite, "--keep-latest", "--yes").code == EXIT_OK
+    assert _counts(url_sqlite) == {"a": 1}
+
+
+def test_prune_through_a_real_pipe_refuses(url_sqlite: str) -> None:
+    with checkpoint_kv.from_url(url_sqlite) as saver:
+        run_to_interrupt(saver, "p", turns=2)
+    before = _counts(url_sqlite)
+    p = subprocess.run(
+        [sys.executable, "-m", "checkpoint_kv", "prune", url_sqlite, "--keep-latest"],
+        input="y\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == EXIT_USAGE and "--yes" in p.stderr, p.stderr
+    assert _counts(url_sqlite) == before
+
+
+# --- --serde / CHECKPOINT_KV_SERDE: stores written with EncryptedSerializer -------------------
+
+AES = "langgraph.checkpoint.serde.encrypted:EncryptedSerializer.from_pycryptodome_aes"
+
+
+@pytest.fixture
+def encrypted_url(url_sqlite: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+
+    monkeypatch.setenv("LANGGRAPH_AES_KEY", "0123456789abcdef")
+    monkeypatch.delenv("CHECKPOINT_KV_SERDE", raising=False)
+    serde = EncryptedSerializer.from_pycryptodome_aes()
+    with checkpoint_kv.from_url(url_sqlite, serde=serde) as saver:
+        run_to_interrupt(saver, "enc", turns=2)
+    return url_sqlite
+
+
+def test_serde_option_reads_an_encrypted_store(
+    encrypted_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: no way to give a serializer, so an encrypted store could not be read."""
+    plain = cli("show", encrypted_url, "enc")
+    assert plain.code == EXIT_CORRUPT
+    assert "--serde" in one_line_error(plain) and "CHECKPOINT_KV_SERDE" in plain.err
+    assert cli("threads", encrypted_url).code == EXIT_CORRUPT
+    # --serde before or after the command
+    r = cli("--serde", AES, "--json", "show", encrypted_url, "enc")
+    assert r.code == EXIT_OK, r.err
+    assert r.json()["values"]["log"][-1].startswith("plan") and r.json()["next"] == ["review"]
+    r2 = cli("--json", "show", encrypted_url, "enc", "--serde", AES)
+    assert r2.code == EXIT_OK and r2.json()["values"] == r.json()["values"]
+    # the environment variable; every reading and pruning command
+    monkeypatch.setenv("CHECKPOINT_KV_SERDE", AES)
+    assert [d["thread_id"] for d in cli("--json", "threads", encrypted_url).json()["threads"]] == [
+        "enc"
+    ]
+    assert cli("--json", "history", encrypted_url, "enc").json()["checkpoints"][0]["next"] == [
+        "review"
+    ]
+    pruned = cli("--json", "prune", encrypted_url, "--keep-latest", "--yes")
+    assert pruned.code == EXIT_OK and pruned.json()["threads"][0]["after"] == 1
+    # the wrong key is a decoding error, not a crash
+    monkeypatch.setenv("LANGGRAPH_AES_KEY", "fedcba9876543210")
+    assert cli("show", encrypted_url, "enc").code == EXIT_CORRUPT
+
+
+def test_bad_serde_is_a_usage_error(encrypted_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for spec, words in (
+        ("no.such.module:make", "cannot import"),
+        ("json:nope", "has no 'nope'"),
+        ("json", "module:attribute"),
+        ("json:dumps", "failed"),  # called with no arguments: TypeError
+        ("builtins:dict", "no dumps_typed"),
+    ):
+        r = cli("--serde", spec, "show", encrypted_url, "enc")
+        assert r.code == EXIT_USAGE, (spec, r.err)
+        assert words in one_line_error(r), (spec, r.err)
+    monkeypatch.delenv("LANGGRAPH_AES_KEY")
+    r = cli("--serde", AES, "show", encrypted_url, "enc")
+    assert r.code == EXIT_USAGE and "LANGGRAPH_AES_KEY" in one_line_error(r)
+
+
+async def test_server_serde_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
+
+    from checkpoint_kv.server import checkpointer
+
+    url = f"sqlite:///{tmp_path / 'enc.db'}"
+    monkeypatch.setenv("CHECKPOINT_KV_URL", url)
+    monkeypatch.setenv("CHECKPOINT_KV_SERDE", AES)
+    monkeypatch.setenv("LANGGRAPH_AES_KEY", "0123456789abcdef")
+    async with checkpointer() as saver:
+        assert isinstance(saver.serde, EncryptedSerializer)
+        app = build_graph().compile(checkpointer=saver)
+        await app.ainvoke({"log": ["hi"]}, {"configurable": {"thread_id": "s"}})
+    monkeypatch.delenv("CHECKPOINT_KV_SERDE")
+    assert cli("show", url, "s").code == EXIT_CORRUPT  # it really is encrypted
+    assert cli("--serde", AES, "show", url, "s").code == EXIT_OK
+
+
+# --- show: DeltaChannel values ----------------------------------------------------------------
+
+
+def _extend(state: list[str], writes: Any) -> list[str]:
+    return [*state, *(m for w in writes for m in w)]
+
+
+class DeltaState(TypedDict, total=False):
+    messages: Annotated[list[str], DeltaChannel(_extend, snapshot_frequency=5)]
+    turns: int
+
+
+def delta_builder() -> Any:
+    """``--graph tests.test_cli:delta_builder``: a one-node chat whose messages are a
+    DeltaChannel snapshotted every 5 updates."""
+
+    def bot(s: DeltaState) -> DeltaState:
+        return {"messages": [f"bot:{len(s['messages'])}"], "turns": s.get("turns", 0) + 1}
+
+    b = StateGraph(DeltaState)
+    b.add_node("bot", bot)
+    b.add_edge(START, "bot")
+    b.add_edge("bot", END)
+    return b
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", "redis"])
+def test_show_includes_delta_channel_values(
+    backend_name: str, request: pytest.FixtureRequest
+) -> None:
+    """Before: a DeltaChannel is absent from a non-snapshot checkpoint's channel_values, and
+    ``show`` printed no messages at all."""
+    url = str(request.getfixturevalue(f"url_{backend_name}"))
+    cfg: Any = {"configurable": {"thread_id": "d"}}
+    states = []
+    with checkpoint_kv.from_url(url) as saver:
+        saver.setup()
+        app = delta_builder().compile(checkpointer=saver)
+        for turn in range(4):
+            app.invoke({"messages": [f"user:{turn}"]}, cfg)
+            states.append(app.get_state(cfg))
+    latest = states[-1]
+    expected = latest.values["messages"]
+    assert len(expected) == 8
+    # with the graph: the value LangGraph's get_state shows
+    graph = "tests.test_cli:delta_builder"
+    r = cli("--json", "show", url, "d", "--graph", graph)
+    assert r.code == EXIT_OK, r.err
+    doc = r.json()
+    assert doc["values"]["messages"] == expected
+    assert doc["values"]["turns"] == 4
+    assert doc["delta_channels"]["messages"]["rebuilt"] is True
+    # an older checkpoint by id, also rebuilt
+    cid = states[1].config["configurable"]["checkpoint_id"]
+    old = cli("--json", "show", url, "d", cid, "--graph", graph).json()
+    assert old["values"]["messages"] == states[1].values["messages"]
+    # without the graph (no reducer): the seed and every write since, in order
+    bare = cli("--json", "show", url, "d").json()
+    assert "messages" not in bare["values"]
+    d = bare["delta_channels"]["messages"]
+    assert d["rebuilt"] is False and d["writes_since_seed"] == len(d["writes"]) > 0
+    assert _extend(d["seed"] or [], d["writes"]) == expected
+    human = cli("show", url, "d")
+    assert human.code == EXIT_OK and "DeltaChannel" in human.out and "bot:7" in human.out
+    rebuilt = cli("show", url, "d", "--graph", graph)
+    assert "messages (DeltaChannel: rebuilt" in rebuilt.out and "bot:7" in rebuilt.out
+    for spec in ("tests.test_cli:Result", "tests.test_cli:AES", "tests.nope:x"):
+        bad = cli("show", url, "d", "--graph", spec)
+        assert bad.code == EXIT_USAGE and spec in one_line_error(bad)
+
+
+def test_show_unwraps_a_delta_snapshot(url_sqlite: str) -> None:
+    cfg: Any = {"configurable": {"thread_id": "snap"}}
+    with checkpoint_kv.from_url(url_sqlite) as saver:
+        app = delta_builder().compile(checkpointer=saver)
+        for turn in range(3):  # 6 updates: the 5th wrote a snapshot blob
+            app.invoke({"messages": [f"user:{turn}"]}, cfg)
+        history = list(app.get_state_history(cfg))
+    for snap in history:
+        cid = snap.config["configurable"]["checkpoint_id"]
+        doc = cli("--json", "show", url_sqlite, "snap", cid).json()
+        shown = doc["values"].get("messages")
+        if shown is None:  # not stored at this step: seed + writes rebuild it
+            d = doc["delta_channels"].get("messages")
+            got = _extend(d["seed"] or [], d["writes"]) if d else []
+        else:
+            got = shown
+        assert got == snap.values.get("messages", []), cid
