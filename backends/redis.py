@@ -9,8 +9,17 @@ Cluster keeps a whole thread in one slot and no command or script ever spans slo
 With equal scores a sorted set orders its members byte-wise, so ``ZRANGEBYLEX`` /
 ``ZREVRANGEBYLEX`` with ``LIMIT`` give exactly the port's ordered, bounded range scans.
 Partitions are escaped thread ids (``checkpoint_kv.keys``) and never hold ``{`` or ``}``; the
-prefix may not either, so two prefixes never see each other's threads, not even in
-``partitions()`` (``SCAN MATCH <prefix>:{*}:z``, on every primary of a cluster).
+prefix may not either, so the first ``{`` ends the prefix and two prefixes never see each
+other's threads (``ckv`` and ``ckv1``, ``a`` and ``a:b``), not even in ``partitions()`` (``SCAN
+MATCH <prefix>:{*}:[zh]``, on every primary of a cluster).
+
+Whole or nothing. Every write changes both keys in one script, so the index and the hash always
+hold the same sort keys. A server can still lose one of them (an ``allkeys-*`` or
+``volatile-*`` eviction under memory pressure, a ``DEL`` by hand): every read script first
+compares ``ZCARD`` with ``HLEN`` (O(1)) and, when they differ, answers an error naming the keys
+and the missing sort keys, raised as :class:`~checkpoint_kv.errors.CorruptRecordError`; a
+thread never reads as empty or partial. ``partitions()`` lists a hash whose index is gone too,
+so ``list(None)`` raises on it instead of skipping it.
 
 One round trip per port call. ``get``, ``scan`` (including ``follow=N``: the script parses the
 ``ref1\\nref2\\n\\n<payload>`` header and ``HMGET``s the references) and ``write`` are Lua scripts;
@@ -22,13 +31,17 @@ FLUSH``) the same call is re-sent once as ``EVAL``: redis-py's ``register_script
 ``SCRIPT LOAD`` then ``EVALSHA``, one round trip more. ``drop`` is one ``DEL``;
 ``partitions`` pages ``SCAN``.
 
-TTL. With ``ttl=<seconds>`` every write sets the same expiry on both keys of the thread, in the
-same script, so a thread expires whole (no orphaned keys); ``ttl_on_read=true`` refreshes it on
-reads too. Without ``ttl`` keys never expire.
+TTL. With ``ttl=<seconds>`` every write sets one absolute expiry (``PEXPIREAT``) on both keys
+of the thread, in the same script, so a thread expires whole, in one millisecond (no orphaned
+keys, no half-expired thread), and an active thread keeps everything its delta chains read;
+``ttl_on_read=true`` refreshes it on reads too. Without ``ttl`` keys never expire.
 
-Failures. Every port call is idempotent (a batch applied twice leaves what it left once), so a
-lost connection or a timeout is retried by redis-py (``retries``, exponential backoff); then a
+Failures. Every wait is bounded: ``socket_timeout`` and ``connect_timeout`` default to 5 s.
+Every port call is idempotent (a batch applied twice leaves what it left once), so a lost
+connection or a timeout is retried by redis-py (``retries``, exponential backoff); then a
 :class:`~checkpoint_kv.errors.BackendUnavailableError` names ``host:port`` (never a password).
+A write the server refuses for memory (``maxmemory`` with ``noeviction``) stores nothing and
+raises :class:`~checkpoint_kv.errors.BackendError`.
 
 Sync (``redis.Redis`` / ``redis.cluster.RedisCluster``) and async (``redis.asyncio``) share
 the scripts, argument encoding and reply decoding below; the two store classes differ only in
@@ -41,7 +54,7 @@ URLs (options in the query string or as keyword arguments)::
     redis+cluster://host:port   rediss+cluster://host:port   or redis://host:port?cluster=true
 
 Options: ``prefix`` (default ``ckv``), ``ttl`` (seconds), ``ttl_on_read`` (bool),
-``max_connections``, ``socket_timeout`` and ``connect_timeout`` (seconds, default 5),
+``max_connections``, ``socket_timeout`` and ``connect_timeout`` (seconds > 0, default 5),
 ``retries`` (default 3), ``cluster`` (bool). Also passed to redis-py as they are:
 ``client_name``, ``health_check_interval``, ``ssl_cert_reqs``, ``ssl_ca_certs``,
 ``ssl_certfile``, ``ssl_keyfile``, ``ssl_check_hostname``.
@@ -67,8 +80,10 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
     AuthenticationError,
     ClusterDownError,
+    InvalidResponse,
     NoPermissionError,
     NoScriptError,
+    OutOfMemoryError,
     ReadOnlyError,
     RedisClusterException,
     ResponseError,
@@ -78,7 +93,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from checkpoint_kv.errors import BackendUnavailableError, ConfigError, redact
+from checkpoint_kv.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigError,
+    CorruptRecordError,
+    redact,
+)
 from checkpoint_kv.port import (
     Delete,
     DeleteRange,
@@ -107,11 +128,56 @@ local function hmget(fields)
   end
   return out
 end
+-- One absolute expiry for both keys (PEXPIREAT from one TIME), so they expire in the same
+-- millisecond: two EXPIREs in one script can land a millisecond apart on Redis 7.0.
 local function touch(ttl)
   if ttl > 0 then
-    redis.call('EXPIRE', Z, ttl)
-    redis.call('EXPIRE', H, ttl)
+    local t = redis.call('TIME')
+    local ms = (tonumber(t[1]) + ttl) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    local at = string.format('%.0f', ms)
+    redis.call('PEXPIREAT', Z, at)
+    redis.call('PEXPIREAT', H, at)
   end
+end
+local function corrupt(what)
+  return 'CKV_CORRUPT thread partly lost by the server: ' .. what .. '. Every write keeps ' ..
+    'the index and the hash equal, so a key was evicted (maxmemory-policy other than ' ..
+    'noeviction), deleted or lost in a restart; read nothing rather than a partial thread. ' ..
+    'Delete the thread (delete_thread) or restore it from a backup'
+end
+-- Error path only: name what is missing (the first few sort keys).
+local function describe(zn, hn)
+  if hn == 0 then
+    return corrupt('the values hash ' .. H .. ' is missing, its index ' .. Z .. ' holds ' ..
+      zn .. ' sort keys')
+  end
+  if zn == 0 then
+    return corrupt('the index ' .. Z .. ' is missing, its values hash ' .. H .. ' holds ' ..
+      hn .. ' values')
+  end
+  local members = redis.call('ZRANGEBYLEX', Z, '-', '+')
+  local vals = hmget(members)
+  local indexed, gone = {}, {}
+  for i = 1, #members do
+    indexed[members[i]] = true
+    if not vals[i] and #gone < 3 then gone[#gone + 1] = members[i] end
+  end
+  if #gone > 0 then
+    return corrupt('the values hash ' .. H .. ' lacks field(s) ' .. table.concat(gone, ', ') ..
+      ' listed in its index ' .. Z .. ' (' .. zn .. ' sort keys, ' .. hn .. ' values)')
+  end
+  local fields, extra = redis.call('HKEYS', H), {}
+  for i = 1, #fields do
+    if not indexed[fields[i]] and #extra < 3 then extra[#extra + 1] = fields[i] end
+  end
+  return corrupt('the index ' .. Z .. ' lacks sort key(s) ' .. table.concat(extra, ', ') ..
+    ' present in its values hash ' .. H .. ' (' .. zn .. ' sort keys, ' .. hn .. ' values)')
+end
+-- A thread is whole when its index and its hash hold the same sort keys (O(1) to check).
+local function partial()
+  local zn, hn = redis.call('ZCARD', Z), redis.call('HLEN', H)
+  if zn ~= hn then return describe(zn, hn) end
+  return nil
 end
 """
 
@@ -119,6 +185,8 @@ end
 _LUA_GET = (
     _LUA_COMMON
     + """
+local bad = partial()
+if bad then return redis.error_reply(bad) end
 local fields = {}
 for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
 local vals = hmget(fields)
@@ -128,7 +196,9 @@ return vals
 )
 
 # scan(start, end, reverse (0/1), limit (-1: none), follow)
-#   -> {{key1, value1, key2, value2, ...}, {ref1, value1, ...}}
+#   -> {{key1, value1, key2, value2, ...}, {ref1, value1, ...}}, or nil and an error message
+# (an index entry without its value: the thread is damaged). A followed reference that is
+# absent is left out: the saver names it (a record's promise, see DESIGN-NOTES).
 _LUA_SCAN_FN = """
 local function scan(start, stop, rev, limit, follow)
   local keys
@@ -140,10 +210,12 @@ local function scan(start, stop, rev, limit, follow)
   local vals = hmget(keys)
   local items = {}
   for i = 1, #keys do
-    if vals[i] then
-      items[#items + 1] = keys[i]
-      items[#items + 1] = vals[i]
+    if not vals[i] then
+      return nil, corrupt('the values hash ' .. H .. ' lacks field ' .. keys[i] ..
+        ' listed in its index ' .. Z)
     end
+    items[#items + 1] = keys[i]
+    items[#items + 1] = vals[i]
   end
   local taken, seen, wanted = 0, {}, {}
   follow = tonumber(follow)
@@ -182,7 +254,10 @@ _LUA_SCAN = (
     _LUA_COMMON
     + _LUA_SCAN_FN
     + """
-local result = scan(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+local bad = partial()
+if bad then return redis.error_reply(bad) end
+local result, err = scan(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if not result then return redis.error_reply(err) end
 touch(tonumber(ARGV[6]))
 return result
 """
@@ -195,9 +270,13 @@ _LUA_SCANS = (
     _LUA_COMMON
     + _LUA_SCAN_FN
     + """
+local bad = partial()
+if bad then return redis.error_reply(bad) end
 local out = {}
 for i = 2, #ARGV, 5 do
-  out[#out + 1] = scan(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+  local result, err = scan(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4])
+  if not result then return redis.error_reply(err) end
+  out[#out + 1] = result
 end
 touch(tonumber(ARGV[1]))
 return out
@@ -291,11 +370,25 @@ class _Layout:
     @property
     def match(self) -> str:
         escaped = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix)
-        return f"{escaped}:{{*}}:z"
+        return f"{escaped}:{{*}}:[zh]"
 
     def partition_of(self, key: bytes | str) -> str:
         text = key.decode() if isinstance(key, bytes) else key
         return text[len(self.prefix) + 2 : -3]
+
+
+def _split_page(layout: _Layout, keys: Sequence[bytes]) -> tuple[list[str], list[str]]:
+    """A SCAN page's partitions: those whose index (``:z``) it holds, and those it shows only
+    by their hash. A thread is listed by its index; a hash whose index is gone (evicted) is
+    listed too, so that reading it raises ``CorruptRecordError`` instead of the thread
+    silently missing from ``list(None)``. Usually the index is merely on another SCAN page:
+    the caller asks ``EXISTS`` for the second list (one pipelined round trip)."""
+    indexed: list[str] = []
+    hashed: list[str] = []
+    for k in keys:
+        (indexed if k.endswith(b":z") else hashed).append(layout.partition_of(k))
+    seen = set(indexed)
+    return indexed, [p for p in hashed if p not in seen]
 
 
 def _get_args(keys: Sequence[str], ttl_on_read: int) -> list[Any]:
@@ -358,18 +451,26 @@ def _partitions_cursor(cursor: str | None) -> tuple[int, int]:
     return int(node), int(scan)
 
 
+_CORRUPT = "CKV_CORRUPT"  # error replies of the read scripts for a partly lost thread
+
+
 @contextmanager
 def _errors(where: str) -> Iterator[None]:
-    """Turn redis-py's connection failures (after its retries) into our typed error."""
+    """Turn redis-py's failures into the library's typed errors: unreachable (after its
+    retries), refused (out of memory), damaged (a thread the server lost part of)."""
     try:
         yield
     except AuthenticationError as e:
         raise BackendUnavailableError(
             f"Redis at {where} refused the credentials in the URL: {redact(str(e))}"
         ) from e
+    except RedisTimeoutError as e:
+        raise BackendUnavailableError(
+            f"Redis at {where} did not answer in time (socket_timeout / connect_timeout, after "
+            f"retries; a stalled or overloaded server): {redact(str(e))}"
+        ) from e
     except (
         RedisConnectionError,
-        RedisTimeoutError,
         ClusterDownError,
         SlotNotCoveredError,
     ) as e:
@@ -381,6 +482,11 @@ def _errors(where: str) -> Iterator[None]:
             f"Redis at {where} is a read-only replica (a failover in progress, or the URL names "
             f"a replica; retried): {e}"
         ) from e
+    except InvalidResponse as e:  # an HTTP proxy, a TLS port reached without rediss://, ...
+        raise BackendUnavailableError(
+            f"the server at {where} does not speak the Redis protocol (a proxy, or a TLS port "
+            f"needing rediss://?): {redact(str(e))}"
+        ) from e
     except RedisClusterException as e:
         if "cannot be connected" not in str(e):
             raise
@@ -388,11 +494,21 @@ def _errors(where: str) -> Iterator[None]:
             f"cannot reach Redis Cluster at {where} (after retries): {redact(str(e))}"
         ) from e
     except ResponseError as e:
-        if isinstance(e, NoPermissionError) or str(e).startswith("NOPERM"):
+        text = str(e)
+        if isinstance(e, NoPermissionError) or text.startswith("NOPERM"):
             raise BackendUnavailableError(
                 f"the Redis user lacks a permission at {where}: {e}; see docs/backends/redis.md "
                 "for the ACL it needs"
             ) from e
+        if isinstance(e, OutOfMemoryError) or text.startswith("OOM"):
+            raise BackendError(
+                f"Redis at {where} is out of memory and refused the write (used memory > "
+                "maxmemory, maxmemory-policy noeviction): nothing of it was stored. Free memory "
+                "(delete_thread / prune old threads, or set ttl=<seconds> so idle threads "
+                f"expire) or raise maxmemory. Redis said: {text}"
+            ) from e
+        if text.startswith(_CORRUPT):
+            raise CorruptRecordError(f"Redis at {where}: {text[len(_CORRUPT) :].strip()}") from e
         raise
 
 
@@ -504,7 +620,13 @@ class RedisStore:
                     "SCAN", scan, "MATCH", self.layout.match, "COUNT", _SCAN_COUNT, **target
                 )
                 scan, keys = _decode_scan_page(reply)
-                found += [self.layout.partition_of(k) for k in keys]
+                indexed, unsure = _split_page(self.layout, keys)
+                found += indexed
+                if unsure:
+                    pipe = self.client.pipeline(transaction=False)
+                    for p in unsure:
+                        pipe.exists(self.layout.keys(p)[0])
+                    found += [p for p, n in zip(unsure, pipe.execute(), strict=True) if not n]
                 if scan == 0:
                     node += 1
         more = node < len(nodes)
@@ -642,7 +764,14 @@ class AsyncRedisStore:
                     "SCAN", scan, "MATCH", self.layout.match, "COUNT", _SCAN_COUNT, **target
                 )
                 scan, keys = _decode_scan_page(reply)
-                found += [self.layout.partition_of(k) for k in keys]
+                indexed, unsure = _split_page(self.layout, keys)
+                found += indexed
+                if unsure:
+                    pipe = self.client.pipeline(transaction=False)
+                    for p in unsure:
+                        pipe.exists(self.layout.keys(p)[0])
+                    replies = await pipe.execute()
+                    found += [p for p, n in zip(unsure, replies, strict=True) if not n]
                 if scan == 0:
                     node += 1
         more = node < len(nodes)
@@ -721,6 +850,16 @@ def _number(name: str, value: str, kind: type[int] | type[float]) -> Any:
     return n
 
 
+DEFAULT_TIMEOUT = 5.0  # seconds: socket_timeout and connect_timeout
+
+
+def _timeout(name: str, query: dict[str, str]) -> float:
+    seconds = _number(name, query.get(name, str(DEFAULT_TIMEOUT)), float)
+    if not seconds:
+        raise ConfigError(f"redis {name}=0: use a number of seconds > 0 (waits are bounded)")
+    return float(seconds)
+
+
 def parse_url(url: str, **options: Any) -> RedisConfig:
     """Split a checkpoint-kv Redis URL into redis-py's URL and this backend's options."""
     base, query = split_options(url)
@@ -750,13 +889,13 @@ def parse_url(url: str, **options: Any) -> RedisConfig:
         except ValueError:
             raise ConfigError(f"bad port in {redact(url)!r}") from None
         where = f"{parts.hostname or 'localhost'}:{port}"
+    # Bounded waits by default: a stalled server (SIGSTOP, a full network buffer, a peer
+    # that accepts and never answers) fails the call after the retries instead of blocking a
+    # graph step forever. redis-py before 8 waits forever without socket_timeout.
     kwargs: dict[str, Any] = {
-        "socket_connect_timeout": _number(
-            "connect_timeout", query.get("connect_timeout", "5"), float
-        ),
+        "socket_timeout": _timeout("socket_timeout", query),
+        "socket_connect_timeout": _timeout("connect_timeout", query),
     }
-    if "socket_timeout" in query:
-        kwargs["socket_timeout"] = _number("socket_timeout", query["socket_timeout"], float)
     if "max_connections" in query:
         kwargs["max_connections"] = _number("max_connections", query["max_connections"], int)
     prefix = query.get("prefix", "ckv")
@@ -778,9 +917,11 @@ def _backoff() -> ExponentialBackoff:
     return ExponentialBackoff(cap=1.0, base=0.05)
 
 
-# A managed failover (ElastiCache, Memorystore) moves the DNS name to the new primary while old
-# connections still reach the demoted one: READONLY is retried on a fresh connection.
-_RETRY_ALSO = [ReadOnlyError]
+# Retried on a fresh connection (every call is idempotent): a lost connection, a timeout (a
+# stalled or overloaded server), and READONLY (a managed failover - ElastiCache, Memorystore -
+# moves the DNS name to the new primary while old connections still reach the demoted one).
+# redis-py 5 retries only the error types this list names, whatever the Retry object says.
+_RETRY_ALSO = [RedisConnectionError, RedisTimeoutError, ReadOnlyError]
 
 
 def sync_client(cfg: RedisConfig) -> Any:

@@ -8,11 +8,13 @@ threads in a shared server. Without the binary the real-server tests skip locall
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -245,3 +247,58 @@ def url_redis(redis_server: RedisProc) -> str:
 @pytest.fixture
 def url_redis_cluster(redis_cluster: RedisClusterProcs) -> str:
     return f"{redis_cluster.url}?prefix={_prefix()}"
+
+
+# --- a peer that accepts TCP connections and never answers ----------------------------------
+
+
+class SilentPeer:
+    """A TCP server on ``127.0.0.1:<port>`` that accepts every connection and never replies
+    (a hung server, a half-open load balancer). ``accepted`` counts connections, which shows
+    how many attempts (first try + retries) a client made. With ``greeting`` it sends those
+    bytes on every connection first (a peer that is not Redis, e.g. an HTTP proxy)."""
+
+    def __init__(self, greeting: bytes = b"") -> None:
+        self.greeting = greeting
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = int(self.sock.getsockname()[1])
+        self.conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @property
+    def accepted(self) -> int:
+        with self._lock:
+            return len(self.conns)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            if self.greeting:
+                conn.sendall(self.greeting)
+            with self._lock:
+                self.conns.append(conn)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # wakes the blocked accept() (close() does not)
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self._thread.join(10)
+        with self._lock:
+            for c in self.conns:
+                c.close()
+
+
+@pytest.fixture
+def silent_peer() -> Iterator[SilentPeer]:
+    peer = SilentPeer()
+    try:
+        yield peer
+    finally:
+        peer.close()

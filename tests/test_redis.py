@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import operator
+import os
 import queue
+import signal
 import threading
 import time
 import uuid
@@ -29,10 +31,22 @@ from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 import checkpoint_kv
-from checkpoint_kv import BackendUnavailableError, ConfigError, KVCheckpointSaver
+from checkpoint_kv import (
+    BackendUnavailableError,
+    ConfigError,
+    CorruptRecordError,
+    KVCheckpointSaver,
+)
 from checkpoint_kv import keys as K
+from checkpoint_kv.errors import BackendError
 from checkpoint_kv.port import Put
-from tests.fixtures_redis import RedisClusterProcs, RedisProc, free_port, need_redis_binaries
+from tests.fixtures_redis import (
+    RedisClusterProcs,
+    RedisProc,
+    SilentPeer,
+    free_port,
+    need_redis_binaries,
+)
 
 
 def _prefix() -> str:
@@ -624,3 +638,449 @@ def test_sync_store_is_thread_safe(url_fakeredis: str) -> None:
     for n in range(6):
         assert len(store.scan(f"p{n}", "", "~").items) == 50
     store.close()
+
+
+# --- bounded waits (issue 11, items 8 and 16) -----------------------------------------------
+
+
+def test_waits_are_bounded_by_default() -> None:
+    """Without options every client gets finite socket and connect timeouts, and retries
+    timeouts and lost connections (redis-py before 8 retries only what ``retry_on_error``
+    names; redis-py before 8 has no read timeout by default)."""
+    cfg = ckv_redis.parse_url("redis://127.0.0.1:1/0")
+    assert cfg.client_kwargs["socket_timeout"] == ckv_redis.DEFAULT_TIMEOUT == 5.0
+    assert cfg.client_kwargs["socket_connect_timeout"] == 5.0
+    sync = ckv_redis.sync_client(cfg)
+    for kwargs in (
+        sync.connection_pool.connection_kwargs,
+        ckv_redis.async_client(cfg).connection_pool.connection_kwargs,
+    ):
+        assert kwargs["socket_timeout"] == 5.0
+        assert kwargs["socket_connect_timeout"] == 5.0
+        assert {redis.exceptions.TimeoutError, redis.exceptions.ConnectionError} <= set(
+            kwargs["retry_on_error"]
+        )
+    sync.close()
+    acluster = ckv_redis.async_client(ckv_redis.parse_url("redis+cluster://127.0.0.1:1"))
+    assert acluster.connection_kwargs["socket_timeout"] == 5.0  # built without connecting
+    assert acluster.connection_kwargs["socket_connect_timeout"] == 5.0
+
+    cfg = ckv_redis.parse_url("redis://h?socket_timeout=0.5&connect_timeout=2")
+    assert cfg.client_kwargs == {"socket_timeout": 0.5, "socket_connect_timeout": 2.0}
+    for bad in ["socket_timeout=0", "connect_timeout=0", "socket_timeout=-1", "socket_timeout=x"]:
+        with pytest.raises(ConfigError):
+            ckv_redis.parse_url(f"redis://h?{bad}")
+
+
+def test_cluster_client_waits_are_bounded_by_default(redis_cluster: RedisClusterProcs) -> None:
+    saver = checkpoint_kv.from_url(f"{redis_cluster.url}?prefix={_prefix()}")
+    client: redis.cluster.RedisCluster = saver.store.client  # type: ignore[attr-defined]
+    kwargs = client.nodes_manager.connection_kwargs
+    assert kwargs["socket_timeout"] == 5.0 and kwargs["socket_connect_timeout"] == 5.0
+    saver.close()
+
+
+def test_peer_that_never_answers_times_out_and_is_retried(silent_peer: SilentPeer) -> None:
+    """A server that accepts TCP and never replies: every call ends in a
+    BackendUnavailableError naming host:port, after ``retries`` retries (3 connections)."""
+    where = f"127.0.0.1:{silent_peer.port}"
+    saver = checkpoint_kv.from_url(
+        f"redis://:hunter2@{where}/0?socket_timeout=0.2&connect_timeout=0.2&retries=2"
+    )
+    with pytest.raises(BackendUnavailableError) as err:
+        saver.get_tuple(_cfg("t"))
+    assert where in str(err.value) and "did not answer in time" in str(err.value)
+    assert "hunter2" not in str(err.value)
+    assert silent_peer.accepted == 3  # the first try and 2 retries, each on a new connection
+
+    async def go() -> None:
+        with pytest.raises(BackendUnavailableError) as aerr:
+            await saver.aget_tuple(_cfg("t"))
+        assert where in str(aerr.value) and "did not answer in time" in str(aerr.value)
+
+    asyncio.run(go())
+    assert silent_peer.accepted == 6
+    saver.close()
+
+
+def test_peer_that_is_not_redis_is_a_clear_error() -> None:
+    peer = SilentPeer(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    try:
+        where = f"127.0.0.1:{peer.port}"
+        saver = checkpoint_kv.from_url(f"redis://{where}/0?retries=0&socket_timeout=1")
+        with pytest.raises(BackendUnavailableError) as err:
+            saver.get_tuple(_cfg("t"))
+        assert where in str(err.value) and "Redis protocol" in str(err.value)
+        saver.close()
+    finally:
+        peer.close()
+
+
+def test_cluster_peer_that_never_answers_times_out(silent_peer: SilentPeer) -> None:
+    where = f"127.0.0.1:{silent_peer.port}"
+    url = f"redis+cluster://{where}?socket_timeout=0.2&connect_timeout=0.2&retries=1"
+    with pytest.raises(BackendUnavailableError) as err:
+        checkpoint_kv.from_url(url)  # the sync cluster client reads the slot map at once
+    assert where in str(err.value)
+
+    async def go() -> None:
+        astore = ckv_redis.AsyncRedisStore(
+            lambda: ckv_redis.async_client(ckv_redis.parse_url(url)), where=where, cluster=True
+        )
+        with pytest.raises(BackendUnavailableError) as aerr:
+            await astore.get("t", ["k"])
+        assert where in str(aerr.value)
+
+    asyncio.run(go())
+
+
+def test_sigstopped_server_fails_then_the_same_saver_recovers(tmp_path: Path) -> None:
+    """A frozen server (SIGSTOP: the kernel still accepts connections, nothing answers) fails
+    each call with BackendUnavailableError; after SIGCONT the same saver carries on."""
+    need_redis_binaries()
+    server = RedisProc(free_port(), tmp_path / "stop")
+    server.start()
+    assert server.proc is not None
+    pid = server.proc.pid
+    try:
+        url = f"{server.url}?prefix=stop&socket_timeout=0.3&connect_timeout=0.3&retries=1"
+        saver = checkpoint_kv.from_url(url)
+        graph = _chat_graph(saver)
+        graph.invoke({"messages": ["hi"]}, _cfg("t"))
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(BackendUnavailableError) as err:
+                saver.get_tuple(_cfg("t"))
+            assert f"127.0.0.1:{server.port}" in str(err.value)
+            with pytest.raises(BackendUnavailableError):
+                graph.invoke({"messages": ["frozen"]}, _cfg("t2"))
+
+            async def go() -> None:
+                with pytest.raises(BackendUnavailableError) as aerr:
+                    await saver.aget_tuple(_cfg("t"))
+                assert f"127.0.0.1:{server.port}" in str(aerr.value)
+
+            asyncio.run(go())
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        graph.invoke({"messages": ["back"]}, _cfg("t"))
+        assert graph.get_state(_cfg("t")).values["messages"] == [
+            "hi", "bot 1", "tool ok", "back", "bot 4", "tool ok"
+        ]  # fmt: skip
+
+        async def after() -> Any:
+            state = await graph.aget_state(_cfg("t"))
+            await saver.aclose()
+            return state
+
+        assert len(asyncio.run(after()).values["messages"]) == 6
+        saver.close()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        server.stop()
+
+
+# --- a write refused for memory (issue 11, item 13) -----------------------------------------
+
+
+def test_out_of_memory_is_a_backend_error_and_writes_nothing(tmp_path: Path) -> None:
+    """``maxmemory`` reached with ``noeviction``: the write is refused whole, raised as
+    BackendError naming host:port and what to do; the thread is exactly as before."""
+    need_redis_binaries()
+    server = RedisProc(free_port(), tmp_path / "oom", ["--maxmemory-policy", "noeviction"])
+    server.start()
+    try:
+        saver = checkpoint_kv.from_url(f"{server.url}?prefix=oom")
+        graph = _chat_graph(saver)
+        graph.invoke({"messages": ["hi"]}, _cfg("t"))
+        before = saver.get_tuple(_cfg("t"))
+        assert before is not None
+        admin = redis.Redis.from_url(server.url)
+        z, h = "oom:{t}:z", "oom:{t}:h"
+        sizes = (admin.zcard(z), admin.hlen(h))
+        admin.config_set("maxmemory", 1)  # every write that may grow memory is refused now
+        where = f"127.0.0.1:{server.port}"
+
+        def refused(err: pytest.ExceptionInfo[BackendError]) -> None:
+            text = str(err.value)
+            assert where in text and "out of memory" in text and "maxmemory" in text, text
+            assert "nothing of it was stored" in text
+
+        with pytest.raises(BackendError) as err:
+            graph.invoke({"messages": ["lost?"]}, _cfg("t"))
+        refused(err)
+        with pytest.raises(BackendError) as err:
+            saver.put_writes(before.config, [("messages", ["w"])], "task-1")
+        refused(err)
+
+        async def go() -> None:
+            with pytest.raises(BackendError) as aerr:
+                await graph.ainvoke({"messages": ["lost?"]}, _cfg("t"))
+            refused(aerr)
+
+        asyncio.run(go())
+        assert (admin.zcard(z), admin.hlen(h)) == sizes  # nothing of a refused write
+        after = saver.get_tuple(_cfg("t"))  # reads still work at the limit
+        assert after is not None and after.checkpoint["id"] == before.checkpoint["id"]
+        assert after.pending_writes == before.pending_writes
+        assert admin.keys("oom:*") and not admin.exists("oom:{t2}:z")
+
+        admin.config_set("maxmemory", 0)  # memory freed: the same saver writes again
+        graph.invoke({"messages": ["back"]}, _cfg("t"))
+        assert graph.get_state(_cfg("t")).values["messages"][-3:] == ["back", "bot 4", "tool ok"]
+        admin.close()
+        saver.close()
+    finally:
+        server.stop()
+
+
+# --- partial loss by the server (issue 11, item 15) -----------------------------------------
+
+
+def _damaged_thread(url: str, damage: str) -> tuple[KVCheckpointSaver, Any, str, str, str]:
+    """A thread of three turns, then one of its keys (or one entry) removed as an eviction
+    or a hand-made DEL would: returns (saver, raw client, z key, h key, removed sort key)."""
+    saver = checkpoint_kv.from_url(url)
+    graph = _chat_graph(saver)
+    for i in range(3):
+        graph.invoke({"messages": [f"user {i}"]}, _cfg("victim"))
+    graph.invoke({"messages": ["fine"]}, _cfg("bystander"))
+    prefix = saver.store.layout.prefix  # type: ignore[attr-defined]
+    client = saver.store.client  # type: ignore[attr-defined]
+    z, h = f"{prefix}:{{victim}}:z", f"{prefix}:{{victim}}:h"
+    members = [m.decode() for m in client.zrange(z, 0, -1)]
+    blob = next(m for m in members if m.startswith("b!"))
+    if damage == "hash":
+        client.delete(h)
+    elif damage == "index":
+        client.delete(z)
+    elif damage == "field":
+        client.hdel(h, blob)
+    elif damage == "member":
+        client.zrem(z, blob)
+    else:  # pragma: no cover
+        raise AssertionError(damage)
+    return saver, client, z, h, blob
+
+
+@pytest.mark.parametrize("kind", ["fakeredis", "redis"])
+@pytest.mark.parametrize("damage", ["hash", "index", "field", "member"])
+def test_partly_lost_thread_raises_never_reads_partial(
+    kind: str, damage: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue(f"url_{kind}")
+    saver, client, z, h, blob = _damaged_thread(url, damage)
+    named = {"hash": [h, z], "index": [z, h], "field": [h, z, blob], "member": [z, h, blob]}
+
+    def check(err: pytest.ExceptionInfo[CorruptRecordError]) -> None:
+        text = str(err.value)
+        assert all(name in text for name in named[damage]), text
+
+    with pytest.raises(CorruptRecordError) as err:
+        saver.get_tuple(_cfg("victim"))
+    check(err)
+    with pytest.raises(CorruptRecordError) as err:
+        list(saver.list(_cfg("victim")))
+    check(err)
+    with pytest.raises(CorruptRecordError):
+        _chat_graph(saver).get_state(_cfg("victim"))
+    with pytest.raises(CorruptRecordError) as err:  # list(None) never skips it
+        list(saver.list(None))
+    check(err)
+    store = saver.store
+    with pytest.raises(CorruptRecordError):  # the port's point reads too
+        store.get("victim", ["anything"])
+
+    async def go() -> None:
+        with pytest.raises(CorruptRecordError) as aerr:
+            await saver.aget_tuple(_cfg("victim"))
+        check(aerr)
+        await saver.aclose()
+
+    asyncio.run(go())
+    assert saver.get_tuple(_cfg("bystander")) is not None  # other threads are unaffected
+    saver.delete_thread("victim")  # the way out: the thread goes whole
+    assert saver.get_tuple(_cfg("victim")) is None
+    assert not client.exists(z) and not client.exists(h)
+    assert [c.config["configurable"]["thread_id"] for c in saver.list(None)] == ["bystander"] * 4
+    saver.close()
+
+
+def test_volatile_lru_eviction_of_one_key_is_detected(tmp_path: Path) -> None:
+    """The case the docs used to call safe: ``volatile-lru`` with a ttl evicts one key of an
+    active thread under memory pressure (here made deterministic: only the hash is volatile).
+    Reading the thread raises CorruptRecordError; it never reads as empty."""
+    need_redis_binaries()
+    server = RedisProc(free_port(), tmp_path / "lru", ["--maxmemory-policy", "volatile-lru"])
+    server.start()
+    try:
+        saver = checkpoint_kv.from_url(f"{server.url}?prefix=lru&ttl=86400")
+        graph = _chat_graph(saver)
+        graph.invoke({"messages": ["x" * 1_000_000]}, _cfg("t"))  # a ~3 MB hash
+        admin = redis.Redis.from_url(server.url)
+        admin.persist("lru:{t}:z")  # the index may not be evicted, the hash may
+        used = int(admin.info("memory")["used_memory"])
+        admin.config_set("maxmemory", used - 1_000_000)
+        admin.set("other-app", "v")  # a write under pressure: the server evicts a volatile key
+        assert admin.exists("lru:{t}:z") and not admin.exists("lru:{t}:h")
+        admin.config_set("maxmemory", 0)
+        with pytest.raises(CorruptRecordError, match=r"lru:\{t\}:h is missing"):
+            saver.get_tuple(_cfg("t"))
+        admin.close()
+        saver.close()
+    finally:
+        server.stop()
+
+
+# --- tenant prefixes that extend one another (issue 11, item 4) ----------------------------
+
+
+@pytest.mark.parametrize("kind", ["fakeredis", "redis"])
+@pytest.mark.parametrize("suffix", ["1", ":b", "-1", "1:"])
+def test_prefixes_extending_one_another_never_share_threads(
+    kind: str, suffix: str, request: pytest.FixtureRequest
+) -> None:
+    """Prefix ``P`` and ``P<suffix>`` (``ckv``/``ckv1``, ``a``/``a:b``), with thread ids that
+    would join into the same text (``1x`` under ``P``, ``x`` under ``P1``): neither tenant sees,
+    lists or deletes the other's threads."""
+    base = request.getfixturevalue(f"url_{kind}").split("?")[0]
+    p1 = _prefix()
+    a = checkpoint_kv.from_url(f"{base}?prefix={p1}")
+    b = checkpoint_kv.from_url(f"{base}?prefix={p1}{suffix}")
+    ga, gb = _chat_graph(a), _chat_graph(b)
+    joined = suffix.strip(":") + "x"
+    ga.invoke({"messages": ["for a"]}, _cfg(joined))  # P + ":{1x}"  vs  P1 + ":{x}"
+    ga.invoke({"messages": ["for a"]}, _cfg("shared"))
+    gb.invoke({"messages": ["for b"]}, _cfg("x"))
+    gb.invoke({"messages": ["for b"]}, _cfg("shared"))
+
+    def threads(saver: KVCheckpointSaver) -> set[str]:
+        return {c.config["configurable"]["thread_id"] for c in saver.list(None)}
+
+    assert threads(a) == {joined, "shared"} and threads(b) == {"x", "shared"}
+    assert a.get_tuple(_cfg("x")) is None and b.get_tuple(_cfg(joined)) is None
+    assert ga.get_state(_cfg("shared")).values["messages"][0] == "for a"
+    assert gb.get_state(_cfg("shared")).values["messages"][0] == "for b"
+    a.delete_thread("shared")
+    b.delete_thread("x")
+    assert a.get_tuple(_cfg("shared")) is None and b.get_tuple(_cfg("shared")) is not None
+    assert a.get_tuple(_cfg(joined)) is not None
+    assert threads(a) == {joined} and threads(b) == {"shared"}
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("prefix", ["a{b", "a}b", "{", "}", "a:{b}"])
+def test_prefix_with_the_separator_is_refused(prefix: str) -> None:
+    """``{`` ends the prefix in every key (``<prefix>:{<thread>}:z``): a prefix holding it
+    could collide with another prefix's thread, so it is refused, by URL and by constructor."""
+    with pytest.raises(ConfigError):
+        checkpoint_kv.from_url(f"redis://127.0.0.1:1/0?prefix={prefix}")
+    with pytest.raises(ConfigError):
+        ckv_redis.RedisStore(object(), prefix=prefix)
+
+
+# --- TTL: an active thread lives whole (issue 11, items 2 and 5) ----------------------------
+
+
+_DAY_MS = 86_400_000
+
+
+def _age(client: Any, prefix: str, ms: int) -> None:
+    """Jump the clock ``ms`` forward for this prefix's keys: what expires in that time goes,
+    the rest has ``ms`` less to live (deterministic: no sleeping, no real clock)."""
+    for key in _keys_with_prefix(client, prefix):
+        left = client.pttl(key)
+        assert left > 0, (key, left)  # with a ttl, every key of every thread expires
+        if left <= ms:
+            client.delete(key)
+        else:
+            client.pexpire(key, left - ms)
+
+
+@pytest.mark.parametrize("kind", ["fakeredis", "redis"])
+def test_ttl_every_write_refreshes_the_whole_thread(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    """``ttl=30d``, a DeltaChannel chat, one turn a day for 33 days: every write leaves both
+    keys of the thread with the same, full expiry, so the delta chain never loses an ancestor
+    and the state holds every message; 31 idle days later the thread is gone whole."""
+    url = request.getfixturevalue(f"url_{kind}")
+    ttl = 30 * 86_400
+    saver = checkpoint_kv.from_url(f"{url}&ttl={ttl}")
+    prefix = saver.store.layout.prefix  # type: ignore[attr-defined]
+    client = saver.store.client  # type: ignore[attr-defined]
+    z, h = f"{prefix}:{{chat}}:z", f"{prefix}:{{chat}}:h"
+    store = saver.store
+    real_write = store.write
+    writes = [0]
+
+    def write_then_check(partition: str, ops: Any) -> None:
+        real_write(partition, ops)
+        writes[0] += 1
+        pipe = client.pipeline(transaction=True)  # atomic: LangGraph writes from threads too
+        at_z, at_h = pipe.pexpiretime(z).pexpiretime(h).execute()
+        assert at_z == at_h > 0, (at_z, at_h)  # one expiry for both keys, to the millisecond
+        now_ms = int(client.time()[0]) * 1000
+        assert at_z >= now_ms + (ttl - 60) * 1000  # refreshed to the full ttl by this write
+
+    store.write = write_then_check  # type: ignore[method-assign]
+    b = StateGraph(_DeltaChat)
+    b.add_node("bot", lambda s: {"messages": [f"bot {len(s['messages'])}"]})
+    b.add_edge(START, "bot")
+    b.add_edge("bot", END)
+    graph = b.compile(checkpointer=saver)
+    for day in range(33):  # past the ttl: what the first turns wrote is still read
+        graph.invoke({"messages": [f"user {day}"]}, _cfg("chat"), durability="sync")
+        assert len(graph.get_state(_cfg("chat")).values["messages"]) == 2 * (day + 1)
+        _age(client, prefix, _DAY_MS)
+    assert writes[0] >= 33 * 2
+    _age(client, prefix, 29 * _DAY_MS)  # 30 days after the last write: both keys at once
+    assert graph.get_state(_cfg("chat")).values == {}
+    assert _keys_with_prefix(client, prefix) == []
+    saver.close()
+
+
+# --- the ACL in the docs is enough --------------------------------------------------------
+
+
+def _documented_acl() -> list[str]:
+    doc = (Path(__file__).parent.parent / "docs" / "backends" / "redis.md").read_text()
+    block = doc.split("## ACL", 1)[1].split("```", 2)[1]
+    return block.split()
+
+
+def test_documented_acl_is_enough(tmp_path: Path) -> None:
+    """A user with exactly the ACL of docs/backends/redis.md runs a graph with a ttl, lists,
+    deletes, and gets the typed errors (a damaged thread is CorruptRecordError, not NOPERM)."""
+    need_redis_binaries()
+    server = RedisProc(free_port(), tmp_path / "acl")
+    server.start()
+    try:
+        acl = _documented_acl()
+        assert acl[:3] == ["ACL", "SETUSER", "ckv"]
+        server.cli(*[w.replace(">PASSWORD", ">pw") for w in acl])
+        url = f"redis://ckv:pw@127.0.0.1:{server.port}/0?prefix=ckv&ttl=3600&ttl_on_read=true"
+        saver = checkpoint_kv.from_url(url)
+        saver.setup()
+        graph = _chat_graph(saver)
+        for t in ("a", "b"):
+            graph.invoke({"messages": ["hi"]}, _cfg(t))
+        assert len(graph.get_state(_cfg("a")).values["messages"]) == 3
+        assert {c.config["configurable"]["thread_id"] for c in saver.list(None)} == {"a", "b"}
+
+        async def go() -> None:
+            await graph.ainvoke({"messages": ["again"]}, _cfg("a"))
+            await saver.aclose()
+
+        asyncio.run(go())
+        server.cli("DEL", "ckv:{b}:z")  # damage: b's index is lost
+        with pytest.raises(CorruptRecordError):
+            saver.get_tuple(_cfg("b"))
+        with pytest.raises(CorruptRecordError):
+            list(saver.list(None))
+        saver.delete_thread("b")
+        assert {c.config["configurable"]["thread_id"] for c in saver.list(None)} == {"a"}
+        saver.close()
+    finally:
+        server.stop()
