@@ -13,8 +13,9 @@ of kept characters) sort by time.
 Layout inside a thread's partition (``<ns>``, ``<id>`` ... are escaped components)::
 
     c!<ns>!<checkpoint_id>!~               checkpoint record (the commit point of a put)
-    c!<ns>!<checkpoint_id>!w!<task>!<idx>  a pending write of that checkpoint
+    c!<ns>!<checkpoint_id>!w!<task>!<nonce>  one put_writes call's writes (a WriteBatch)
     b!<ns>!<channel>!<version>             a channel value (blob), once per version
+    n!<ns>                                 namespace index: the newest checkpoint id put there
 
 The record sorts after its own writes, so a descending scan of a namespace meets the newest
 record first and its writes right after it: "latest checkpoint with its writes" is one scan.
@@ -23,7 +24,10 @@ record first and its writes right after it: "latest checkpoint with its writes" 
 from __future__ import annotations
 
 import hashlib
+import os
 import string
+import threading
+import time
 from urllib.parse import unquote
 
 MAX_COMPONENT = 120
@@ -87,6 +91,26 @@ def write_key(ns: str, checkpoint_id: str, task_id: str, idx: int) -> str:
     return f"{checkpoint_prefix(ns, checkpoint_id)}{SEP}w{SEP}{escape(task_id)}{SEP}{idx}"
 
 
+def batch_key(ns: str, checkpoint_id: str, task_id: str, nonce: str) -> str:
+    return f"{checkpoint_prefix(ns, checkpoint_id)}{SEP}w{SEP}{escape(task_id)}{SEP}{nonce}"
+
+
+_nonce_lock = threading.Lock()
+_last_ns = 0
+
+
+def write_nonce() -> str:
+    """Orders the put_writes calls of one task: ``n`` + nanoseconds (strictly increasing in
+    this process) + random bits. It sorts after every format-1 write key (``<idx>``), so old
+    writes come first, as they were written first. Across processes the clocks order it;
+    two runs of one task at the same instant are not a case LangGraph produces."""
+    global _last_ns
+    with _nonce_lock:
+        _last_ns = max(time.time_ns(), _last_ns + 1)
+        now = _last_ns
+    return f"n{now:020d}{os.urandom(4).hex()}"
+
+
 def is_record(key: str) -> bool:
     return key.endswith(SEP + "~")
 
@@ -97,6 +121,14 @@ def owner(key: str) -> str:
 
 
 ALL_CHECKPOINTS = prefix_range("c")
+ALL_NS_INDEX = prefix_range("n")
+
+
+def ns_index_key(ns: str) -> str:
+    """``n!<ns>``: one per non-root namespace, its value the newest checkpoint id put there."""
+    return f"n{SEP}{escape(ns)}"
+
+
 ALL_BLOBS = prefix_range("b")
 
 

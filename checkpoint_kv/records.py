@@ -42,10 +42,23 @@ class WriteRecord:
     idx: int
     channel: str
     value: Typed
-    # The idx of every write stored by the same put_writes call: a reader ignores a write whose
-    # siblings are not all there (a non-atomic backend cut the batch short), because LangGraph
-    # takes a task with any stored write as finished.
+    # Format 1 stored one key per write (read still; new writes are a ``WriteBatch``). The idx
+    # of every write stored by the same put_writes call: a reader ignores a write whose siblings
+    # are not all there (a non-atomic backend cut the batch short).
     batch: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteBatch:
+    """Every write of one ``put_writes`` call, stored as ONE value: a backend writes a value
+    whole or not at all, so a reader sees a call's writes whole or none of them, even when the
+    call is cut short and LangGraph re-runs the task with other values. ``nonce`` orders the
+    calls of one task (see ``keys.write_nonce``)."""
+
+    task_id: str
+    task_path: str
+    nonce: str
+    writes: tuple[tuple[int, str, Typed], ...]  # (idx, channel, value)
 
 
 def _typed(v: Any) -> Typed:
@@ -86,6 +99,18 @@ def encode_write(r: WriteRecord) -> bytes:
     if r.batch is not None:
         obj["s"] = list(r.batch)
     return _seal(obj)
+
+
+def encode_batch(r: WriteBatch) -> bytes:
+    return _seal(
+        {
+            "k": "W",
+            "t": r.task_id,
+            "a": r.task_path,
+            "o": r.nonce,
+            "w": [[idx, ch, list(v)] for idx, ch, v in r.writes],
+        }
+    )
 
 
 def encode_blob(value: Typed) -> bytes:
@@ -156,6 +181,31 @@ def decode_write(key: str, data: bytes) -> WriteRecord:
         )
     except (KeyError, TypeError, ValueError) as e:
         raise CorruptRecordError(f"corrupt write record at key {key!r}: {e!r}") from e
+
+
+def decode_batch(key: str, data: bytes) -> WriteBatch:
+    obj = _load(key, data, "W")
+    try:
+        writes = []
+        for entry in obj["w"]:
+            idx, ch, value = entry
+            if not isinstance(idx, int):
+                raise TypeError("idx must be an integer")
+            writes.append((idx, _str(ch), _typed(value)))
+        return WriteBatch(
+            task_id=_str(obj["t"]),
+            task_path=_str(obj["a"]),
+            nonce=_str(obj["o"]),
+            writes=tuple(writes),
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise CorruptRecordError(f"corrupt write record at key {key!r}: {e!r}") from e
+
+
+def kind(data: bytes) -> str:
+    """The one-letter kind of a sealed record, read without decoding it ("" if unknown):
+    every record's CBOR map starts with the entry ``"k": <kind>``."""
+    return chr(data[_HEADER + 4]) if len(data) > _HEADER + 4 else ""
 
 
 def decode_blob(key: str, data: bytes) -> Typed:

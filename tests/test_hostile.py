@@ -176,8 +176,9 @@ def _setup_victim(saver: KVCheckpointSaver) -> tuple[str, str, str]:
     saver.put_writes(cfg, [("msg", "pending")], "task1")
     rec = K.record_key("", "1f0-1")
     blob = K.blob_key("", "msg", "00001.1")
-    write = K.write_key("", "1f0-1", "task1", 0)
-    assert set(_stored(saver, "victim")) == {rec, blob, write}
+    stored = set(_stored(saver, "victim"))
+    (write,) = (k for k in stored if k.startswith(K.checkpoint_prefix("", "1f0-1") + "!w!task1!"))
+    assert stored == {rec, blob, write}
     return rec, blob, write
 
 

@@ -1,0 +1,222 @@
+"""``get_delta_channel_history`` in a few port calls, however long the chain.
+
+A DeltaChannel stores a full value (the *seed*: a snapshot) only every N updates and an empty
+marker at the other versions; its value at a checkpoint is the nearest seed up the parent chain
+plus the writes stored on the ancestors in between. The base class walks the chain with one
+``get_tuple`` per ancestor; here:
+
+1. one descending scan from the target: the target record and its nearest ancestors;
+2. per channel, one descending scan of its blobs at or below the target's version, sized from
+   the target's ``counters_since_delta_snapshot`` (updates since the snapshot): the seed
+   candidates; with (1) continued when the counters say the snapshot lies further back, these
+   are independent scans of one partition (one round trip where the store has ``scan_many``);
+3. only if the chain is still not in hand, larger scans; only if an ancestor's version lies
+   below what step 2 scanned, one ``get`` of exactly those blobs.
+
+The walk itself (which writes, which seed) follows InMemorySaver's. Where InMemorySaver would
+stop silently at a missing ancestor, this raises ``CorruptRecordError`` naming it: a chain cut
+short would rebuild a wrong value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, DeltaChannelHistory, PendingWrite
+
+from checkpoint_kv import keys as K
+from checkpoint_kv import pending
+from checkpoint_kv import records as R
+from checkpoint_kv.drive import Get, Plan, Scan, ScanMany
+from checkpoint_kv.errors import CorruptRecordError
+from checkpoint_kv.groups import Group, always_stored, group, ids, version_gap
+from checkpoint_kv.port import ScanResult, ScanSpec
+
+__all__ = ["plan_delta"]
+
+Loads = Callable[[str, R.Typed], Any]
+_FIRST_PAGE = 32
+
+
+class _Seeds:
+    """What is known of one channel's blobs: non-empty values (seed candidates), empty
+    markers, keys read and found absent, and the lowest key the probe reached (below it nothing
+    is known; a key the probe covered and did not return is absent)."""
+
+    def __init__(self, items: Sequence[tuple[str, bytes]], capped: bool) -> None:
+        self.values: dict[str, R.Typed] = {}
+        self.empty: set[str] = set()
+        self.absent: set[str] = set()
+        self.floor = items[-1][0] if capped and items else None
+        for key, raw in items:
+            self.add(key, raw)
+
+    def add(self, key: str, raw: bytes | None) -> None:
+        if raw is None:
+            self.absent.add(key)
+            return
+        typed = R.decode_blob(key, raw)
+        if typed[0] == "empty":
+            self.empty.add(key)
+        else:
+            self.values[key] = typed
+
+    def known(self, key: str) -> bool:
+        return (
+            self.floor is None
+            or key > self.floor
+            or key in self.values
+            or key in self.empty
+            or key in self.absent
+        )
+
+
+def plan_delta(
+    loads: Loads, config: RunnableConfig, channels: Sequence[str]
+) -> Plan[dict[str, DeltaChannelHistory]]:
+    if not channels:
+        return {}
+    thread_id, ns, cid = ids(config)
+    part = K.partition(thread_id)
+    start = K.ns_prefix(ns) + K.SEP
+    end = K.checkpoint_prefix(ns, cid) + K.AFTER_SEP if cid else K.ns_prefix(ns) + K.AFTER_SEP
+    res: ScanResult = yield Scan(part, start, end, reverse=True, limit=_FIRST_PAGE)
+    items = list(res.items)
+    groups = group(items, reverse=True)
+    if not groups or (cid is not None and groups[0].record.checkpoint_id != cid):
+        return {ch: {"writes": []} for ch in channels}
+    target = groups[0]
+    versions_of: dict[str, ChannelVersions] = {}
+
+    def versions(g: Group) -> ChannelVersions:
+        if g.key not in versions_of:
+            cp = loads(g.key, g.record.checkpoint)
+            versions_of[g.key] = dict(cp.get("channel_versions", {}))
+        return versions_of[g.key]
+
+    tversions = versions(target)
+    md = loads(target.key, target.record.metadata)
+    counters = md.get("counters_since_delta_snapshot") or {}
+    depth = max([int(counters[ch][1]) for ch in channels if ch in counters] or [0])
+    per_checkpoint = max(2.0, len(items) / len(groups))
+    exhausted = len(res.items) < _FIRST_PAGE
+    specs: list[ScanSpec] = []
+    for ch in channels:
+        lo, hi = K.blob_channel_range(ns, ch)
+        top = K.blob_key(ns, ch, tversions[ch]) + K.SEP if ch in tversions else hi
+        updates = int(counters[ch][0]) if ch in counters else 4
+        specs.append(ScanSpec(lo, top, reverse=True, limit=max(8, 2 * updates + 8)))
+    need = max(64, int((depth + 4) * per_checkpoint * 1.5)) if counters else 256
+    deeper = not exhausted and (depth + 2 > len(groups) or not counters)
+    if deeper:
+        specs.append(ScanSpec(start, items[-1][0], reverse=True, limit=need))
+    results: list[ScanResult] = yield ScanMany(part, specs)
+    seeds = {
+        ch: _Seeds(r.items, capped=len(r.items) >= (s.limit or 0))
+        for ch, r, s in zip(channels, results, specs, strict=False)
+    }
+    if deeper:
+        exhausted = len(results[-1].items) < need
+        items += results[-1].items
+        groups = group(items, reverse=True)
+        depth = depth * 2 + 16
+    while True:
+        # Unless the scan reached the start, the last group may lack some of its writes.
+        whole = groups if exhausted else groups[:-1]
+        chain, missing_parent, unknown = _walk(target, whole, channels, seeds, ns, versions)
+        if unknown:
+            found = yield Get(part, sorted(unknown))
+            for ch, key in unknown.items():
+                seeds[ch].add(key, found.get(key))
+            continue
+        if missing_parent is None:
+            break
+        if exhausted:
+            raise CorruptRecordError(
+                f"the history of channels {sorted(channels)} at checkpoint {target.key!r} "
+                f"needs ancestor {K.record_key(ns, missing_parent)!r}, which is missing"
+            )
+        depth = max(depth * 2 + 16, version_gap(tversions, {c: s.values for c, s in seeds.items()}))
+        need = max(64, int((depth + 4) * per_checkpoint * 1.5))
+        res = yield Scan(part, start, items[-1][0], reverse=True, limit=need)
+        exhausted = len(res.items) < need
+        items += res.items
+        groups = group(items, reverse=True)
+    return _collect(loads, chain, channels, seeds, ns, versions)
+
+
+def _walk(
+    target: Group,
+    groups: list[Group],
+    channels: Sequence[str],
+    seeds: dict[str, _Seeds],
+    ns: str,
+    versions: Callable[[Group], ChannelVersions],
+) -> tuple[list[Group], str | None, dict[str, str]]:
+    """Ancestors of ``target`` nearest first, until every channel has its seed or the root.
+    Returns the chain, the id of a parent not in ``groups`` (None if the walk ended), and the
+    blobs (channel -> key) the walk must know before it can go on."""
+    by_id = {g.record.checkpoint_id: g for g in groups}
+    chain: list[Group] = []
+    pid = target.record.parent_id
+    remaining = set(channels)
+    unknown: dict[str, str] = {}
+    while pid is not None and remaining:
+        g = by_id.get(pid)
+        if g is None:
+            return chain, pid, unknown
+        chain.append(g)
+        here = versions(g)
+        for ch in list(remaining):
+            if ch not in here:
+                continue
+            key = K.blob_key(ns, ch, here[ch])
+            if not seeds[ch].known(key):
+                unknown[ch] = key
+                remaining.discard(ch)  # decided once the blob is read
+            elif key in seeds[ch].values:
+                remaining.discard(ch)
+            elif key not in seeds[ch].empty and always_stored(here[ch]):
+                raise CorruptRecordError(
+                    f"checkpoint at key {g.key!r} references the value of channel {ch!r} "
+                    f"at key {key!r}, which is missing (deleted, expired or evicted)"
+                )
+        pid = g.record.parent_id
+    return chain, None, unknown
+
+
+def _collect(
+    loads: Loads,
+    chain: list[Group],
+    channels: Sequence[str],
+    seeds: dict[str, _Seeds],
+    ns: str,
+    versions: Callable[[Group], ChannelVersions],
+) -> dict[str, DeltaChannelHistory]:
+    collected: dict[str, list[PendingWrite]] = {ch: [] for ch in channels}
+    found: dict[str, tuple[str, R.Typed]] = {}
+    remaining = set(channels)
+    for g in chain:
+        if not remaining:
+            break
+        here = versions(g)
+        seeded = {}
+        for ch in remaining:
+            key = K.blob_key(ns, ch, here[ch]) if ch in here else None
+            if key is not None and key in seeds[ch].values:
+                seeded[ch] = (key, seeds[ch].values[key])
+        for w in reversed(pending.merge(g.writes)):
+            if w.channel in remaining:
+                collected[w.channel].append((w.task_id, w.channel, loads(w.key, w.value)))
+        found.update(seeded)
+        remaining -= seeded.keys()
+    out: dict[str, DeltaChannelHistory] = {}
+    for ch in channels:
+        entry: DeltaChannelHistory = {"writes": list(reversed(collected[ch]))}
+        if ch in found:
+            key, typed = found[ch]
+            entry["seed"] = loads(key, typed)
+        out[ch] = entry
+    return out
