@@ -19,9 +19,11 @@ order-inverted: each character of the port's alphabet (ASCII 0x21..0x7E) is repl
 encoded, because ``~`` beats any code). A descending scan ``[start, end)`` with a limit is
 therefore ONE ListObjectsV2 call: ``StartAfter=enc(end)``, ``MaxKeys=limit``, stop past
 ``enc(start)``; a thread with 500 checkpoints finds its latest with the same single LIST as one
-with 5. A forward scan lists the whole range and reverses it; the saver uses those only for an
-exact checkpoint (a handful of keys) and whole-partition admin reads (copy, prune).
-``Prefix`` is always narrowed to the encoded common prefix of ``start`` and ``end``.
+with 5. A forward (ascending) scan must list its WHOLE range and reverse it, limit or not: its
+first keys are the last ones S3 lists. It GETs only the ``limit`` items it returns, but a caller
+that pages through a large range ascending re-lists the rest of the range for every page;
+whole-thread reads should page descending (one LIST per page). ``Prefix`` is always narrowed
+to the encoded common prefix of ``start`` and ``end``.
 
 The code alphabet is printable ASCII without ``/`` and ``\\`` (MinIO and other file-backed
 stores give those a meaning), which leaves 91 characters for 94 inputs. So the four rare
@@ -32,7 +34,9 @@ a write key of ~375 bytes plus a 120-byte partition, so a prefix of up to ``MAX_
 keeps every object key under S3's 1,024-byte limit (checked on every write anyway).
 
 Values. LIST returns keys only, so a scan is LIST, then parallel GETs of the items, then
-parallel GETs of the followed references (``port.follow_refs``): ``get_tuple`` is 3 sequential
+parallel GETs of the followed references (``port.follow_refs``; only from a well-formed header:
+a damaged one is not turned into object keys, the saver reports the record, naming its key;
+keys no object can have read as absent): ``get_tuple`` is 3 sequential
 *waves* of requests, ``list(limit=10)`` 3. Requests of a wave run on a bounded thread pool
 (``max_workers``, also the HTTP connection pool size); ``waves`` counts sequential phases.
 
@@ -53,18 +57,26 @@ there", which is the wanted outcome. For stores without conditional writes,
 same key can both write; for the saver that means a retried task's write may replace the first
 one, with the same content in practice). ``DeleteRange`` lists the range (in the first wave,
 beside the first group's PUTs) and removes keys with ``DeleteObjects``, 1,000 a call; ``drop``
-lists the partition and deletes it the same way. Nothing is atomic across objects; S3's
-read-after-write consistency and the commit order are what make readers safe.
+lists the partition and deletes it the same way. Deletes run in reverse of writes: a group's
+deletes of checkpoint records (``c!...!~``) complete, beside its PUTs, before its other deletes
+start (writes, blobs), so a crash or a reader mid-delete may find data without a record, never
+a record without its data; deletes after a commit barrier run after it like any op. Nothing is
+atomic across objects; S3's read-after-write consistency and this order make readers safe.
 
 URL: ``s3://BUCKET/PREFIX?region=...&endpoint_url=...`` plus the usual AWS configuration
 (environment, ``~/.aws``, instance roles; never credentials in the URL). Options:
 ``region``, ``endpoint_url`` (S3-compatible stores), ``profile``, ``addressing_style``
 (``path`` for MinIO), ``max_workers`` (default 32), ``conditional_writes`` (default true),
-``connect_timeout`` / ``read_timeout`` (seconds), ``cache_mb`` (default 64), ``checksums``
+``connect_timeout`` / ``read_timeout`` (seconds, default 5 and 20; botocore's own are 60),
+``max_attempts`` (default 3: botocore's standard retries, first attempt included; a silent peer
+costs at most attempts x (connect + read) plus backoff, then ``BackendUnavailableError`` naming
+host:port), ``cache_mb`` (default 64), ``checksums``
 (``auto``: botocore's CRC checksums on AWS, only where required with ``endpoint_url``, since
 many S3-compatible stores refuse them; or ``when_supported`` / ``when_required``), and
 ``client=`` (a ready boto3 S3 client, keyword only). ``setup()`` creates the bucket if
-missing; without it a missing bucket raises :class:`~checkpoint_kv.errors.StoreNotFoundError`.
+missing, and warns when a lifecycle rule expires objects under the prefix (S3 has no TTL; a rule
+deletes data active threads still read: see docs/backends/s3.md); without it a missing bucket
+raises :class:`~checkpoint_kv.errors.StoreNotFoundError`.
 The async twin is the default ``ThreadedAsyncStore``: boto3 is synchronous and the work is
 already parallel inside a call.
 """
@@ -72,6 +84,7 @@ already parallel inside a call.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -106,7 +119,6 @@ from checkpoint_kv.port import (
     Put,
     ScanResult,
     commit_groups,
-    follow_refs,
 )
 from checkpoint_kv.registry import split_options
 
@@ -118,6 +130,18 @@ MAX_KEY_BYTES = 1024  # S3's limit on an object key
 MAX_PREFIX = 400  # bytes; leaves room for the worst-case partition and saver sort key
 _PAGE = 1000  # ListObjectsV2 and DeleteObjects maximum
 _MARK = "!/"  # ends a partition segment
+CONNECT_TIMEOUT = 5.0  # seconds; botocore's own default is 60
+READ_TIMEOUT = 20.0  # seconds without a byte from the server; botocore's own default is 60
+MAX_ATTEMPTS = 3  # botocore's standard retry mode, first attempt included
+
+
+# --- what a backend must know of the saver's keys (checkpoint_kv.keys) ---------------------
+
+
+def _is_record(key: str) -> bool:
+    """A checkpoint record (``c!<ns>!<id>!~``): what a reader starts from, so it is deleted
+    before the writes and blobs it references (a reader never meets a record without them)."""
+    return key.startswith("c!") and key.endswith("!~")
 
 
 # --- order-inverting key encoding ---------------------------------------------------------
@@ -177,6 +201,40 @@ def _common_prefix(a: str, b: str) -> str:
     while n < min(len(a), len(b)) and a[n] == b[n]:
         n += 1
     return a[:n]
+
+
+def _followed_refs(items: Sequence[tuple[str, bytes]], follow: int) -> list[str]:
+    """``port.follow_refs`` for object keys: the references of the first ``follow`` items that
+    carry some, but only from headers that are well formed (ASCII, every reference a key an
+    object of this partition can have). The header sits outside the record's checksum, and a
+    flipped bit in it must not become a request (or a bare ``ValueError`` from encoding a key):
+    a damaged header's refs are skipped, and the saver, which checks the header against the
+    record, raises ``CorruptRecordError`` naming the record when it reaches it (not before, so
+    a damaged old record does not poison a page of healthy ones)."""
+    keys: dict[str, None] = {}
+    taken = 0
+    for _, value in items:
+        if taken >= follow:
+            break
+        i = value.find(b"\n\n")
+        if i <= 0:
+            continue
+        taken += 1
+        try:
+            refs = value[:i].decode("ascii").split("\n")
+        except UnicodeDecodeError:
+            continue
+        if all(k and _encodable(k) for k in refs):
+            keys.update(dict.fromkeys(refs))
+    return list(keys)
+
+
+def _encodable(key: str) -> bool:
+    try:
+        _codes(key)
+    except ValueError:
+        return False
+    return True
 
 
 # --- a value cache validated by ETags --------------------------------------------------------
@@ -240,8 +298,9 @@ class S3Store:
         addressing_style: str | None = None,
         max_workers: int = 32,
         conditional_writes: bool = True,
-        connect_timeout: float | None = None,
-        read_timeout: float | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
         checksums: str = "auto",
         cache_mb: float = 64,
     ) -> None:
@@ -254,6 +313,10 @@ class S3Store:
             raise ConfigError(f"S3 prefix is longer than {MAX_PREFIX} bytes")
         if max_workers < 1:
             raise ConfigError("S3 max_workers must be at least 1")
+        if max_attempts < 1:
+            raise ConfigError("S3 max_attempts must be at least 1")
+        if not (connect_timeout > 0 and read_timeout > 0):
+            raise ConfigError("S3 connect_timeout and read_timeout must be positive seconds")
         if cache_mb < 0:
             raise ConfigError("S3 cache_mb must be 0 (off) or more")
         if checksums not in ("auto", "when_supported", "when_required"):
@@ -266,9 +329,14 @@ class S3Store:
         self.conditional_writes = conditional_writes
         if client is None:
             session = boto3.session.Session(profile_name=profile, region_name=region)
+            # Every request has a bounded wait: a silent peer costs at most max_attempts x
+            # (connect_timeout + read_timeout) plus botocore's backoff, then
+            # BackendUnavailableError naming host:port.
             cfg: dict[str, Any] = {
                 "max_pool_connections": max_workers,
-                "retries": {"mode": "standard"},
+                "retries": {"mode": "standard", "total_max_attempts": max_attempts},
+                "connect_timeout": connect_timeout,
+                "read_timeout": read_timeout,
             }
             if addressing_style:
                 cfg["s3"] = {"addressing_style": addressing_style}
@@ -279,10 +347,6 @@ class S3Store:
             if checksums != "auto":
                 cfg["request_checksum_calculation"] = checksums
                 cfg["response_checksum_validation"] = checksums
-            if connect_timeout is not None:
-                cfg["connect_timeout"] = connect_timeout
-            if read_timeout is not None:
-                cfg["read_timeout"] = read_timeout
             client = session.client("s3", endpoint_url=endpoint_url, config=Config(**cfg))
         self.client = client
         self.waves = 0  # sequential request phases so far (tests and benchmarks read it)
@@ -427,11 +491,14 @@ class S3Store:
         self, partition: str, keys: Sequence[str], etags: Sequence[str] = ()
     ) -> dict[str, bytes]:
         """Values of ``keys``; with the ETags a LIST just returned, cached values are used
-        (an object rewritten since has another ETag, so a hit is never stale)."""
+        (an object rewritten since has another ETag, so a hit is never stale). A key no object
+        can have (outside the sort-key alphabet, e.g. from a damaged header) is absent."""
         base = self._dir(partition)
         out: dict[str, bytes] = {}
         missing: dict[str, None] = {}
         for k, etag in zip(keys, etags or [""] * len(keys), strict=True):
+            if not _encodable(k):
+                continue  # no object can have this key (e.g. from a damaged header): absent
             hit = self._cache.get(base + encode_key(k), etag) if etag else None
             if hit is None:
                 missing[k] = None
@@ -514,7 +581,7 @@ class S3Store:
         keys = [k for k, _ in listed]
         values = self._get_many(partition, keys, [etag for _, etag in listed])
         items = [(k, values[k]) for k in keys if k in values]  # a key deleted meanwhile is gone
-        refs = self._get_many(partition, follow_refs(items, follow)) if follow else {}
+        refs = self._get_many(partition, _followed_refs(items, follow)) if follow else {}
         return ScanResult(items, refs)
 
     def write(self, partition: str, ops: Sequence[Op]) -> None:
@@ -524,6 +591,7 @@ class S3Store:
         base = self._dir(partition)
         ranges = [op for op in ops if isinstance(op, DeleteRange) and op.start < op.end]
         present: set[str] = set()  # keys known to exist, for DeleteRange
+        listing: list[Callable[[], None]] = []
         if ranges:
             # One listing covers every range; the keys it finds are filtered per range later.
             lo, hi = min(r.start for r in ranges), max(r.end for r in ranges)
@@ -533,19 +601,18 @@ class S3Store:
                     k for k, _ in self._list_range(partition, lo, hi, None, inline=False)
                 )
 
-            listing: list[Callable[[], None]] = [list_cover]
-            if not any(isinstance(op, DeleteRange) for op in groups[0]):
-                # The first group needs no listing: run it beside the listing, one wave.
-                puts, dels = self._resolve(groups[0], present)
-                self._phase([*listing, *self._actions(base, puts, dels)])
-                present |= puts.keys()
-                present -= set(dels)
-                groups = groups[1:]
-            else:
+            listing = [list_cover]
+            if any(isinstance(op, DeleteRange) for op in groups[0]):
                 self._phase(listing)
+                listing = []
+            # else the first group needs no listing: it runs beside it, in one wave.
         for group in groups:
             puts, dels = self._resolve(group, present)
-            self._phase(self._actions(base, puts, dels))
+            waves = self._actions(base, puts, dels)
+            self._phase([*listing, *waves[0]])
+            listing = []
+            for wave in waves[1:]:
+                self._phase(wave)
             present |= puts.keys()
             present -= set(dels)
 
@@ -575,24 +642,46 @@ class S3Store:
 
     def _actions(
         self, base: str, puts: dict[str, Put], dels: Sequence[str]
-    ) -> list[Callable[[], None]]:
+    ) -> list[list[Callable[[], None]]]:
+        """The waves of one commit group: its PUTs beside the deletes of records, then the
+        deletes of everything else (see ``_delete_waves``)."""
         calls: list[Callable[[], None]] = [
             partial(self._put_object, self._name(base, k), p.value, p.if_absent)
             for k, p in puts.items()
         ]
-        return calls + self._delete_calls(base + encode_key(k) for k in dels)
+        records, rest = self._delete_waves(base, dels)
+        return [calls + records, rest]
+
+    def _delete_waves(
+        self, base: str, keys: Iterable[str]
+    ) -> tuple[list[Callable[[], None]], list[Callable[[], None]]]:
+        """``DeleteObjects`` calls in two waves, records first: a reader (or a crash) between
+        them finds writes and blobs without a record, never a record without its data."""
+        records: list[str] = []
+        rest: list[str] = []
+        for k in keys:
+            (records if _is_record(k) else rest).append(base + encode_key(k))
+        return self._delete_calls(records), self._delete_calls(rest)
 
     def drop(self, partition: str) -> None:
+        """List the partition, then delete its records, then (once those are gone) the rest."""
         base = self._dir(partition)
-        names: list[str] = []
+        keys: list[str] = []
+        foreign: list[str] = []  # objects under our segment that we did not write
         token: str | None = None
         while True:
             (page,) = self._phase([partial(self._list_page, base, "", token, _PAGE)])
-            names += [obj["Key"] for obj in page.get("Contents", ())]
+            for obj in page.get("Contents", ()):
+                try:
+                    keys.append(decode_key(obj["Key"][len(base) :]))
+                except KeyError:
+                    foreign.append(obj["Key"])
             token = page.get("NextContinuationToken") if page.get("IsTruncated") else None
             if token is None:
                 break
-        self._phase(self._delete_calls(names))
+        records, rest = self._delete_waves(base, keys)
+        self._phase(records)
+        self._phase(rest + self._delete_calls(foreign))
 
     def partitions(self, cursor: str | None = None) -> PartitionPage:
         kw: dict[str, Any] = {"Prefix": self._root, "Delimiter": "/", "MaxKeys": _PAGE}
@@ -608,16 +697,29 @@ class S3Store:
         return PartitionPage(parts, token)
 
     def setup(self) -> None:
-        """Create the bucket if it does not exist (idempotent)."""
+        """Create the bucket if it does not exist (idempotent). On an existing bucket, warn
+        when a lifecycle rule expires our objects (see :meth:`lifecycle_expirations`)."""
         try:
             self._call("head_bucket")
-            return
         except ClientError as e:
             code = e.response.get("Error", {}).get("Code")
             if code in ("403", "AccessDenied"):
                 return  # it exists; a policy scoped to the prefix may not allow HeadBucket
             if code not in ("404", "NoSuchBucket", "NotFound"):
                 raise
+        else:
+            rules = self.lifecycle_expirations()
+            if rules:
+                warnings.warn(
+                    f"s3://{self.bucket}/{self.prefix}: lifecycle rule(s) {', '.join(rules)} "
+                    "expire checkpoint objects by age, which deletes data that ACTIVE threads "
+                    "still read (unchanged channel values, DeltaChannel history); they then "
+                    "fail with CorruptRecordError. Use prune / delete_thread instead "
+                    "(docs/backends/s3.md, Retention)",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            return
         region = self.client.meta.region_name
         kw: dict[str, Any] = {}
         if region and region != "us-east-1":
@@ -632,6 +734,38 @@ class S3Store:
                 ) from None
             if code != "BucketAlreadyOwnedByYou":
                 raise
+
+    def lifecycle_expirations(self) -> list[str] | None:
+        """The enabled lifecycle rules that expire (``Expiration``) objects under our prefix,
+        described as ``'ID' (Days=30)``; ``None`` when the rules cannot be read (no
+        ``s3:GetLifecycleConfiguration`` permission, a store without lifecycle support).
+
+        S3 rule prefixes are plain string prefixes, so a rule covers us when it and our root
+        (``PREFIX/``) are prefixes of one another: ``ckv`` covers ``ckv1/`` too. Rules that
+        filter on tags never match (we tag nothing); ``NoncurrentVersionExpiration`` and
+        ``ExpiredObjectDeleteMarker`` touch only deleted data, so they are harmless."""
+        try:
+            resp = self._call("get_bucket_lifecycle_configuration")
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "NoSuchLifecycleConfiguration":
+                return []
+            return None
+        out = []
+        for rule in resp.get("Rules", ()):
+            expiration = rule.get("Expiration") or {}
+            if rule.get("Status") != "Enabled" or not (
+                "Days" in expiration or "Date" in expiration
+            ):
+                continue
+            flt = rule.get("Filter") or {}
+            flt = flt.get("And", flt)
+            if flt.get("Tag") or flt.get("Tags"):
+                continue
+            prefix = flt.get("Prefix", rule.get("Prefix", "")) or ""
+            if self._root.startswith(prefix) or prefix.startswith(self._root):
+                when = ", ".join(f"{k}={v}" for k, v in expiration.items() if k in ("Days", "Date"))
+                out.append(f"{rule.get('ID', '?')!r} ({when})")
+        return out
 
     def close(self) -> None:
         with self._lock:
@@ -659,6 +793,7 @@ _OPTIONS = {
     "conditional_writes",
     "connect_timeout",
     "read_timeout",
+    "max_attempts",
     "checksums",
     "cache_mb",
 }
@@ -686,6 +821,7 @@ def from_url(url: str, **options: Any) -> S3Store:
         )
     try:
         max_workers = int(query.get("max_workers", 32))
+        max_attempts = int(query.get("max_attempts", MAX_ATTEMPTS))
         timeouts = {k: float(query[k]) for k in ("connect_timeout", "read_timeout") if k in query}
         cache_mb = float(query.get("cache_mb", 64))
     except ValueError as e:
@@ -706,6 +842,7 @@ def from_url(url: str, **options: Any) -> S3Store:
         addressing_style=style,
         max_workers=max_workers,
         conditional_writes=_BOOL[flag],
+        max_attempts=max_attempts,
         checksums=query.get("checksums", "auto"),
         cache_mb=cache_mb,
         **timeouts,
