@@ -141,8 +141,11 @@ def _without_history(url: str) -> str:
     """The app's URL may carry ``?history=latest`` (a saver option, not the backend's): every
     command reads and prunes either history mode, so it is dropped here."""
     base, query = split_options(url)
-    if query.pop("history", None) is None:
+    history = query.pop("history", None)
+    if history is None:
         return url
+    if history.lower() not in ("all", "full", "latest", "shallow"):
+        raise ConfigError(f"history={history!r}: use history=all or history=latest")
     from urllib.parse import urlencode
 
     return f"{base}?{urlencode(query)}" if query else base
@@ -644,11 +647,12 @@ def _backend_info(store: KVStore) -> tuple[dict[str, Any], list[dict[str, Any]]]
         import sqlite3
 
         path = str(getattr(store, "path", ""))
-        size = os.path.getsize(path) if os.path.exists(path) else 0
+        memory = path == ":memory:"
+        size = os.path.getsize(path) if not memory and os.path.exists(path) else 0
         return {
             "server_version": f"SQLite {sqlite3.sqlite_version}",
             "ttl": "not supported: use `checkpoint-kv prune` or delete_thread",
-            "file": os.path.abspath(path),
+            "file": ":memory: (in this process only)" if memory else os.path.abspath(path),
             "size_bytes": size,
         }, []
     if module.endswith("backends.memory"):

@@ -287,6 +287,23 @@ def test_url_from_environment(store_url: str, monkeypatch: pytest.MonkeyPatch) -
     assert r.code == EXIT_USAGE and "CHECKPOINT_KV_URL" in one_line_error(r)
 
 
+def test_the_apps_url_with_history_option_works(url_sqlite: str) -> None:
+    """The URL the app uses may carry ``?history=latest`` (a saver option): before, every
+    command refused it as an unknown SQLite option."""
+    app_url = url_sqlite + "?history=latest"
+    with checkpoint_kv.from_url(app_url) as saver:
+        run_to_interrupt(saver, "h", turns=1)
+    assert cli("--json", "threads", app_url).json()["threads"][0]["thread_id"] == "h"
+    assert cli("--json", "show", app_url, "h").json()["next"] == ["review"]
+    assert cli("--json", "doctor", url_sqlite + "?history=latest&timeout=5").code == EXIT_OK
+    r = cli("threads", url_sqlite + "?history=latest&bogus=1")
+    assert r.code == EXIT_USAGE and "bogus" in one_line_error(r)
+    r = cli("threads", url_sqlite + "?history=sometimes")
+    assert r.code == EXIT_USAGE and "history=" in one_line_error(r)
+    d = cli("--json", "doctor", "sqlite:///:memory:").json()
+    assert d["ok"] and any(c["detail"].startswith(":memory:") for c in d["checks"])
+
+
 def test_memory_store_in_process() -> None:
     """``memory://`` lives in one process: share one store through a registered scheme."""
     shared = MemoryStore()
