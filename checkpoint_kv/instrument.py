@@ -25,14 +25,17 @@ class CountingStore:
 
     @property
     def total(self) -> int:
-        return sum(self.calls.values())
+        """Port calls (round trips); ``calls["items"]`` counts the items they returned."""
+        return sum(n for k, n in self.calls.items() if k != "items")
 
     def reset(self) -> None:
         self.calls.clear()
 
     def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
         self.calls["get"] += 1
-        return self.inner.get(partition, keys)
+        found = self.inner.get(partition, keys)
+        self.calls["items"] += len(found)
+        return found
 
     def scan(
         self,
@@ -45,7 +48,9 @@ class CountingStore:
         follow: int = 0,
     ) -> ScanResult:
         self.calls["scan"] += 1
-        return self.inner.scan(partition, start, end, reverse=reverse, limit=limit, follow=follow)
+        res = self.inner.scan(partition, start, end, reverse=reverse, limit=limit, follow=follow)
+        self.calls["items"] += len(res.items) + len(res.refs)
+        return res
 
     def scan_many(self, partition: str, specs: Sequence[ScanSpec]) -> list[ScanResult]:
         """One call where the inner store batches scans, else one per scan (as the saver's
@@ -54,6 +59,7 @@ class CountingStore:
         if many is not None:
             self.calls["scan_many"] += 1
             result: list[ScanResult] = many(partition, specs)
+            self.calls["items"] += sum(len(r.items) + len(r.refs) for r in result)
             return result
         return [
             self.scan(partition, s.start, s.end, reverse=s.reverse, limit=s.limit, follow=s.follow)

@@ -399,16 +399,18 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
     def _read_all(
         self, part: str, family: tuple[str, str] = K.ALL_CHECKPOINTS
     ) -> Plan[list[Group]]:
-        """Every checkpoint of a partition (ascending pages), with its writes."""
+        """Every checkpoint of a partition, with its writes. Pages go newest first: every
+        backend reads a descending page of ``limit`` items without listing the rest (S3 lists
+        ascending keys only, so it stores them inverted)."""
         start, end = family
         items: list[tuple[str, bytes]] = []
         while True:
-            res: ScanResult = yield Scan(part, start, end, limit=_FULL_PAGE)
+            res: ScanResult = yield Scan(part, start, end, reverse=True, limit=_FULL_PAGE)
             items += res.items
             if len(res.items) < _FULL_PAGE:
                 break
-            start = res.items[-1][0] + K.SEP
-        return _group(items, reverse=False)
+            end = res.items[-1][0]
+        return _group(items, reverse=True)
 
     def _versions(self, g: Group) -> ChannelVersions:
         cp = self._loads(g.key, g.record.checkpoint)
@@ -421,14 +423,19 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         written last, so a copied checkpoint becomes visible only once its data is there."""
         src, dst = K.partition(source), K.partition(target)
         recs: list[Op] = []
+        damaged: list[str] = []
         for start, end in (K.ALL_BLOBS, K.ALL_NS_INDEX, K.ALL_CHECKPOINTS):
             while True:
-                res: ScanResult = yield Scan(src, start, end, limit=_FULL_PAGE)
+                res: ScanResult = yield Scan(src, start, end, reverse=True, limit=_FULL_PAGE)
                 data: list[Op] = []
                 for key, value in res.items:
                     if K.is_record(key):
-                        refs, payload = split(key, value)
-                        r = R.decode_checkpoint(key, payload)
+                        try:
+                            refs, payload = split(key, value)
+                            r = R.decode_checkpoint(key, payload)
+                        except CorruptRecordError:
+                            damaged.append(key)  # the healthy ones are still copied
+                            continue
                         moved = R.CheckpointRecord(
                             target, r.ns, r.checkpoint_id, r.parent_id, r.checkpoint, r.metadata
                         )
@@ -439,9 +446,14 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
                     yield Write(dst, data[i : i + _COPY_BATCH])
                 if len(res.items) < _FULL_PAGE:
                     break
-                start = res.items[-1][0] + K.SEP
+                end = res.items[-1][0]
         for i in range(0, len(recs), _COPY_BATCH):
             yield Write(dst, recs[i : i + _COPY_BATCH])
+        if damaged:
+            raise CorruptRecordError(
+                f"copied thread {source!r} to {target!r} except {len(damaged)} damaged "
+                f"checkpoint record(s), not copied: {damaged[:5]!r}"
+            )
 
     @staticmethod
     def _drop(part: str, dead: list[Group], kept: list[Group]) -> Plan[None]:

@@ -707,11 +707,6 @@ def test_scans_with_a_limit_on_a_long_thread(
     assert calls.ops["GetObject"] == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 6: the saver reads whole threads in ASCENDING pages (_read_all, "
-    "copy); on S3 each page re-lists the rest of the range. Paging descending fixes it.",
-)
 def test_whole_thread_reads_list_each_object_once(
     s3_saver: tuple[KVCheckpointSaver, Calls], monkeypatch: pytest.MonkeyPatch
 ) -> None:
