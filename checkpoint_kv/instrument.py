@@ -95,7 +95,9 @@ class _CountingAsync:
 
     async def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
         self.calls["get"] += 1
-        return await self.inner.get(partition, keys)
+        found = await self.inner.get(partition, keys)
+        self.calls["items"] += len(found)
+        return found
 
     async def scan(
         self,
@@ -108,15 +110,18 @@ class _CountingAsync:
         follow: int = 0,
     ) -> ScanResult:
         self.calls["scan"] += 1
-        return await self.inner.scan(
+        res = await self.inner.scan(
             partition, start, end, reverse=reverse, limit=limit, follow=follow
         )
+        self.calls["items"] += len(res.items) + len(res.refs)
+        return res
 
     async def scan_many(self, partition: str, specs: Sequence[ScanSpec]) -> list[ScanResult]:
         many = getattr(self.inner, "scan_many", None)
         if many is not None:
             self.calls["scan_many"] += 1
             result: list[ScanResult] = await many(partition, specs)
+            self.calls["items"] += sum(len(r.items) + len(r.refs) for r in result)
             return result
         return [
             await self.scan(
