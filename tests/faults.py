@@ -221,6 +221,195 @@ def faulty_saver(saver: KVCheckpointSaver, plan: FaultPlan) -> KVCheckpointSaver
     )
 
 
+# --- crashes: a fault, then a dead process ----------------------------------------------------
+
+
+@dataclass
+class Crash:
+    """A process crash at the ``nth`` port write labelled ``label`` (see :func:`_write_label`;
+    ``"any"`` counts every write and drop).
+
+    That write applies what a non-atomic backend may have applied when the process died
+    (:meth:`FaultPlan.partial_ops`: every commit group before the last, half of the last), then
+    the process is dead: that call and every later call through the same :class:`CrashingStore`
+    raise :class:`InjectedFault`, so nothing a background thread still had queued lands. A test
+    "restarts" by going on with a saver over the inner store. ``nth=0`` never fires.
+    """
+
+    label: str = "write"
+    nth: int = 0
+    seen: int = 0
+    dead: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_write(self, ops: Sequence[Op]) -> list[Op] | None:
+        """None: apply ``ops`` normally. A list: apply it, then die."""
+        with self._lock:
+            if self.dead:
+                raise InjectedFault("the process crashed earlier")
+            if self.label not in ("any", _write_label(ops)):
+                return None
+            self.seen += 1
+            if self.seen != self.nth:
+                return None
+            self.dead = True
+            return FaultPlan().partial_ops(ops)
+
+    def on_drop(self) -> bool:
+        """True: this drop dies before it is applied (a drop is one request)."""
+        with self._lock:
+            if self.dead:
+                raise InjectedFault("the process crashed earlier")
+            if self.label != "any":
+                return False
+            self.seen += 1
+            self.dead = self.seen == self.nth
+            return self.dead
+
+    def check(self, what: str) -> None:
+        if self.dead:
+            raise InjectedFault(f"the process crashed earlier ({what})")
+
+
+class CrashingStore:
+    """A :class:`KVStore` over ``inner`` that crashes as ``crash`` says. Every other attribute
+    (``scan_many``, ...) is the inner store's, so the saver takes the same paths as on the real
+    backend; calls made after the crash raise."""
+
+    def __init__(self, inner: KVStore, crash: Crash) -> None:
+        self.inner = inner
+        self.crash = crash
+
+    def __repr__(self) -> str:
+        return f"CrashingStore({self.inner!r})"
+
+    def write(self, partition: str, ops: Sequence[Op]) -> None:
+        part = self.crash.on_write(ops)
+        if part is None:
+            return self.inner.write(partition, ops)
+        if part:
+            self.inner.write(partition, part)
+        raise InjectedFault(f"injected crash in a {_write_label(ops)} of {len(ops)} ops")
+
+    def drop(self, partition: str) -> None:
+        if self.crash.on_drop():
+            raise InjectedFault("injected crash before drop")
+        self.inner.drop(partition)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name == "async_twin" or not callable(attr):
+            return attr
+
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            self.crash.check(name)
+            return attr(*args, **kwargs)
+
+        return guarded
+
+
+def crashing_saver(saver: KVCheckpointSaver, crash: Crash) -> KVCheckpointSaver:
+    """A saver over the same data as ``saver`` whose writes crash as ``crash`` says."""
+    from checkpoint_kv.aio import ThreadedAsyncStore
+
+    store = CrashingStore(saver.store, crash)
+    return KVCheckpointSaver(
+        store,  # type: ignore[arg-type]
+        serde=saver.serde,
+        shallow=saver.shallow,
+        astore=ThreadedAsyncStore(store),  # type: ignore[arg-type]
+    )
+
+
+class _CrashingClient:
+    """A boto3 client whose mutating calls stop after ``allowed`` of them: the next one applies
+    the first half of a batch (a batch is not atomic) or nothing (a transaction or single item
+    is), then raises; later calls raise too. Everything else is the real client's."""
+
+    def __init__(self, real: Any, allowed: int) -> None:
+        self._real = real
+        self._allowed = allowed
+        self._calls = 0
+        self._dead = False
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._real, name)
+        if name not in _MUTATING:
+            return attr
+
+        def call(**kwargs: Any) -> Any:
+            with self._lock:
+                if self._dead:
+                    raise InjectedFault(f"the process crashed earlier ({name})")
+                self._calls += 1
+                if self._calls <= self._allowed:
+                    return attr(**kwargs)
+                self._dead = True
+                half = _first_half(name, kwargs)
+                if half is not None:
+                    attr(**half)
+            raise InjectedFault(f"injected crash in {name} (mutating call {self._calls})")
+
+        return call
+
+
+_MUTATING = {
+    "batch_write_item",
+    "transact_write_items",
+    "delete_item",
+    "put_item",
+    "update_item",
+    "delete_objects",
+    "delete_object",
+    "put_object",
+}
+
+
+def _first_half(name: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The first half of a non-atomic batch call, or None (atomic: nothing applied)."""
+    if name == "batch_write_item":
+        ((table, reqs),) = kwargs["RequestItems"].items()
+        if len(reqs) < 2:
+            return None
+        return {**kwargs, "RequestItems": {table: reqs[: len(reqs) // 2]}}
+    if name == "delete_objects":
+        objs = kwargs["Delete"]["Objects"]
+        if len(objs) < 2:
+            return None
+        return {**kwargs, "Delete": {**kwargs["Delete"], "Objects": objs[: len(objs) // 2]}}
+    return None
+
+
+def delete_with_crash(saver: KVCheckpointSaver, thread_id: str, allowed: int) -> None:
+    """``saver.delete_thread(thread_id)`` in a process that dies after ``allowed`` mutating
+    requests, then raise :class:`InjectedFault` (also when the delete got through: the reply
+    was lost).
+
+    Where the backend deletes with several requests of its own (DynamoDB batches, S3
+    DeleteObjects: a store with a boto3 ``client``), the crash is inside them: ``allowed``
+    requests complete, the next applies the first half of its items if it is a batch (batches
+    are not atomic), and every later request fails. Elsewhere the crash is at the port: the
+    ``allowed + 1``-th write or drop dies (a write applying what a non-atomic backend could
+    have, see :class:`Crash`; a drop nothing).
+    """
+    client = getattr(saver.store, "client", None)
+    if client is not None and hasattr(client, "meta"):
+        crashing = _CrashingClient(client, allowed)
+        saver.store.client = crashing  # type: ignore[attr-defined]
+        try:
+            saver.delete_thread(thread_id)
+        finally:
+            saver.store.client = client  # type: ignore[attr-defined]
+        dead = crashing._dead
+    else:
+        crash = Crash(label="any", nth=allowed + 1)
+        crashing_saver(saver, crash).delete_thread(thread_id)
+        dead = crash.dead
+    if not dead:
+        raise InjectedFault("injected crash after delete_thread completed (reply lost)")
+
+
 # --- deterministic graphs ---------------------------------------------------------------------
 
 
