@@ -1,5 +1,10 @@
 """Concurrency: 16 threads and 64 asyncio tasks on one saver, distinct and shared thread ids;
-two processes on one store. No lost or torn checkpoints, no deadlock, no blocked event loop."""
+two processes on one store. No lost or torn checkpoints, no deadlock, no blocked event loop.
+
+"No blocked event loop" is asserted by thread identity, not by a wall-clock bound (a loop-lag
+bound failed at 2.95 s on a loaded 2-core machine and proved nothing on a fast one): every call
+of the store's blocking methods made during the async run happened off the loop's thread, and
+the async run went through the async store. Latency is the benchmark's business."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.runnables import RunnableConfig
@@ -22,8 +28,6 @@ from tests.faults import build_counter_graph, counter_consistent
 THREADS = 16
 TASKS = 64
 PER_WORKER = 6
-# A sanity bound on event-loop blocking, not a benchmark: generous for a shared 2-core CI box.
-MAX_LOOP_LAG_S = 2.0
 
 # Runs on the fast backends (memory, SQLite, fakeredis, a real redis-server) by default; on
 # every backend with CKV_PROFILE=full.
@@ -129,12 +133,44 @@ def test_16_threads_run_graphs(saver: KVCheckpointSaver) -> None:
         assert all(counter_consistent(h.values) for h in history)
 
 
-async def _lag_probe(stop: asyncio.Event, lags: list[float]) -> None:
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        t0 = loop.time()
-        await asyncio.sleep(0.005)
-        lags.append(loop.time() - t0 - 0.005)
+# Stores whose "blocking" methods are a dict and a lock: their async face calls them inline.
+IN_PROCESS = {"memory"}
+BLOCKING = ("get", "scan", "scan_many", "write", "drop", "partitions")
+ASYNC = ("get", "scan", "scan_many", "write", "drop", "partitions")
+
+
+def _record_threads(store: object) -> list[int]:
+    """Shadow the store's blocking methods with recorders of the calling thread's id. They
+    are instance attributes, so every caller goes through them: the saver, a thread-pool
+    async twin over this store, anything else."""
+    seen: list[int] = []
+    for name in BLOCKING:
+        fn = getattr(store, name, None)
+        if fn is None:
+            continue
+
+        def recorded(*args: Any, __fn: Any = fn, **kwargs: Any) -> Any:
+            seen.append(threading.get_ident())
+            return __fn(*args, **kwargs)
+
+        setattr(store, name, recorded)
+    return seen
+
+
+def _count_awaits(astore: object) -> list[str]:
+    """Shadow the async store's methods with counters (a list of the names awaited)."""
+    awaited: list[str] = []
+    for name in ASYNC:
+        fn = getattr(astore, name, None)
+        if fn is None:
+            continue
+
+        async def counted(*args: Any, __fn: Any = fn, __name: str = name, **kwargs: Any) -> Any:
+            awaited.append(__name)
+            return await __fn(*args, **kwargs)
+
+        setattr(astore, name, counted)
+    return awaited
 
 
 async def _work_async(saver: KVCheckpointSaver, w: int) -> None:
@@ -154,20 +190,20 @@ async def _work_async(saver: KVCheckpointSaver, w: int) -> None:
 
 
 @pytest.mark.timeout(300)
-async def test_64_tasks_one_saver(url: str) -> None:
+async def test_64_tasks_one_saver(url: str, backend: str) -> None:
     saver = checkpoint_kv.from_url(url)
     await saver.asetup()
     try:
-        stop = asyncio.Event()
-        lags: list[float] = []
-        probe = asyncio.create_task(_lag_probe(stop, lags))
+        loop_thread = threading.get_ident()
+        blocking = _record_threads(saver.store)
+        awaited = _count_awaits(saver.astore)
         await asyncio.wait_for(
             asyncio.gather(*(_work_async(saver, w) for w in range(TASKS))), timeout=240
         )
-        stop.set()
-        await probe
-        assert lags, "the probe never ran"
-        assert max(lags) < MAX_LOOP_LAG_S, f"event loop blocked for {max(lags):.2f}s"
+        on_loop = blocking.count(loop_thread)
+        if backend not in IN_PROCESS:
+            assert on_loop == 0, f"{on_loop} blocking store calls ran on the event loop's thread"
+        assert len(awaited) >= TASKS * 3 * PER_WORKER * 4, "the async run bypassed the async store"
         await asyncio.to_thread(_check, saver, TASKS)
     finally:
         await saver.aclose()
