@@ -2,7 +2,7 @@
 
 Layout (single table, on-demand billing)::
 
-    PK (S)  prefix + partition        one item collection per thread
+    PK (S)  [prefix#]partition        one item collection per thread
     SK (S)  sort key                  ASCII 0x21..0x7E (see checkpoint_kv.keys)
     v  (B)  value                     absent on the head of a chunked value
     n  (N), h (S), z (N)              chunk count, chunk id, total length (chunked values only)
@@ -25,13 +25,17 @@ API calls per port call, and why:
 - ``DeleteRange`` needs the keys first: one keys-only ``Query`` over the hull of the batch's
   ranges (only ``shallow`` saves and ``prune`` use ranges; their partitions are small).
 - ``scan`` is one ``Query`` (``SK BETWEEN start AND end`` with the item equal to ``end`` dropped,
-  so the exclusive bound is exact; ``Limit`` in the request, never a FilterExpression), always
-  following ``LastEvaluatedKey`` until ``limit`` or the end. ``follow=N`` adds one
+  so the exclusive bound is exact; ``Limit`` = the items still needed, never a
+  FilterExpression), following ``LastEvaluatedKey`` only while more items are needed (an item
+  equal to ``end`` or an expired one costs a further page). ``follow=N`` adds one
   ``BatchGetItem`` for the referenced keys (``UnprocessedKeys`` retried). Reads are strongly
   consistent unless ``?consistent_read=false``. So the saver's ``get_tuple`` is 2 calls.
 - ``partitions`` is a paginated, projected ``Scan`` (admin path: ``list(None)``, CLI). Items of
   one partition are contiguous in a scan, so the cursor remembers the last partition it reported
   and a partition spanning two pages is reported once.
+- ``drop`` deletes in two phases, each complete before the next: the checkpoint records
+  (``c!...!~``, newest first), then everything else. A crash or a concurrent reader mid-drop
+  never sees a record whose writes or blobs are gone.
 
 Values over the 400 KB item limit are split into chunks of the same partition under sort keys
 ``\\x7f<h>\\x7f<i>``, where ``h`` hashes the key and the value. ``\\x7f`` sorts above every real
@@ -41,21 +45,43 @@ transaction as) their head item. Reading a chunked value costs one more ``BatchG
 A ``Delete`` of a single chunked key (the saver never issues one) leaves its chunks behind; they
 are invisible, expire with ``ttl`` and go with the partition (``drop``).
 
-TTL: with ``?ttl=30d`` every written item gets ``ttl = now + 30 days``. Items already expired but
-not yet removed by DynamoDB are treated as absent. A blob of a channel that never changes is not
-rewritten, so when a read meets an item of a partition within half its TTL of expiry, the next
-checkpoint commit of that partition that references it refreshes its ``ttl`` (an ``Update`` in
-the same transaction): an active thread never loses its state, an idle one expires whole.
+Tenants: with ``?prefix=acme`` the partition key is ``acme#<partition>``. ``#`` is never
+produced by an escaped id (``A-Za-z0-9._-%~``, see ``checkpoint_kv.keys``) and is refused
+inside a prefix, so the prefix ends exactly at the first ``#``: ``acme`` + ``1x`` and ``acme1``
++ ``x`` are different keys, and ``partitions`` shows each prefix only its own partitions (the
+empty prefix only keys without ``#``).
 
-Throttling (``ProvisionedThroughputExceededException``, ``ThrottlingException``,
-``RequestLimitExceeded``, transactions cancelled for throttling or conflicts) is retried with
-capped exponential backoff and jitter; other errors name the operation, table and region.
-The boto3 client is thread-safe and created once, so a saver at module scope in a Lambda
-handler is reused across warm invocations. Async uses the default thread-pool twin
+TTL: with ``?ttl=30d`` every written item gets ``ttl = now + 30 days``. Items already expired but
+not yet removed by DynamoDB are treated as absent (a ``Query`` keeps paging past them, so a
+``limit`` still returns that many live items). Channels that never change and the ancestors a
+``DeltaChannel`` replays are not rewritten, so every item a read meets that expires within half
+the TTL (records, writes, blobs; a chunked value's chunks with its head) is noted per
+partition, and the next checkpoint commit of that partition refreshes them: in the commit's own
+transaction while it fits, else in follow-up transactions after it (at most
+``TOUCH_MAX_PER_COMMIT`` per commit, the rest at the next one). A refresh is conditional on the
+item still existing and not yet being expired, so it never revives data and never fails the
+user's write (a follow-up that fails is logged and retried at the next commit). So a thread
+used at least once every ``ttl / 2`` never loses an item it reads, and one left idle longer
+than ``ttl`` has expired whole (everything it wrote or refreshed was stamped at or before its
+last commit).
+
+Retries: botocore's retry modes (``retry_mode`` ``standard`` or ``adaptive``, one
+``max_attempts``, default 5, counting the first attempt) cover throttling, 5xx (whatever the
+body), timeouts and dropped connections. Own loops only where botocore cannot help, bounded by
+the same ``max_attempts`` with capped, jittered backoff: ``UnprocessedKeys`` /
+``UnprocessedItems`` (then :class:`DynamoDBError` naming the table) and transactions cancelled
+for throttling or conflicts. ``connect_timeout`` (default 5 s) and ``read_timeout`` (default
+10 s) bound every attempt, so a silent peer fails with ``BackendUnavailableError`` after at
+most ``max_attempts`` x (timeouts + backoff). Errors name the operation, table and region; an
+unreachable endpoint names host:port; missing credentials are a ``ConfigError`` saying how to
+provide them. The boto3 client is thread-safe and created once, so a saver at module scope in
+a Lambda handler is reused across warm invocations. Async uses the default thread-pool twin
 (``checkpoint_kv.aio.ThreadedAsyncStore``): same calls, no blocking of the event loop.
 
-URL: ``dynamodb://TABLE?region=&endpoint_url=&ttl=&consistent_read=&prefix=&profile=&max_retries=``
-(plus the usual AWS environment, profile and role configuration for credentials and region).
+URL: ``dynamodb://TABLE?region=&endpoint_url=&ttl=&consistent_read=&prefix=&profile=``
+``&max_attempts=&retry_mode=&connect_timeout=&read_timeout=`` (``max_retries=N`` still works:
+``max_attempts = N + 1``), plus the usual AWS environment, profile and role configuration for
+credentials and region.
 """
 
 from __future__ import annotations
@@ -63,11 +89,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -77,18 +104,22 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    HTTPClientError,
+    NoCredentialsError,
     NoRegionError,
+    WaiterError,
 )
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
 from checkpoint_kv.errors import (
+    BackendError,
     BackendUnavailableError,
-    CheckpointKVError,
     ConfigError,
     CorruptRecordError,
     StoreNotFoundError,
+    redact,
     redact_url,
 )
 from checkpoint_kv.port import (
@@ -99,13 +130,15 @@ from checkpoint_kv.port import (
     Put,
     ScanResult,
     follow_refs,
-    split_refs,
 )
 from checkpoint_kv.registry import split_options
 
 __all__ = ["DynamoDBError", "DynamoDBStore", "from_url"]
 
+log = logging.getLogger(__name__)
+
 CHUNK_MARK = "\x7f"  # sorts above every real sort key (ASCII 0x21..0x7E)
+PREFIX_SEP = "#"  # ends a tenant prefix; never in an escaped id (A-Za-z0-9._-%~)
 INLINE_MAX = 390_000  # a value this long still fits an item (400 KB) with its keys
 CHUNK_SIZE = 390_000
 TX_MAX_ACTIONS = 100
@@ -113,16 +146,16 @@ TX_MAX_BYTES = 4_000_000  # DynamoDB's aggregate limit is 4 MB; keep a margin fo
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
 _ITEM_OVERHEAD = 64  # attribute names and type tags, per item (estimate)
+NOTED_MAX_PER_PARTITION = 1_000  # items remembered for a TTL refresh, per partition
+NOTED_PARTITIONS = 256  # partitions remembered (least recently read dropped first)
+TOUCH_MAX_PER_COMMIT = 300  # TTL refreshes per commit (the rest wait for the next commit)
 
-_THROTTLE = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
+DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 10.0
+RETRY_MODES = ("standard", "adaptive")
+
+# Reasons of a cancelled transaction worth sending it again (botocore cannot see inside one).
 _TX_RETRYABLE = frozenset(
     {"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"}
 )
@@ -130,8 +163,9 @@ _TX_RETRYABLE = frozenset(
 Item = dict[str, Any]  # a low-level DynamoDB item ({"PK": {"S": ...}, ...})
 
 
-class DynamoDBError(CheckpointKVError, RuntimeError):
-    """A DynamoDB request failed for a reason other than throttling or a missing table."""
+class DynamoDBError(BackendError):
+    """DynamoDB refused a request (after botocore's retries) for a reason other than a
+    missing table: access denied, validation, throttling that outlasted every attempt."""
 
 
 @dataclass
@@ -152,9 +186,18 @@ def _chunk_key(h: str, i: int) -> str:
 
 
 def _chunk_keys(item: Item) -> list[str]:
-    if "n" not in item:
+    """The chunk keys of a chunked value's head ([] for anything else, a malformed head
+    included: ``_assemble`` reports that one, naming the key)."""
+    try:
+        return [_chunk_key(item["h"]["S"], i) for i in range(int(item["n"]["N"]))]
+    except (KeyError, TypeError, ValueError):
         return []
-    return [_chunk_key(item["h"]["S"], i) for i in range(int(item["n"]["N"]))]
+
+
+def _is_record(sk: str) -> bool:
+    """A checkpoint record of the saver's layout (``c!<ns>!<id>!~``, see checkpoint_kv.keys):
+    ``drop`` deletes these before what they reference."""
+    return sk.startswith("c!") and sk.endswith("!~")
 
 
 def parse_duration(text: str) -> int:
@@ -192,15 +235,33 @@ class DynamoDBStore:
         ttl: int | None = None,
         consistent_read: bool = True,
         prefix: str = "",
-        max_retries: int = 8,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        retry_mode: str = "standard",
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
         client: Any = None,
     ) -> None:
+        if PREFIX_SEP in prefix:
+            raise ConfigError(
+                f"dynamodb prefix={prefix!r} must not contain {PREFIX_SEP!r}: it separates the "
+                "prefix from the thread, so that no prefix can read another's threads"
+            )
+        if max_attempts < 1:
+            raise ConfigError(f"dynamodb max_attempts={max_attempts}: at least 1")
+        if retry_mode not in RETRY_MODES:
+            raise ConfigError(f"dynamodb retry_mode={retry_mode!r}: use standard or adaptive")
+        if connect_timeout <= 0 or read_timeout <= 0:
+            raise ConfigError("dynamodb connect_timeout and read_timeout must be positive")
         self.table = table
         self.endpoint_url = endpoint_url
         self.ttl = ttl
         self.consistent_read = consistent_read
         self.prefix = prefix
-        self.max_retries = max_retries
+        self._root = prefix + PREFIX_SEP if prefix else ""
+        self.max_attempts = max_attempts
+        self.retry_mode = retry_mode
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
         self._sleep: Callable[[float], None] = time.sleep
         self._clock: Callable[[], float] = time.time
         if client is None:
@@ -211,7 +272,9 @@ class DynamoDBStore:
                     region_name=region,
                     endpoint_url=endpoint_url,
                     config=Config(
-                        retries={"mode": "standard", "total_max_attempts": 3},
+                        retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+                        connect_timeout=connect_timeout,
+                        read_timeout=read_timeout,
                         max_pool_connections=32,
                     ),
                 )
@@ -221,10 +284,11 @@ class DynamoDBStore:
                     "AWS_REGION / AWS_DEFAULT_REGION"
                 ) from None
             except BotoCoreError as e:
-                raise ConfigError(f"dynamodb://{table}: {e}") from e
+                raise ConfigError(f"dynamodb://{table}: {redact(str(e))}") from None
         self.client = client
         self.region: str = str(client.meta.region_name)
-        self._stale: OrderedDict[str, dict[str, list[str]]] = OrderedDict()
+        # partition key -> {sort key: its chunk keys}: items a read found close to expiry
+        self._stale: OrderedDict[str, OrderedDict[str, list[str]]] = OrderedDict()
         self._stale_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -237,28 +301,35 @@ class DynamoDBStore:
         return f"table {self.table!r} in region {self.region!r}"
 
     def _backoff(self, attempt: int) -> None:
-        self._sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random() / 2))
+        """Capped exponential backoff with jitter, for the loops botocore cannot run."""
+        self._sleep(min(5.0, 0.1 * 2**attempt) * (0.5 + random.random() / 2))
+
+    @contextlib.contextmanager
+    def _mapped(self, operation: str, passthrough: Iterable[str] = ()) -> Iterator[None]:
+        """botocore's errors (raised after its retries) as this library's typed errors;
+        ``passthrough`` error codes re-raised untouched for the caller to handle."""
+        try:
+            yield
+        except ClientError as e:
+            if str(e.response.get("Error", {}).get("Code", "")) in passthrough:
+                raise
+            raise self._error(operation, e) from None
+        except (BotoConnectionError, HTTPClientError) as e:
+            raise BackendUnavailableError(
+                f"cannot reach DynamoDB at {self._endpoint()} ({self._where()}): {redact(str(e))}"
+            ) from None
+        except NoCredentialsError:
+            raise ConfigError(
+                "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+                "AWS_SECRET_ACCESS_KEY, or run with an IAM role (never put them in the URL)"
+            ) from None
+        except WaiterError as e:
+            raise DynamoDBError(f"DynamoDB {self._where()} did not become ACTIVE: {e}") from None
 
     def _call(self, operation: str, *, passthrough: Iterable[str] = (), **kwargs: Any) -> Any:
-        """One API call: throttling retried with backoff, errors named, ``passthrough`` codes
-        re-raised untouched for the caller to handle."""
-        attempt = 0
-        while True:
-            try:
-                return getattr(self.client, operation)(**kwargs)
-            except ClientError as e:
-                code = str(e.response.get("Error", {}).get("Code", ""))
-                if code in passthrough:
-                    raise
-                if code in _THROTTLE and attempt < self.max_retries:
-                    self._backoff(attempt)
-                    attempt += 1
-                    continue
-                raise self._error(operation, e) from e
-            except BotoConnectionError as e:
-                raise BackendUnavailableError(
-                    f"cannot reach DynamoDB at {self._endpoint()} ({self._where()}): {e}"
-                ) from e
+        """One API call; botocore retries it (``retry_mode``, ``max_attempts``)."""
+        with self._mapped(operation, passthrough):
+            return getattr(self.client, operation)(**kwargs)
 
     def _endpoint(self) -> str:
         url = str(self.client.meta.endpoint_url)
@@ -284,36 +355,68 @@ class DynamoDBStore:
         return DynamoDBError(f"DynamoDB {operation} failed on {self._where()}: {code}: {msg}")
 
     def _pk(self, partition: str) -> str:
-        return self.prefix + partition
+        if PREFIX_SEP in partition:  # the saver's partitions are escaped ids: never
+            raise ConfigError(f"dynamodb partition {partition!r} must not contain {PREFIX_SEP!r}")
+        return self._root + partition
 
     def _key(self, pk: str, sk: str) -> Item:
         return {"PK": {"S": pk}, "SK": {"S": sk}}
 
-    def _expired(self, item: Item, now: float) -> bool:
+    @staticmethod
+    def _expiry(item: Item) -> int | None:
+        """The item's ``ttl`` in epoch seconds; None without one, or with one of another type
+        (DynamoDB's TTL ignores those too)."""
         t = item.get("ttl")
-        return t is not None and int(t["N"]) <= now
+        try:
+            return int(t["N"]) if isinstance(t, dict) else None
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _expired(self, item: Item, now: float) -> bool:
+        t = self._expiry(item)
+        return t is not None and t <= now
 
     def _note_stale(self, pk: str, items: Iterable[Item], now: float) -> None:
-        """Remember items that will expire within half the TTL (see the module docstring)."""
+        """Remember items (any family) that expire within half the TTL: the partition's next
+        commit refreshes them (see the module docstring)."""
         if self.ttl is None:
             return
         soon = now + self.ttl / 2
-        stale = {
-            i["SK"]["S"]: _chunk_keys(i) for i in items if "ttl" in i and int(i["ttl"]["N"]) < soon
-        }
+        stale = []
+        for i in items:
+            t = self._expiry(i)
+            if t is not None and t < soon:
+                stale.append((i["SK"]["S"], _chunk_keys(i)))
         if not stale:
             return
         with self._stale_lock:
-            self._stale.setdefault(pk, {}).update(stale)
+            noted = self._stale.setdefault(pk, OrderedDict())
+            for sk, chunks in stale:
+                noted[sk] = chunks
+                noted.move_to_end(sk)
+            while len(noted) > NOTED_MAX_PER_PARTITION:
+                noted.popitem(last=False)
             self._stale.move_to_end(pk)
-            while len(self._stale) > 256:
+            while len(self._stale) > NOTED_PARTITIONS:
                 self._stale.popitem(last=False)
 
     # --- reads ----------------------------------------------------------------------------------
 
+    def _unprocessed(self, operation: str, rounds: int) -> None:
+        """Backoff before the next round of a batch's unprocessed part; give up (naming the
+        table) after ``max_attempts`` rounds: DynamoDB throttles the batch for longer than the
+        caller can wait."""
+        if rounds >= self.max_attempts:
+            raise DynamoDBError(
+                f"DynamoDB {operation} on {self._where()}: items still unprocessed after "
+                f"{rounds} rounds (throttled); raise the table's capacity or max_attempts"
+            )
+        self._backoff(rounds - 1)
+
     def _batch_get(self, pk: str, sks: Sequence[str], consistent: bool = False) -> dict[str, Item]:
-        """Items by sort key, ``BATCH_GET_MAX`` keys per call, ``UnprocessedKeys`` retried.
-        Chunks are always read consistently: a head may be visible before its chunks are."""
+        """Items by sort key, ``BATCH_GET_MAX`` keys per call, ``UnprocessedKeys`` retried (a
+        bounded number of rounds). Chunks are always read consistently: a head may be visible
+        before its chunks are."""
         out: dict[str, Item] = {}
         todo = list(dict.fromkeys(sks))
         for i in range(0, len(todo), BATCH_GET_MAX):
@@ -323,15 +426,15 @@ class DynamoDBStore:
                     "ConsistentRead": self.consistent_read or consistent,
                 }
             }
-            attempt = 0
+            rounds = 0
             while request:
                 resp = self._call("batch_get_item", RequestItems=request)
+                rounds += 1
                 for item in resp.get("Responses", {}).get(self.table, []):
                     out[item["SK"]["S"]] = item
                 request = resp.get("UnprocessedKeys") or {}
                 if request:
-                    self._backoff(attempt)
-                    attempt += 1
+                    self._unprocessed("BatchGetItem", rounds)
         return out
 
     def _live(self, pk: str, items: Iterable[Item]) -> list[Item]:
@@ -341,24 +444,49 @@ class DynamoDBStore:
         self._note_stale(pk, live, now)
         return live
 
-    def _assemble(self, items: Sequence[Item], fetched: dict[str, Item]) -> list[tuple[str, bytes]]:
-        """``(key, value)`` per item, chunked values joined from ``fetched`` chunk items."""
+    def _corrupt(self, pk: str, sk: str, what: str) -> CorruptRecordError:
+        return CorruptRecordError(
+            f"DynamoDB item {sk!r} of partition {pk!r} in {self._where()}: {what}"
+        )
+
+    def _binary(self, pk: str, sk: str, item: Item) -> bytes:
+        """The ``v`` attribute, which must be binary."""
+        v = item.get("v")
+        if not isinstance(v, dict) or not isinstance(v.get("B"), (bytes, bytearray)):
+            kind = (
+                "missing" if v is None else f"of type {'/'.join(v) if isinstance(v, dict) else '?'}"
+            )
+            raise self._corrupt(pk, sk, f"value attribute 'v' is {kind}, expected binary (B)")
+        return bytes(v["B"])
+
+    def _assemble(
+        self, pk: str, items: Sequence[Item], fetched: dict[str, Item]
+    ) -> list[tuple[str, bytes]]:
+        """``(key, value)`` per item, chunked values joined from ``fetched`` chunk items.
+        A damaged item is a ``CorruptRecordError`` naming its key, never a guess."""
         out: list[tuple[str, bytes]] = []
         for item in items:
             sk = item["SK"]["S"]
-            if "v" in item:
-                out.append((sk, bytes(item["v"]["B"])))
+            if "v" in item or "n" not in item:
+                out.append((sk, self._binary(pk, sk, item)))
                 continue
+            chunks = _chunk_keys(item)
+            try:
+                total = int(item["z"]["N"])
+            except (KeyError, TypeError, ValueError):
+                total = -1
+            if not chunks or total < 0:
+                raise self._corrupt(pk, sk, "chunked value head without valid n / h / z")
             parts = []
-            for ck in _chunk_keys(item):
-                if ck not in fetched:
-                    raise CorruptRecordError(
-                        f"chunk {ck!r} of key {sk!r} is missing in DynamoDB {self._where()}"
-                    )
-                parts.append(bytes(fetched[ck]["v"]["B"]))
+            for ck in chunks:
+                v = fetched[ck].get("v") if ck in fetched else None
+                if not isinstance(v, dict) or not isinstance(v.get("B"), (bytes, bytearray)):
+                    state = "missing" if ck not in fetched else "damaged (no binary 'v')"
+                    raise self._corrupt(pk, sk, f"chunk {ck!r} of the value is {state}")
+                parts.append(bytes(v["B"]))
             value = b"".join(parts)
-            if len(value) != int(item["z"]["N"]):
-                raise CorruptRecordError(f"chunked value at key {sk!r} has the wrong length")
+            if len(value) != total:
+                raise self._corrupt(pk, sk, "chunked value has the wrong length")
             out.append((sk, value))
         return out
 
@@ -366,7 +494,7 @@ class DynamoDBStore:
         """Values of live items in order; chunked values cost one ``BatchGetItem``."""
         live = self._live(pk, items)
         needed = [k for i in live for k in _chunk_keys(i)]
-        return self._assemble(live, self._batch_get(pk, needed, True) if needed else {})
+        return self._assemble(pk, live, self._batch_get(pk, needed, True) if needed else {})
 
     def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
         if not keys:
@@ -385,12 +513,14 @@ class DynamoDBStore:
         keys_only: bool = False,
         consistent: bool | None = None,
     ) -> list[Item]:
-        """Items with ``start <= SK < end``, following ``LastEvaluatedKey`` to the end."""
+        """Items with ``start <= SK < end``; ``Limit`` is what is still needed, and
+        ``LastEvaluatedKey`` is followed only while more is needed. Expired items are skipped
+        (not counted) unless ``keys_only`` (deletes want them too)."""
         end = min(end, CHUNK_MARK)
         if end <= start or (limit is not None and limit <= 0):
             return []
         values: dict[str, Any] = {":p": {"S": pk}, ":e": {"S": end}}
-        if start:
+        if start:  # BETWEEN is inclusive: an item equal to ``end`` is dropped below
             cond = "PK = :p AND SK BETWEEN :s AND :e"
             values[":s"] = {"S": start}
         else:  # DynamoDB refuses an empty string as a key value
@@ -405,17 +535,24 @@ class DynamoDBStore:
         if keys_only:
             kwargs["ProjectionExpression"] = "SK, #n, #h"
             kwargs["ExpressionAttributeNames"] = {"#n": "n", "#h": "h"}
+        now = self._clock()
         out: list[Item] = []
         while True:
             if limit is not None:
-                kwargs["Limit"] = limit - len(out) + 1  # +1: the item equal to ``end``
+                kwargs["Limit"] = limit - len(out)
             resp = self._call("query", **kwargs)
-            out += [i for i in resp.get("Items", []) if i["SK"]["S"] != end]
+            at_end = False
+            for item in resp.get("Items", []):
+                if item["SK"]["S"] == end:
+                    at_end = True
+                elif keys_only or not self._expired(item, now):
+                    out.append(item)
             lek = resp.get("LastEvaluatedKey")
-            if lek is None or (limit is not None and len(out) >= limit):
+            done = limit is not None and len(out) >= limit
+            if lek is None or done or (at_end and not reverse):  # forward: ``end`` is the last
                 break
             kwargs["ExclusiveStartKey"] = lek
-        return out[:limit] if limit is not None else out
+        return out
 
     def scan(
         self,
@@ -443,7 +580,7 @@ class DynamoDBStore:
                 items = self._values(pk, live)
                 refs = follow_refs(items, follow)
                 return ScanResult(items, self.get(partition, refs) if refs else {})
-            found = follow_refs([(item["SK"]["S"], bytes(item["v"]["B"]))], 1)
+            found = follow_refs([(item["SK"]["S"], self._binary(pk, item["SK"]["S"], item))], 1)
             taken += bool(found)
             refs += [k for k in found if k not in refs]
         needed = [k for i in live for k in _chunk_keys(i)]
@@ -452,7 +589,9 @@ class DynamoDBStore:
         more = [k for i in heads for k in _chunk_keys(i) if k not in fetched]
         if more:
             fetched.update(self._batch_get(pk, more, True))
-        return ScanResult(self._assemble(live, fetched), dict(self._assemble(heads, fetched)))
+        return ScanResult(
+            self._assemble(pk, live, fetched), dict(self._assemble(pk, heads, fetched))
+        )
 
     # --- writes ---------------------------------------------------------------------------------
 
@@ -494,31 +633,32 @@ class DynamoDBStore:
             net[op.key] = (pos, op, old_chunks + chunks)
         return [(op, chunks) for _, op, chunks in sorted(net.values(), key=lambda t: t[0])]
 
-    def _actions(self, pk: str, ops: Sequence[Op]) -> list[_Action]:
+    def _actions(self, pk: str, ops: Sequence[Op]) -> tuple[list[_Action], set[str], bool]:
+        """The item actions of a batch, the keys it writes or deletes, and whether it commits."""
         now = int(self._clock())
         expiry = {"ttl": {"N": str(now + self.ttl)}} if self.ttl is not None else {}
         base = len(pk) + _ITEM_OVERHEAD
         actions: list[_Action] = []
         written: set[str] = set()
-        refs: list[str] = []
+        commit = False
         for op, chunks in self._coalesce(self._expand(pk, ops)):
             written.add(op.key)
+            written.update(chunks)
             if isinstance(op, Delete):
                 for ck in chunks:
                     actions.append(_Action("delete", ck, owner=op.key, size=base + len(ck)))
                 actions.append(_Action("delete", op.key, owner=op.key, size=base + len(op.key)))
                 continue
+            commit = commit or op.commit
             cond = "absent" if op.if_absent else None
             value = op.value
             n = (len(value) + CHUNK_SIZE - 1) // CHUNK_SIZE if len(value) > INLINE_MAX else 0
             h = hashlib.sha256(op.key.encode() + b"\0" + value).hexdigest()[:40] if n else ""
             new_chunks = {_chunk_key(h, i) for i in range(n)}
+            written.update(new_chunks)
             for ck in chunks:  # chunks of a value this put replaces (found by a DeleteRange)
                 if ck not in new_chunks:
                     actions.append(_Action("delete", ck, owner=op.key, size=base + len(ck)))
-            if op.commit and self.ttl is not None:
-                with contextlib.suppress(ValueError, UnicodeDecodeError):
-                    refs += split_refs(value)[0]
             if len(value) <= INLINE_MAX:
                 item = {**self._key(pk, op.key), "v": {"B": value}, **expiry}
                 size = base + len(op.key) + len(value)
@@ -540,35 +680,72 @@ class DynamoDBStore:
             barrier = "commit" if op.commit else "head"
             size = base + len(op.key) + 80
             actions.append(_Action("put", op.key, head, cond, op.key, size, barrier))
-        actions += self._touches(pk, refs, written, base)
-        return actions
+        return actions, written, commit
 
-    def _touches(self, pk: str, refs: list[str], written: set[str], base: int) -> list[_Action]:
-        """TTL refreshes for referenced items that are close to expiry and not rewritten."""
-        if not refs:
+    def _take_touches(self, pk: str, written: set[str], commit: bool) -> list[_Action]:
+        """TTL refreshes due with this write: every noted item of the partition that it does
+        not rewrite, if it commits (most recently read first, at most TOUCH_MAX_PER_COMMIT)."""
+        if self.ttl is None:
             return []
-        with self._stale_lock:
-            stale = self._stale.get(pk, {})
-            due = {k: stale.pop(k) for k in refs if k in stale and k not in written}
+        base = len(pk) + _ITEM_OVERHEAD
         out: list[_Action] = []
-        for key, chunks in due.items():
-            for k in [*chunks, key]:
-                out.append(_Action("touch", k, None, "exists", key, base + len(k)))
+        with self._stale_lock:
+            noted = self._stale.get(pk)
+            if noted is None:
+                return []
+            for k in written:  # rewritten (fresh ttl) or deleted: nothing to refresh
+                noted.pop(k, None)
+            while commit and noted and len(out) < TOUCH_MAX_PER_COMMIT:
+                key, chunks = noted.popitem(last=True)
+                out += [_Action("touch", k, None, "exists", key, base + len(k)) for k in chunks]
+                out.append(_Action("touch", key, None, "exists", key, base + len(key)))
+            if not noted:
+                del self._stale[pk]
         return out
+
+    def _requeue(self, pk: str, touches: Sequence[_Action]) -> None:
+        """Refreshes that could not be sent: due again at the partition's next commit."""
+        with self._stale_lock:
+            noted = self._stale.setdefault(pk, OrderedDict())
+            for a in touches:
+                if a.key == a.owner:
+                    noted[a.key] = [t.key for t in touches if t.owner == a.key and t is not a]
+
+    def _refresh(self, pk: str, touches: list[_Action]) -> None:
+        """Refreshes that did not fit the commit's transaction, after it, in transactions of
+        ``TX_MAX_ACTIONS``. The user's write has succeeded: a failure here is logged and the
+        rest waits for the next commit (touches of deleted items simply drop out)."""
+        for i in range(0, len(touches), TX_MAX_ACTIONS):
+            pack = touches[i : i + TX_MAX_ACTIONS]
+            try:
+                if len(pack) == 1:
+                    self._single(pk, pack[0])
+                else:
+                    self._transact(pk, pack)
+            except (BackendError, BackendUnavailableError) as e:
+                log.warning("DynamoDB TTL refresh deferred to the next commit: %s", e)
+                self._requeue(pk, touches[i:])
+                return
 
     def _tx_item(self, pk: str, a: _Action) -> dict[str, Any]:
         if a.kind == "delete":
             return {"Delete": {"TableName": self.table, "Key": self._key(pk, a.key)}}
         if a.kind == "touch":
             assert self.ttl is not None
+            now = int(self._clock())
             return {
                 "Update": {
                     "TableName": self.table,
                     "Key": self._key(pk, a.key),
+                    # Only an item that still exists and has not expired: a refresh never
+                    # revives data that readers already treat as gone.
                     "UpdateExpression": "SET #t = :t",
-                    "ConditionExpression": "attribute_exists(PK)",
+                    "ConditionExpression": "attribute_exists(PK) AND #t > :now",
                     "ExpressionAttributeNames": {"#t": "ttl"},
-                    "ExpressionAttributeValues": {":t": {"N": str(int(self._clock()) + self.ttl)}},
+                    "ExpressionAttributeValues": {
+                        ":t": {"N": str(now + self.ttl)},
+                        ":now": {"N": str(now)},
+                    },
                 }
             }
         put: dict[str, Any] = {"TableName": self.table, "Item": a.item}
@@ -587,8 +764,10 @@ class DynamoDBStore:
             self._call(operation, passthrough={"ConditionalCheckFailedException"}, **args)
 
     def _transact(self, pk: str, actions: list[_Action]) -> None:
-        """One transaction; cancelled condition checks drop their actions (and their chunks)."""
-        attempt = 0
+        """One transaction; cancelled condition checks drop their actions (and their chunks).
+        Cancellations for throttling or a conflicting transaction are sent again, at most
+        ``max_attempts`` times in all (botocore sees only the cancellation, not its reasons)."""
+        attempt = 1
         while actions:
             try:
                 self._call(
@@ -602,12 +781,12 @@ class DynamoDBStore:
                 codes = [str(r.get("Code", "None")) for r in reasons]
                 failed = {i for i, c in enumerate(codes) if c == "ConditionalCheckFailed"}
                 others = {c for c in codes if c not in ("None", "ConditionalCheckFailed")}
-                if others and others <= _TX_RETRYABLE and attempt < self.max_retries:
-                    self._backoff(attempt)
+                if others and others <= _TX_RETRYABLE and attempt < self.max_attempts:
+                    self._backoff(attempt - 1)
                     attempt += 1
                     continue
                 if others or not failed or any(actions[i].cond is None for i in failed):
-                    raise self._error("TransactWriteItems", e) from e
+                    raise self._error("TransactWriteItems", e) from None
                 owners = {actions[i].owner for i in failed if actions[i].kind == "put"}
                 actions = [
                     a
@@ -616,7 +795,9 @@ class DynamoDBStore:
                 ]
 
     def _batch_write(self, pk: str, actions: Sequence[_Action]) -> None:
-        """Unconditional puts and deletes, ``BATCH_WRITE_MAX`` per call, in any order."""
+        """Unconditional puts and deletes, ``BATCH_WRITE_MAX`` per call, in any order;
+        ``UnprocessedItems`` retried a bounded number of rounds. Calls are sequential, so the
+        actions of an earlier call are all applied before any of a later one."""
         for i in range(0, len(actions), BATCH_WRITE_MAX):
             request: dict[str, Any] = {
                 self.table: [
@@ -626,13 +807,13 @@ class DynamoDBStore:
                     for a in actions[i : i + BATCH_WRITE_MAX]
                 ]
             }
-            attempt = 0
+            rounds = 0
             while request:
                 resp = self._call("batch_write_item", RequestItems=request)
+                rounds += 1
                 request = resp.get("UnprocessedItems") or {}
                 if request:
-                    self._backoff(attempt)
-                    attempt += 1
+                    self._unprocessed("BatchWriteItem", rounds)
 
     @staticmethod
     def _fits(actions: Sequence[_Action]) -> bool:
@@ -642,14 +823,26 @@ class DynamoDBStore:
         if not ops:
             return
         pk = self._pk(partition)
-        actions = self._actions(pk, ops)
+        actions, written, commit = self._actions(pk, ops)
+        touches = self._take_touches(pk, written, commit)
+        # TTL refreshes ride in the commit's own transaction while it fits; the rest follow it.
+        if touches and self._fits(actions):
+            room = TX_MAX_ACTIONS - len(actions)
+            size = sum(a.size for a in actions)
+            n = 0
+            while n < min(room, len(touches)) and size + touches[n].size <= TX_MAX_BYTES:
+                size += touches[n].size
+                n += 1
+            actions, touches = actions + touches[:n], touches[n:]
         if len(actions) == 1:
             self._single(pk, actions[0])
-        elif actions and self._fits(actions):
+        elif self._fits(actions):
             self._transact(pk, actions)
-        elif actions:
+        else:
             for group in self._groups(actions):
                 self._write_group(pk, group)
+        if touches:
+            self._refresh(pk, touches)
 
     @staticmethod
     def _groups(actions: Sequence[_Action]) -> list[list[_Action]]:
@@ -685,7 +878,10 @@ class DynamoDBStore:
             self._transact(pk, pack)
 
     def drop(self, partition: str) -> None:
-        """Every item of the partition (chunks included): keys-only Query, batched deletes."""
+        """Every item of the partition (chunks included), in reverse of how they were written:
+        first the checkpoint records (newest first), then - once every record is gone - their
+        writes, blobs and chunks. A crash or a concurrent reader mid-drop never meets a record
+        whose data is gone; a crashed drop is finished by the next one."""
         pk = self._pk(partition)
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -701,20 +897,28 @@ class DynamoDBStore:
             if resp.get("LastEvaluatedKey") is None:
                 break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-        self._batch_write(pk, [_Action("delete", k) for k in keys])
+        records = sorted((k for k in keys if _is_record(k)), reverse=True)
+        rest = [k for k in keys if not _is_record(k)]
+        for phase in (records, rest):
+            self._batch_write(pk, [_Action("delete", k) for k in phase])
+        with self._stale_lock:
+            self._stale.pop(pk, None)
 
     # --- admin ----------------------------------------------------------------------------------
 
     def partitions(self, cursor: str | None = None) -> PartitionPage:
-        """A page of partitions from a projected Scan; the cursor is the scan position plus the
-        last partition reported (its items may continue on the next scan page)."""
+        """A page of this prefix's partitions from a projected Scan; the cursor is the scan
+        position plus the last partition reported (its items may continue on the next page).
+        A prefix sees only keys ``prefix#...``; the empty prefix only keys without ``#``."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "ProjectionExpression": "PK",
         }
         if self.prefix:
             kwargs["FilterExpression"] = "begins_with(PK, :x)"
-            kwargs["ExpressionAttributeValues"] = {":x": {"S": self.prefix}}
+        else:
+            kwargs["FilterExpression"] = "NOT contains(PK, :x)"
+        kwargs["ExpressionAttributeValues"] = {":x": {"S": self._root or PREFIX_SEP}}
         last: str | None = None
         if cursor:
             try:
@@ -728,7 +932,7 @@ class DynamoDBStore:
             for item in resp.get("Items", []):
                 pk = item["PK"]["S"]
                 if pk != last:
-                    parts.append(pk[len(self.prefix) :])
+                    parts.append(pk[len(self._root) :])
                     last = pk
             lek = resp.get("LastEvaluatedKey")
             if lek is None:
@@ -740,10 +944,11 @@ class DynamoDBStore:
     def setup(self) -> None:
         """Create the table if missing (on-demand), wait until ACTIVE, enable TTL if configured."""
         try:
-            desc = self.client.describe_table(TableName=self.table)["Table"]
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
-                raise self._error("DescribeTable", e) from e
+            resp = self._call(
+                "describe_table", passthrough={"ResourceNotFoundException"}, TableName=self.table
+            )
+            desc: dict[str, Any] = resp["Table"]
+        except ClientError:
             desc = self._create()
         keys = {k["AttributeName"]: k["KeyType"] for k in desc.get("KeySchema", [])}
         if keys != {"PK": "HASH", "SK": "RANGE"}:
@@ -752,7 +957,9 @@ class DynamoDBStore:
                 "PK (HASH, string) and SK (RANGE, string)"
             )
         if desc.get("TableStatus") != "ACTIVE":
-            self._wait_active()
+            with self._mapped("DescribeTable"):
+                waiter = self.client.get_waiter("table_exists")
+                waiter.wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
         if self.ttl is not None:
             status = self._call("describe_time_to_live", TableName=self.table)
             ttl_desc = status.get("TimeToLiveDescription", {})
@@ -765,7 +972,9 @@ class DynamoDBStore:
 
     def _create(self) -> dict[str, Any]:
         try:
-            resp = self.client.create_table(
+            resp = self._call(
+                "create_table",
+                passthrough={"ResourceInUseException"},
                 TableName=self.table,
                 AttributeDefinitions=[
                     {"AttributeName": "PK", "AttributeType": "S"},
@@ -778,24 +987,41 @@ class DynamoDBStore:
                 BillingMode="PAY_PER_REQUEST",
             )
             desc: dict[str, Any] = resp["TableDescription"]
-            return desc
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") != "ResourceInUseException":
-                raise self._error("CreateTable", e) from e
-            # created concurrently by another process
-            desc = self.client.describe_table(TableName=self.table)["Table"]
-            return desc
-
-    def _wait_active(self) -> None:
-        waiter = self.client.get_waiter("table_exists")
-        waiter.wait(TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+        except ClientError:  # created concurrently by another process
+            desc = self._call("describe_table", TableName=self.table)["Table"]
+        return desc
 
     def close(self) -> None:
         """Nothing to release: the client's pool closes with the process (Lambda reuses it)."""
 
 
+_OPTIONS = (
+    "region",
+    "endpoint_url",
+    "ttl",
+    "consistent_read",
+    "prefix",
+    "profile",
+    "max_attempts",
+    "max_retries",
+    "retry_mode",
+    "connect_timeout",
+    "read_timeout",
+)
+
+
+def _number(query: dict[str, str], name: str, kind: type[int] | type[float]) -> Any:
+    try:
+        return kind(query[name])
+    except ValueError:
+        what = "an integer" if kind is int else "a number of seconds"
+        raise ConfigError(f"dynamodb {name}={query[name]!r}: use {what}") from None
+
+
 def from_url(url: str, **options: Any) -> DynamoDBStore:
-    """``dynamodb://TABLE?region=&endpoint_url=&ttl=&consistent_read=&prefix=&profile=``."""
+    """``dynamodb://TABLE?region=&endpoint_url=&ttl=&consistent_read=&prefix=&profile=``
+    ``&max_attempts=&retry_mode=&connect_timeout=&read_timeout=`` (see the module docstring;
+    ``max_retries=N`` is the older spelling of ``max_attempts=N+1``)."""
     base, query = split_options(url)
     query.update({k: str(v) for k, v in options.items() if k != "client"})
     rest = base.split("://", 1)[1]
@@ -810,28 +1036,25 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
             "dynamodb URL needs a table name (3-255 chars): dynamodb://TABLE, "
             f"got {redact_url(url)!r}"
         )
-    allowed = {
-        "region",
-        "endpoint_url",
-        "ttl",
-        "consistent_read",
-        "prefix",
-        "profile",
-        "max_retries",
-    }
-    unknown = set(query) - allowed
+    unknown = set(query) - set(_OPTIONS)
     if unknown:
         raise ConfigError(
             f"unknown dynamodb option(s): {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(allowed))}"
+            f"known: {', '.join(sorted(_OPTIONS))}"
         )
     ttl = parse_duration(query["ttl"]) if query.get("ttl") else None
-    try:
-        retries = int(query.get("max_retries", 8))
-    except ValueError:
-        raise ConfigError(
-            f"dynamodb max_retries={query['max_retries']!r}: use an integer"
-        ) from None
+    if "max_attempts" in query and "max_retries" in query:
+        raise ConfigError("dynamodb: give max_attempts or max_retries (= max_attempts - 1)")
+    attempts = DEFAULT_MAX_ATTEMPTS
+    if "max_attempts" in query:
+        attempts = _number(query, "max_attempts", int)
+    elif "max_retries" in query:
+        attempts = _number(query, "max_retries", int) + 1
+    timeouts = {
+        name: _number(query, name, float)
+        for name in ("connect_timeout", "read_timeout")
+        if query.get(name)
+    }
     return DynamoDBStore(
         table,
         region=query.get("region") or None,
@@ -840,6 +1063,8 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
         ttl=ttl,
         consistent_read=_bool("consistent_read", query.get("consistent_read", "true")),
         prefix=query.get("prefix", ""),
-        max_retries=retries,
+        max_attempts=attempts,
+        retry_mode=query.get("retry_mode") or "standard",
         client=options.get("client"),
+        **timeouts,
     )
