@@ -11,6 +11,7 @@ Round trips (port calls) per operation, whatever the backend:
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -66,10 +67,20 @@ from checkpoint_kv.port import (
 
 __all__ = ["KVCheckpointSaver"]
 
+_log = logging.getLogger("checkpoint_kv")
+
 _LATEST_PAGE = 8  # items in the first page of a "latest" scan: a record and its few writes
 _FULL_PAGE = 1000  # items per page when a whole family is read (copy, prune, list all)
 _COPY_BATCH = 500  # ops per write call when copying
 _EMPTY: R.Typed = ("empty", b"")  # the blob of a channel version without a value (as InMemorySaver)
+
+
+def _decodes(g: Group) -> bool:
+    try:
+        g.record  # noqa: B018 - decoding is the check
+    except CorruptRecordError:
+        return False
+    return True
 
 
 def _snapshots(values: Mapping[str, Any]) -> bool:
@@ -472,9 +483,15 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         for i in range(0, len(ops), _COPY_BATCH):
             yield Write(part, ops[i : i + _COPY_BATCH])
 
-    def _plan_prune(self, thread_ids: Sequence[str], strategy: str) -> Plan[None]:
+    def _plan_prune(
+        self, thread_ids: Sequence[str], strategy: str, skip_corrupt: bool = False
+    ) -> Plan[None]:
+        """A namespace holding a damaged record is left as it is (what it needs cannot be
+        known) and named: in the ``CorruptRecordError`` raised once the rest is pruned, or,
+        with ``skip_corrupt``, in a warning."""
         if strategy not in ("keep_latest", "delete"):
             raise ConfigError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
+        damaged: list[str] = []
         for tid in thread_ids:
             part = K.partition(tid)
             if strategy == "delete":
@@ -483,14 +500,26 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
             groups = yield from self._read_all(part)
             by_ns: dict[str, list[Group]] = {}
             for g in groups:
-                by_ns.setdefault(g.record.ns, []).append(g)
+                by_ns.setdefault(g.sort_id[1], []).append(g)
             kept: list[Group] = []
             for gs in by_ns.values():
-                kept += yield from self._keep(part, gs)
+                try:
+                    kept += yield from self._keep(part, gs)
+                except CorruptRecordError:
+                    bad = [g.key for g in gs if not _decodes(g)]
+                    damaged += bad or [gs[-1].key]
+                    kept += gs
             kept_keys = {g.key for g in kept}
             dead = [g for g in groups if g.key not in kept_keys]
             if dead:
                 yield from self._drop(part, dead, kept)
+        if damaged and not skip_corrupt:
+            raise CorruptRecordError(
+                f"prune left {len(damaged)} namespace(s) as they were: damaged record(s) "
+                f"{damaged[:5]!r}; the rest is pruned (skip_corrupt=True only warns)"
+            )
+        if damaged:
+            _log.warning("prune skipped namespaces with damaged records: %r", damaged[:20])
 
     def _keep(self, part: str, gs: list[Group]) -> Plan[list[Group]]:
         """What keep_latest keeps of one namespace: the latest checkpoint and, for each of its
@@ -586,8 +615,14 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         run(self.store, self._plan_copy(source_thread_id, target_thread_id))
 
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        run(self.store, self._plan_prune(thread_ids, strategy))
+    def prune(
+        self,
+        thread_ids: Sequence[str],
+        *,
+        strategy: str = "keep_latest",
+        skip_corrupt: bool = False,
+    ) -> None:
+        run(self.store, self._plan_prune(thread_ids, strategy, skip_corrupt))
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -637,8 +672,14 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         await arun(self.astore, self._plan_copy(source_thread_id, target_thread_id))
 
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await arun(self.astore, self._plan_prune(thread_ids, strategy))
+    async def aprune(
+        self,
+        thread_ids: Sequence[str],
+        *,
+        strategy: str = "keep_latest",
+        skip_corrupt: bool = False,
+    ) -> None:
+        await arun(self.astore, self._plan_prune(thread_ids, strategy, skip_corrupt))
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

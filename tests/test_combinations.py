@@ -208,3 +208,19 @@ def test_partial_delete_thread_then_again(saver: KVCheckpointSaver) -> None:
     saver.delete_thread("gone")
     assert saver.get_tuple(cfg("gone")) is None
     assert list(saver.list(cfg("gone"))) == []
+
+
+def test_prune_leaves_a_damaged_namespace_and_names_it(saver: KVCheckpointSaver) -> None:
+    graph = chat(saver, PlainChat)
+    for thread in ("ok", "bad"):
+        for turn in range(3):
+            graph.invoke({"messages": [f"user:{turn}"]}, cfg(thread))
+    old = list(saver.list(cfg("bad")))[-1].config["configurable"]["checkpoint_id"]
+    key = K.record_key("", old)
+    value = saver.store.get(K.partition("bad"), [key])[key]
+    saver.store.write(K.partition("bad"), [Put(key, value[:-3] + b"XYZ")])
+    with pytest.raises(CorruptRecordError, match=key.replace("!", ".")):
+        saver.prune(["bad", "ok"])
+    assert len(list(saver.list(cfg("ok")))) == 1  # the healthy thread was pruned
+    saver.prune(["bad"], skip_corrupt=True)  # warns, leaves it
+    assert len(graph.get_state(cfg("bad")).values["messages"]) == 6
