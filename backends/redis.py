@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -77,25 +78,16 @@ import redis.asyncio.cluster
 import redis.asyncio.retry
 import redis.cluster
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import (
-    AuthenticationError,
-    ClusterDownError,
-    InvalidResponse,
-    NoPermissionError,
-    NoScriptError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    RedisClusterException,
-    ResponseError,
-    SlotNotCoveredError,
-)
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from checkpoint_kv.aio import ThreadedAsyncStore
 from checkpoint_kv.errors import (
     BackendError,
     BackendUnavailableError,
+    CheckpointKVError,
     ConfigError,
     CorruptRecordError,
     redact,
@@ -454,67 +446,165 @@ def _partitions_cursor(cursor: str | None) -> tuple[int, int]:
 _CORRUPT = "CKV_CORRUPT"  # error replies of the read scripts for a partly lost thread
 
 
+def _kinds(e: BaseException) -> set[str]:
+    """The client library's class names of ``e`` (its MRO, builtins left out).
+
+    redis-py and the ``valkey`` package (a fork) raise classes with the same names
+    (``ConnectionError``, ``NoScriptError``...) from different modules, so errors are told
+    apart by name: a caller's valkey client gets the same typed errors and the same NOSCRIPT
+    recovery as a redis-py one."""
+    return {c.__name__ for c in type(e).__mro__ if c.__module__ != "builtins"}
+
+
+def _is_noscript(e: BaseException) -> bool:
+    return "NoScriptError" in _kinds(e) or str(e).startswith("NOSCRIPT")
+
+
+_PASSWORD_FORMS = (
+    "redis://:PASSWORD@host:port/0, or redis://USER:PASSWORD@host:port/0 for an ACL user"
+)
+
+
 @contextmanager
 def _errors(where: str) -> Iterator[None]:
-    """Turn redis-py's failures into the library's typed errors: unreachable (after its
+    """Turn the client's failures into the library's typed errors: unreachable (after its
     retries), refused (out of memory), damaged (a thread the server lost part of)."""
     try:
         yield
-    except AuthenticationError as e:
-        raise BackendUnavailableError(
-            f"Redis at {where} refused the credentials in the URL: {redact(str(e))}"
-        ) from e
-    except RedisTimeoutError as e:
-        raise BackendUnavailableError(
-            f"Redis at {where} did not answer in time (socket_timeout / connect_timeout, after "
-            f"retries; a stalled or overloaded server): {redact(str(e))}"
-        ) from e
-    except (
-        RedisConnectionError,
-        ClusterDownError,
-        SlotNotCoveredError,
-    ) as e:
-        raise BackendUnavailableError(
-            f"cannot reach Redis at {where} (after retries): {type(e).__name__}: {redact(str(e))}"
-        ) from e
-    except ReadOnlyError as e:
-        raise BackendUnavailableError(
-            f"Redis at {where} is a read-only replica (a failover in progress, or the URL names "
-            f"a replica; retried): {e}"
-        ) from e
-    except InvalidResponse as e:  # an HTTP proxy, a TLS port reached without rediss://, ...
-        raise BackendUnavailableError(
-            f"the server at {where} does not speak the Redis protocol (a proxy, or a TLS port "
-            f"needing rediss://?): {redact(str(e))}"
-        ) from e
-    except RedisClusterException as e:
-        if "cannot be connected" not in str(e):
+    except CheckpointKVError:
+        raise
+    except Exception as e:
+        kinds = _kinds(e)
+        if not kinds & _CLIENT_ERRORS:
             raise
-        raise BackendUnavailableError(
-            f"cannot reach Redis Cluster at {where} (after retries): {redact(str(e))}"
-        ) from e
-    except ResponseError as e:
-        text = str(e)
-        if isinstance(e, NoPermissionError) or text.startswith("NOPERM"):
-            raise BackendUnavailableError(
-                f"the Redis user lacks a permission at {where}: {e}; see docs/backends/redis.md "
-                "for the ACL it needs"
-            ) from e
-        if isinstance(e, OutOfMemoryError) or text.startswith("OOM"):
-            raise BackendError(
+        err = _translate(e, kinds, where)
+        if err is e:
+            raise
+        raise err from e
+
+
+# Base classes of the errors redis-py / valkey raise (the cluster one is not a RedisError).
+_CLIENT_ERRORS = {"RedisError", "ValkeyError", "RedisClusterException", "ValkeyClusterException"}
+
+
+def _translate(e: Exception, kinds: set[str], where: str) -> Exception:
+    text = str(e)
+    if "AuthenticationError" in kinds or "AuthorizationError" in kinds:
+        if "required" in text.lower():  # NOAUTH: redis-py strips the code from the message
+            return BackendUnavailableError(
+                f"Redis at {where} requires a password (NOAUTH) and none was sent: "
+                f"{_PASSWORD_FORMS}"
+            )
+        return BackendUnavailableError(
+            f"Redis at {where} refused the credentials: {redact(text)} (check the user name "
+            f"and password: {_PASSWORD_FORMS})"
+        )
+    if "TimeoutError" in kinds:
+        return BackendUnavailableError(
+            f"Redis at {where} did not answer in time (socket_timeout / connect_timeout, after "
+            f"retries; a stalled or overloaded server): {redact(text)}"
+        )
+    if kinds & {"ConnectionError", "ClusterDownError", "SlotNotCoveredError"}:
+        return BackendUnavailableError(
+            f"cannot reach Redis at {where} (after retries): {type(e).__name__}: {redact(text)}"
+        )
+    if "ReadOnlyError" in kinds:
+        return BackendUnavailableError(
+            f"Redis at {where} is a read-only replica (a failover in progress, or the URL names "
+            f"a replica; retried): {text}"
+        )
+    if "InvalidResponse" in kinds:  # an HTTP proxy, a TLS port reached without rediss://, ...
+        return BackendUnavailableError(
+            f"the server at {where} does not speak the Redis protocol (a proxy, or a TLS port "
+            f"needing rediss://?): {redact(text)}"
+        )
+    if kinds & {"RedisClusterException", "ValkeyClusterException"}:
+        if "cannot be connected" in text:
+            return BackendUnavailableError(
+                f"cannot reach Redis Cluster at {where} (after retries; no seed node "
+                f"answered): {redact(text)}"
+            )
+        if "not enabled" in text.lower():  # "Cluster mode is not enabled on this node"
+            return ConfigError(
+                f"Redis at {where} is a single server, not a cluster: use redis://{where} "
+                "(without +cluster or ?cluster=true)"
+            )
+        return e
+    if "ResponseError" in kinds:
+        if "NoPermissionError" in kinds or text.startswith("NOPERM"):
+            return BackendUnavailableError(
+                f"the Redis user lacks a permission at {where}: {text}; see "
+                "docs/backends/redis.md for the ACL it needs"
+            )
+        if "OutOfMemoryError" in kinds or text.startswith("OOM"):
+            return BackendError(
                 f"Redis at {where} is out of memory and refused the write (used memory > "
                 "maxmemory, maxmemory-policy noeviction): nothing of it was stored. Free memory "
                 "(delete_thread / prune old threads, or set ttl=<seconds> so idle threads "
                 f"expire) or raise maxmemory. Redis said: {text}"
-            ) from e
+            )
         if text.startswith(_CORRUPT):
-            raise CorruptRecordError(f"Redis at {where}: {text[len(_CORRUPT) :].strip()}") from e
-        raise
+            return CorruptRecordError(f"Redis at {where}: {text[len(_CORRUPT) :].strip()}")
+    return e
 
 
 def _nodes(client: Any) -> list[Any]:
     """Primaries of a cluster in a stable order (cursor positions index into it)."""
     return sorted(client.get_primaries(), key=lambda n: n.name)
+
+
+# --- a caller's client: what kind it is, where it points ------------------------------------
+# Duck-typed, so the ``valkey`` package's clients (a fork of redis-py, same API, other class
+# names) are taken as they are.
+
+
+def is_async_client(client: Any) -> bool:
+    """``redis.asyncio.Redis`` / its ``RedisCluster`` (or valkey's): commands are coroutines."""
+    if isinstance(client, (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)):
+        return True
+    if ".asyncio" in type(client).__module__:
+        return True
+    return inspect.iscoroutinefunction(getattr(client, "execute_command", None))
+
+
+def is_cluster_client(client: Any) -> bool:
+    """A cluster client (sync or async): it routes by slot and lists its primaries."""
+    if isinstance(client, (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster)):
+        return True
+    return callable(getattr(client, "get_primaries", None))
+
+
+def _check_bytes(client: Any) -> None:
+    """Values are binary (CBOR, serializer output): a client that decodes replies to ``str``
+    would fail on the first read, so it is refused up front, saying what to pass instead."""
+    encoder = getattr(client, "get_encoder", None)
+    try:
+        decodes = bool(encoder().decode_responses) if callable(encoder) else False
+    except Exception:  # a client without a readable encoder: let the first call tell
+        decodes = False
+    if decodes:
+        raise ConfigError(
+            f"{type(client).__name__} was made with decode_responses=True; checkpoint-kv "
+            "stores bytes and needs a client with decode_responses=False (the default). Make "
+            "one for the checkpointer, e.g. redis.Redis.from_url(REDIS_URL)"
+        )
+
+
+def client_where(client: Any) -> str:
+    """``host:port`` (or socket path) a caller's client points at, for error messages; never
+    its password. ``"redis"`` when the client does not say."""
+    try:
+        if is_cluster_client(client):
+            node = client.get_default_node()
+            if node is None:  # an async cluster before its first command
+                node = next(iter(client.nodes_manager.startup_nodes.values()))
+            return f"{node.host}:{node.port}"
+        kwargs = client.connection_pool.connection_kwargs
+        if kwargs.get("path"):
+            return str(kwargs["path"])
+        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+    except Exception:
+        return "redis"
 
 
 # --- sync store ----------------------------------------------------------------------------
@@ -523,13 +613,26 @@ def _nodes(client: Any) -> list[Any]:
 class RedisStore:
     """The port over one Redis deployment (standalone, Valkey or Cluster).
 
+    ``RedisStore(client)`` uses a client the caller made and owns (the analogue of
+    LangGraph's ``PostgresSaver(conn)``); :func:`from_url` makes its own. Every command goes
+    through the given client, and :meth:`close` never closes a client the store did not make.
+
     Args:
-        client: a ``redis.Redis`` or ``redis.cluster.RedisCluster`` (``decode_responses=False``).
-        async_factory: makes the matching ``redis.asyncio`` client for :meth:`async_twin`.
+        client: a ``redis.Redis`` or ``redis.cluster.RedisCluster`` (or valkey's), with
+            ``decode_responses=False``. An async client (``redis.asyncio``) here is taken as
+            ``async_client`` and the store is async-only: its sync methods raise ConfigError.
+        async_factory: makes ``redis.asyncio`` clients for :meth:`async_twin`, one per event
+            loop (``from_url``'s own clients, closed by the twin).
+        async_client: the caller's ``redis.asyncio`` client for the async methods. Without it
+            (and without ``async_factory``) the async twin runs the sync client's calls in
+            worker threads: the same commands, the event loop never blocked.
         prefix: namespace of every key (no ``{`` or ``}``).
         ttl: seconds a thread lives after its last write (0: forever).
         ttl_on_read: reads refresh the TTL too.
         where: ``host:port`` (or socket path) for error messages; never holds a password.
+            Default: read from the client.
+        owns_client: close ``client`` in :meth:`close` (``from_url`` sets it for the client
+            it made; never set it for a client you share).
     """
 
     def __init__(
@@ -537,23 +640,60 @@ class RedisStore:
         client: Any,
         async_factory: Callable[[], Any] | None = None,
         *,
+        async_client: Any = None,
         prefix: str = "ckv",
         ttl: int = 0,
         ttl_on_read: bool = False,
-        where: str = "redis",
+        where: str | None = None,
+        owns_client: bool = False,
     ) -> None:
         if "{" in prefix or "}" in prefix:
             raise ConfigError(f"redis prefix={prefix!r} must not contain '{{' or '}}'")
         if ttl < 0:
             raise ConfigError(f"redis ttl={ttl}: use a number of seconds > 0, or leave it out")
-        self.client = client
+        if client is not None and is_async_client(client):
+            if async_client is not None:
+                raise ConfigError(
+                    "client= is an async (redis.asyncio) client: pass the sync one as client= "
+                    "and the async one as async_client="
+                )
+            client, async_client, owns_client = None, client, False
+        if async_client is not None:
+            if not is_async_client(async_client):
+                raise ConfigError(
+                    f"async_client= must be a redis.asyncio client, not "
+                    f"{type(async_client).__name__} (a sync client goes in client=)"
+                )
+            if async_factory is not None:
+                raise ConfigError("pass async_client= or async_factory=, not both")
+        for c in (client, async_client):
+            if c is not None:
+                _check_bytes(c)
+        both = client is not None and async_client is not None
+        if both and is_cluster_client(client) != is_cluster_client(async_client):
+            raise ConfigError("client= and async_client= must both be cluster clients, or neither")
+        self._client = client
+        self.async_client = async_client
         self.async_factory = async_factory
+        self.owns_client = owns_client and client is not None
         self.layout = _Layout(prefix)
         self.ttl = int(ttl)
         self.ttl_on_read = bool(ttl_on_read)
-        self.where = where
-        self.cluster = isinstance(client, redis.cluster.RedisCluster)
+        either = client if client is not None else async_client
+        self.where = where or client_where(either)
+        self.cluster = is_cluster_client(either)
         self._loaded: set[str] = set()  # scripts this client has seen the server accept
+
+    @property
+    def client(self) -> Any:
+        """The sync client (ConfigError when the store was given only an async one)."""
+        if self._client is None:
+            raise ConfigError(
+                "this RedisStore was given only an async (redis.asyncio) client: use the async "
+                "API (ainvoke, astream, aget_state, asetup...), or pass a sync client too: "
+                "from_url(url, client=sync_client, async_client=async_client)"
+            )
+        return self._client
 
     def __repr__(self) -> str:
         kind = "cluster" if self.cluster else "server"
@@ -569,8 +709,9 @@ class RedisStore:
             if script.sha in self._loaded:
                 try:
                     return self.client.evalsha(script.sha, 2, *keys, *args)
-                except NoScriptError:
-                    pass
+                except Exception as e:  # by name: valkey's NoScriptError is another class
+                    if not _is_noscript(e):
+                        raise
             reply = self.client.eval(script.source, 2, *keys, *args)
             self._loaded.add(script.sha)
             return reply
@@ -640,13 +781,18 @@ class RedisStore:
                 self._loaded.add(script.sha)
 
     def close(self) -> None:
-        self.client.close()
+        """Close the client if this store made it (``from_url``); a caller's client stays open."""
+        if self.owns_client:
+            self._client.close()
 
-    def async_twin(self) -> AsyncRedisStore:
-        if self.async_factory is None:
-            raise ConfigError("this RedisStore was built without an async client factory")
+    def async_twin(self) -> AsyncRedisStore | ThreadedRedisStore:
+        """The async store: over the caller's ``async_client``, over ``redis.asyncio`` clients
+        of its own (``from_url``), or, given only a sync client, that client in worker threads."""
+        if self.async_client is None and self.async_factory is None:
+            return ThreadedRedisStore(self)
         return AsyncRedisStore(
             self.async_factory,
+            client=self.async_client,
             prefix=self.layout.prefix,
             ttl=self.ttl,
             ttl_on_read=self.ttl_on_read,
@@ -655,33 +801,61 @@ class RedisStore:
         )
 
 
+class ThreadedRedisStore(ThreadedAsyncStore):
+    """Async twin of a :class:`RedisStore` that has only a sync client: each call runs in a
+    worker thread (``asyncio.to_thread``) through that client, so the event loop never blocks
+    and the server sees the same commands as from the sync store (``scan_many`` included)."""
+
+    def __init__(self, sync: RedisStore) -> None:
+        super().__init__(sync)
+        self.redis = sync
+
+    async def scan_many(self, partition: str, specs: Sequence[ScanSpec]) -> list[ScanResult]:
+        return await asyncio.to_thread(self.redis.scan_many, partition, specs)
+
+
 # --- async store: the same calls, awaited ---------------------------------------------------
 
 
 class AsyncRedisStore:
     """Async twin of :class:`RedisStore` over ``redis.asyncio``.
 
-    redis.asyncio connections belong to the event loop that opened them, and a saver outlives
-    loops (``asyncio.run`` per request, worker threads with their own loops). So the store keeps
-    one client per running loop, made by ``factory`` on first use in that loop; clients of
-    closed loops are dropped (their sockets closed with their loop).
+    With ``client`` (a caller's ``redis.asyncio`` client) every call goes through it, in
+    whatever loop the caller runs it (redis.asyncio connections belong to the loop that opened
+    them: use the client in its own loop), and :meth:`close` leaves it open.
+
+    With ``factory`` (``from_url``): a saver outlives loops (``asyncio.run`` per request,
+    worker threads with their own loops), so the store keeps one client per running loop, made
+    by ``factory`` on first use in that loop; clients of closed loops are dropped (their
+    sockets closed with their loop), the others closed by :meth:`close`.
     """
 
     def __init__(
         self,
-        factory: Callable[[], Any],
+        factory: Callable[[], Any] | None = None,
         *,
+        client: Any = None,
         prefix: str = "ckv",
         ttl: int = 0,
         ttl_on_read: bool = False,
-        where: str = "redis",
+        where: str | None = None,
         cluster: bool = False,
     ) -> None:
+        if (factory is None) == (client is None):
+            raise ConfigError("AsyncRedisStore needs a client factory or a client (one of them)")
+        if client is not None:
+            if not is_async_client(client):
+                raise ConfigError(
+                    f"AsyncRedisStore needs a redis.asyncio client, not {type(client).__name__}"
+                )
+            _check_bytes(client)
+            cluster = cluster or is_cluster_client(client)
         self.factory = factory
+        self.fixed_client = client
         self.layout = _Layout(prefix)
         self.ttl = int(ttl)
         self.ttl_on_read = bool(ttl_on_read)
-        self.where = where
+        self.where = where or (client_where(client) if client is not None else "redis")
         self.cluster = cluster
         self._loaded: set[str] = set()
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
@@ -693,7 +867,10 @@ class AsyncRedisStore:
 
     @property
     def client(self) -> Any:
-        """The client of the running event loop."""
+        """The caller's client, else the client of the running event loop."""
+        if self.fixed_client is not None:
+            return self.fixed_client
+        assert self.factory is not None
         loop = asyncio.get_running_loop()
         with self._lock:
             client = self._clients.get(loop)
@@ -713,8 +890,9 @@ class AsyncRedisStore:
             if script.sha in self._loaded:
                 try:
                     return await self.client.evalsha(script.sha, 2, *keys, *args)
-                except NoScriptError:
-                    pass
+                except Exception as e:  # by name: valkey's NoScriptError is another class
+                    if not _is_noscript(e):
+                        raise
             reply = await self.client.eval(script.source, 2, *keys, *args)
             self._loaded.add(script.sha)
             return reply
@@ -784,6 +962,7 @@ class AsyncRedisStore:
                 self._loaded.add(script.sha)
 
     async def close(self) -> None:
+        """Close the clients this store made; a caller's client stays open."""
         loop = asyncio.get_running_loop()
         with self._lock:
             clients, self._clients = self._clients, {}
@@ -948,19 +1127,59 @@ def async_client(cfg: RedisConfig) -> Any:
     return client
 
 
-def from_url(url: str, **options: Any) -> RedisStore:
+_own_async_client = async_client  # from_url's keyword `async_client` shadows the name
+
+
+# Options that configure a connection: with a caller's client they would silently not apply.
+_CONNECTION_OPTIONS = (_OURS | _PASSED) - {"prefix", "ttl", "ttl_on_read", "cluster"}
+
+
+def from_url(
+    url: str, *, client: Any = None, async_client: Any = None, **options: Any
+) -> RedisStore:
     """The store for a ``redis://``, ``rediss://``, ``unix://`` or ``redis+cluster://`` URL.
 
-    Nothing connects until the first call (``setup()`` pings).
+    Nothing connects until the first call (``setup()`` pings), except a cluster client, which
+    reads the slot map at once.
+
+    With ``client`` and/or ``async_client`` (the caller's ``redis`` / ``redis.asyncio`` /
+    cluster / valkey clients), every command goes through them, they are never closed by the
+    store, and the URL only carries the store's options (``redis://?prefix=chat&ttl=86400``;
+    a host in it is not used: the client decides where to connect). Options that configure a
+    connection (timeouts, pool size, TLS...) are refused then: set them on the client.
     """
+    if client is None and async_client is None:
+        cfg = parse_url(url, **options)
+        with _errors(cfg.where):  # a cluster client reads the slot map at once
+            sync = sync_client(cfg)
+        return RedisStore(
+            sync,
+            lambda: _own_async_client(cfg),
+            prefix=cfg.prefix,
+            ttl=cfg.ttl,
+            ttl_on_read=cfg.ttl_on_read,
+            where=cfg.where,
+            owns_client=True,
+        )
+    _, query = split_options(url)
+    conflicting = sorted((set(query) | set(options)) & _CONNECTION_OPTIONS)
+    if conflicting:
+        raise ConfigError(
+            f"redis option(s) {', '.join(conflicting)} configure a connection, and client= is "
+            "used as it is: set them on the client you pass (or drop client= and let the URL "
+            "make one)"
+        )
     cfg = parse_url(url, **options)
-    with _errors(cfg.where):  # a cluster client reads the slot map at once
-        client = sync_client(cfg)
+    given = client if client is not None else async_client
+    if cfg.cluster and not is_cluster_client(given):
+        raise ConfigError(
+            "the URL asks for a cluster (+cluster / cluster=true) but client= is not a "
+            "cluster client: pass a redis.cluster.RedisCluster, or drop +cluster from the URL"
+        )
     return RedisStore(
         client,
-        lambda: async_client(cfg),
+        async_client=async_client,
         prefix=cfg.prefix,
         ttl=cfg.ttl,
         ttl_on_read=cfg.ttl_on_read,
-        where=cfg.where,
     )

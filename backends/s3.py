@@ -72,8 +72,13 @@ URL: ``s3://BUCKET/PREFIX?region=...&endpoint_url=...`` plus the usual AWS confi
 costs at most attempts x (connect + read) plus backoff, then ``BackendUnavailableError`` naming
 host:port), ``cache_mb`` (default 64), ``checksums``
 (``auto``: botocore's CRC checksums on AWS, only where required with ``endpoint_url``, since
-many S3-compatible stores refuse them; or ``when_supported`` / ``when_required``), and
-``client=`` (a ready boto3 S3 client, keyword only). ``setup()`` creates the bucket if
+many S3-compatible stores refuse them; or ``when_supported`` / ``when_required``).
+
+Bring your own (keyword only): ``client=`` a boto3 S3 client, used as it is for every request
+(its credentials, retry config, X-Ray/OpenTelemetry hooks) and never closed by the store; the
+options that configure a client are then refused unless equal to the client's. ``session=`` a
+``boto3.Session`` (an assumed role, a profile): the store makes its client from it with the
+options above and closes that client, never the session. ``setup()`` creates the bucket if
 missing, and warns when a lifecycle rule expires objects under the prefix (S3 has no TTL; a rule
 deletes data active threads still read: see docs/backends/s3.md); without it a missing bucket
 raises :class:`~checkpoint_kv.errors.StoreNotFoundError`.
@@ -280,6 +285,38 @@ class _ValueCache:
             self._size -= len(old[1])
 
 
+# --- a caller's boto3 objects ------------------------------------------------------------
+
+
+def _is_session(obj: Any) -> bool:
+    """A ``boto3.Session`` (it makes clients; a client has ``meta`` instead)."""
+    if isinstance(obj, boto3.session.Session):
+        return True
+    return callable(getattr(obj, "client", None)) and not hasattr(obj, "meta")
+
+
+def _check_service(client: Any, service: str) -> None:
+    """A client of another service (``boto3.client("dynamodb")`` for an ``s3://`` URL) would
+    fail on its first call with an AttributeError: say so at once."""
+    model = getattr(getattr(client, "meta", None), "service_model", None)
+    name = getattr(model, "service_name", service)
+    if name != service:
+        raise ConfigError(
+            f"client= is a {name!r} client; the {service}:// backend needs "
+            f'boto3.client("{service}") (or pass session=)'
+        )
+
+
+def _custom_endpoint(client: Any) -> str | None:
+    """The client's endpoint when it is not AWS's own (MinIO, moto, LocalStack...): hints
+    and ``aws`` commands must name it, or pasting them would target real AWS."""
+    url = str(getattr(getattr(client, "meta", None), "endpoint_url", "") or "")
+    host = urlsplit(url).hostname or ""
+    if not host or host.endswith((".amazonaws.com", ".amazonaws.com.cn")):
+        return None
+    return url
+
+
 # --- the store ----------------------------------------------------------------------------
 
 
@@ -292,6 +329,7 @@ class S3Store:
         prefix: str = "",
         *,
         client: Any = None,
+        session: Any = None,
         region: str | None = None,
         endpoint_url: str | None = None,
         profile: str | None = None,
@@ -327,8 +365,23 @@ class S3Store:
         self.endpoint_url = endpoint_url
         self.max_workers = max_workers
         self.conditional_writes = conditional_writes
-        if client is None:
-            session = boto3.session.Session(profile_name=profile, region_name=region)
+        if client is not None and _is_session(client):  # a Session passed as client=
+            if session is not None:
+                raise ConfigError("pass a boto3 Session as session= and a client as client=")
+            client, session = None, client
+        if client is not None and session is not None:
+            raise ConfigError("pass client= or session=, not both")
+        if session is not None and profile:
+            raise ConfigError("profile= names a profile, session= is one already: pass one")
+        self.owns_client = client is None
+        if client is not None:
+            # The caller's client, as it is (its credentials, retries, instrumentation); our
+            # endpoint_url is its endpoint when that is not AWS's, so hints name it.
+            _check_service(client, "s3")
+            self.endpoint_url = endpoint_url or _custom_endpoint(client)
+        else:
+            if session is None:
+                session = boto3.session.Session(profile_name=profile)
             # Every request has a bounded wait: a silent peer costs at most max_attempts x
             # (connect_timeout + read_timeout) plus botocore's backoff, then
             # BackendUnavailableError naming host:port.
@@ -347,7 +400,9 @@ class S3Store:
             if checksums != "auto":
                 cfg["request_checksum_calculation"] = checksums
                 cfg["response_checksum_validation"] = checksums
-            client = session.client("s3", endpoint_url=endpoint_url, config=Config(**cfg))
+            client = session.client(
+                "s3", region_name=region, endpoint_url=endpoint_url, config=Config(**cfg)
+            )
         self.client = client
         self.waves = 0  # sequential request phases so far (tests and benchmarks read it)
         self._lock = threading.Lock()
@@ -376,7 +431,7 @@ class S3Store:
             if e.response.get("Error", {}).get("Code") == "NoSuchBucket":
                 raise StoreNotFoundError(
                     f"S3 bucket {self.bucket!r} does not exist: call saver.setup() to create it, "
-                    f"or create it yourself (aws s3 mb s3://{self.bucket})"
+                    f"or create it yourself ({self._mb_command()})"
                 ) from None
             raise
         except (BotoConnectionError, HTTPClientError) as e:
@@ -388,6 +443,17 @@ class S3Store:
                 "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
                 "AWS_SECRET_ACCESS_KEY, or run with an IAM role (never put them in the URL)"
             ) from None
+
+    def _mb_command(self) -> str:
+        """The ``aws s3 mb`` line that creates our bucket where this store looks for it (with
+        the endpoint and region: without them it would create it on AWS, or elsewhere)."""
+        cmd = f"aws s3 mb s3://{self.bucket}"
+        region = getattr(self.client.meta, "region_name", None)
+        if region:
+            cmd += f" --region {region}"
+        if self.endpoint_url:
+            cmd += f" --endpoint-url {redact_url(self.endpoint_url)}"
+        return cmd
 
     def _tick(self, n: int = 1) -> None:
         with self._lock:
@@ -768,10 +834,14 @@ class S3Store:
         return out
 
     def close(self) -> None:
+        """Stop the request threads, and close the S3 client if this store made it (from
+        ``session=`` or the AWS configuration); a caller's ``client=`` stays open."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)
+        if self.owns_client:
+            self.client.close()
 
 
 _BOOL = {
@@ -799,11 +869,46 @@ _OPTIONS = {
 }
 
 
+# What configures the S3 client: a caller's client= is used as it is, so these would silently
+# not apply (equal values are accepted: a shared URL may carry them).
+_CLIENT_OPTIONS = {
+    "region",
+    "endpoint_url",
+    "profile",
+    "addressing_style",
+    "connect_timeout",
+    "read_timeout",
+    "max_attempts",
+    "checksums",
+}
+
+
 def from_url(url: str, **options: Any) -> S3Store:
-    """``s3://BUCKET/PREFIX?region=...&endpoint_url=...&max_workers=...``."""
+    """``s3://BUCKET/PREFIX?region=...&endpoint_url=...&max_workers=...``.
+
+    ``client=`` (a boto3 S3 client) is used as it is and never closed; ``session=`` (a
+    ``boto3.Session``: its credentials, profile, region) makes the store's client, with this
+    URL's options."""
     base, query = split_options(url)
     client = options.pop("client", None)
+    session = options.pop("session", None)
+    if client is not None and _is_session(client):
+        client, session = None, client
     query.update({k: str(v) for k, v in options.items()})
+    if client is not None:
+        _check_service(client, "s3")
+        meta = client.meta
+        same = {"region": meta.region_name, "endpoint_url": meta.endpoint_url}
+        conflicting = sorted(
+            k for k in set(query) & _CLIENT_OPTIONS if query[k] != same.get(k, object())
+        )
+        if conflicting:
+            raise ConfigError(
+                f"s3 option(s) {', '.join(conflicting)} configure the S3 client, and client= is "
+                "used as it is: set them on the client you pass, or pass session= instead "
+                "(the store then makes its client from your session, with these options)"
+            )
+        query = {k: v for k, v in query.items() if k not in _CLIENT_OPTIONS}
     unknown = set(query) - _OPTIONS
     if unknown:
         raise ConfigError(
@@ -836,6 +941,7 @@ def from_url(url: str, **options: Any) -> S3Store:
         unquote(parts.netloc),
         unquote(parts.path),
         client=client,
+        session=session,
         region=query.get("region") or None,
         endpoint_url=query.get("endpoint_url") or None,
         profile=query.get("profile") or None,
