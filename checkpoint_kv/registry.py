@@ -81,10 +81,26 @@ def _resolve(target: str | Callable[..., KVStore], scheme: str) -> Callable[...,
         if extra and e.name and not e.name.startswith("checkpoint_kv"):
             raise MissingDependencyError(
                 f'the {scheme}:// backend needs {e.name!r}: pip install "checkpoint-kv[{extra}]"'
+                f" (or, as checkpoint-kv is not on PyPI yet, pip install {_requirements(extra)}"
+                f', or from a clone: pip install -e ".[{extra}]")'
             ) from e
         raise
     fn: Callable[..., KVStore] = getattr(module, attr or "from_url")
     return fn
+
+
+def _requirements(extra: str) -> str:
+    """The pip arguments for an extra's requirements (``"redis>=5.0.1"``), read from the
+    installed distribution so they never drift from pyproject.toml."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        reqs = requires("checkpoint-kv") or []
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        reqs = []
+    marker = f'extra == "{extra}"'
+    found = [r.split(";")[0].strip() for r in reqs if marker in r]
+    return " ".join(f'"{r}"' for r in found) or extra
 
 
 def split_options(url: str) -> tuple[str, dict[str, str]]:
