@@ -47,6 +47,13 @@ Sync (``redis.Redis`` / ``redis.cluster.RedisCluster``) and async (``redis.async
 the scripts, argument encoding and reply decoding below; the two store classes differ only in
 ``await``. ``async_twin()`` returns the async one, on its own connection pool.
 
+Bring your own client: ``from_url("redis://?prefix=chat", client=r)`` or ``RedisStore(r)``
+takes the application's ``redis.Redis`` / ``RedisCluster`` / ``redis.asyncio`` client (or the
+``valkey`` package's: duck-typed, errors recognised by class name). Every command goes through
+it and the store never closes it. Given only a sync client, the async twin runs its calls in
+worker threads (:class:`ThreadedRedisStore`); given only an async one, the store is async-only;
+``async_client=`` adds the native async client to a sync one.
+
 URLs (options in the query string or as keyword arguments)::
 
     redis://[user:password@]host[:port][/db]     rediss://...  (TLS)
