@@ -467,8 +467,9 @@ def _is_noscript(e: BaseException) -> bool:
     return "NoScriptError" in _kinds(e) or str(e).startswith("NOSCRIPT")
 
 
+# Placeholders in angle brackets: redact() leaves them alone (a URL's userinfo never holds "<").
 _PASSWORD_FORMS = (
-    "redis://:PASSWORD@host:port/0, or redis://USER:PASSWORD@host:port/0 for an ACL user"
+    "redis://:<password>@host:port/0, or redis://<user>:<password>@host:port/0 for an ACL user"
 )
 
 
@@ -494,18 +495,31 @@ def _errors(where: str) -> Iterator[None]:
 _CLIENT_ERRORS = {"RedisError", "ValkeyError", "RedisClusterException", "ValkeyClusterException"}
 
 
+def _auth_error(text: str, where: str) -> Exception:
+    """The three ways a server turns credentials down, each with its own fix. redis-py strips
+    the error code from the message, and the NOAUTH text depends on the first command (``HELLO
+    must be called with the client already authenticated``, ``Authentication required``)."""
+    low = text.lower()
+    if "without any password configured" in low or "no password is set" in low:
+        return BackendUnavailableError(
+            f"Redis at {where} has no password set, but a password was sent: drop it from the "
+            f"URL (or configure requirepass / an ACL user on the server): {redact(text)}"
+        )
+    if "invalid" in low or "wrongpass" in low:
+        return BackendUnavailableError(
+            f"Redis at {where} refused the user name or password (WRONGPASS): {redact(text)} "
+            f"Check them: {_PASSWORD_FORMS}"
+        )
+    return BackendUnavailableError(
+        f"Redis at {where} requires a password (NOAUTH) and none was accepted: put it in the "
+        f"URL, {_PASSWORD_FORMS}"
+    )
+
+
 def _translate(e: Exception, kinds: set[str], where: str) -> Exception:
     text = str(e)
     if "AuthenticationError" in kinds or "AuthorizationError" in kinds:
-        if "required" in text.lower():  # NOAUTH: redis-py strips the code from the message
-            return BackendUnavailableError(
-                f"Redis at {where} requires a password (NOAUTH) and none was sent: "
-                f"{_PASSWORD_FORMS}"
-            )
-        return BackendUnavailableError(
-            f"Redis at {where} refused the credentials: {redact(text)} (check the user name "
-            f"and password: {_PASSWORD_FORMS})"
-        )
+        return _auth_error(text, where)
     if "TimeoutError" in kinds:
         return BackendUnavailableError(
             f"Redis at {where} did not answer in time (socket_timeout / connect_timeout, after "
@@ -526,15 +540,18 @@ def _translate(e: Exception, kinds: set[str], where: str) -> Exception:
             f"needing rediss://?): {redact(text)}"
         )
     if kinds & {"RedisClusterException", "ValkeyClusterException"}:
+        cause = e.__cause__
+        if cause is not None and _kinds(cause) & {"AuthenticationError", "AuthorizationError"}:
+            return _auth_error(str(cause), where)  # the seeds answered: they want credentials
+        if "not enabled" in (text + str(cause)).lower():  # "Cluster mode is not enabled"
+            return ConfigError(
+                f"Redis at {where} is a single server, not a cluster: use redis://{where} "
+                "(without +cluster or ?cluster=true)"
+            )
         if "cannot be connected" in text:
             return BackendUnavailableError(
                 f"cannot reach Redis Cluster at {where} (after retries; no seed node "
                 f"answered): {redact(text)}"
-            )
-        if "not enabled" in text.lower():  # "Cluster mode is not enabled on this node"
-            return ConfigError(
-                f"Redis at {where} is a single server, not a cluster: use redis://{where} "
-                "(without +cluster or ?cluster=true)"
             )
         return e
     if "ResponseError" in kinds:

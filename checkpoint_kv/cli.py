@@ -43,7 +43,14 @@ from checkpoint_kv.migrate import (
     copy_threads,
 )
 from checkpoint_kv.port import KVStore, Put, split_refs
-from checkpoint_kv.registry import SERDE_ENV, load_object, load_serde, open_store, split_options
+from checkpoint_kv.registry import (
+    SERDE_ENV,
+    load_object,
+    load_serde,
+    open_store,
+    split_options,
+    url_like,
+)
 from checkpoint_kv.saver import KVCheckpointSaver
 
 __all__ = ["EXIT_CODES", "main"]
@@ -170,7 +177,14 @@ def _exists(store: KVStore, thread_id: str) -> bool:
 
 def _need_thread(store: KVStore, url: str, thread_id: str) -> None:
     if not _exists(store, thread_id):
-        raise ThreadNotFoundError(f"no thread {thread_id!r}")
+        meant = url_like(thread_id)
+        hint = (
+            f"; {redact_url(thread_id)!r} looks like a backend URL: the URL comes first, then "
+            f"the thread (e.g. `{_PROG} history {redact_url(meant)} THREAD`)"
+            if meant
+            else ""
+        )
+        raise ThreadNotFoundError(f"no thread {redact_url(thread_id)!r}{hint}")
 
 
 def _summary(saver: KVCheckpointSaver, part: str) -> dict[str, Any]:
@@ -730,6 +744,13 @@ def _s3_info(store: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     }, []
 
 
+def _aws_target(region: str | None, endpoint_url: str | None) -> str:
+    """``--region`` and ``--endpoint-url`` for an ``aws`` command a fix prints: without the
+    endpoint, pasting it would act on real AWS instead of the emulator or store in the URL."""
+    out = f" --region {region}" if region else ""
+    return out + (f" --endpoint-url {redact_url(endpoint_url)}" if endpoint_url else "")
+
+
 def _dynamodb_info(store: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     table = store.client.describe_table(TableName=store.table)["Table"]
     ttl_desc = store.client.describe_time_to_live(TableName=store.table)
@@ -750,10 +771,75 @@ def _dynamodb_info(store: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                 "ttl",
                 f"items carry a ttl but the table's TTL is {status}: nothing expires",
                 f"aws dynamodb update-time-to-live --table-name {store.table} "
-                "--time-to-live-specification Enabled=true,AttributeName=ttl",
+                "--time-to-live-specification Enabled=true,AttributeName=ttl"
+                + _aws_target(store.region, store.endpoint_url),
             )
         )
     return facts, problems
+
+
+def _chain_text(e: BaseException) -> str:
+    """The messages and class names of ``e`` and the errors it was raised from."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        parts += [type(cur).__name__, str(cur)]
+        cur = cur.__cause__ or cur.__context__
+    return " ".join(parts)
+
+
+def _cause_fix(e: BaseException) -> str | None:
+    """The fix for the cause a failure names (missing credentials, a password, a refused
+    connection...), or None when it names none we know. Read from the backend's message and
+    the client error beneath it; the fix never holds a secret."""
+    text = _chain_text(e)
+    low = text.lower()
+    if "NoCredentialsError" in text or "no aws credentials" in low:
+        return (
+            "no AWS credentials were found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run with an IAM role (a local emulator such as moto "
+            "accepts any values); never put them in the URL"
+        )
+    if "(NOAUTH)" in text:
+        return (
+            "the server requires a password: put it in the URL, redis://:<password>@host:port/0 "
+            "(an ACL user: redis://<user>:<password>@host:port/0)"
+        )
+    if "(WRONGPASS)" in text:
+        return (
+            "the server refused the user name or password in the URL: check both (the default "
+            "user: redis://:<password>@host:port/0; an ACL user: redis://<user>:<password>@...)"
+        )
+    if "has no password set" in text:
+        return "the server has no password: remove it from the URL (redis://host:port/0)"
+    if "not a cluster" in text:
+        return "the server is not a cluster: use redis://host:port (without +cluster)"
+    if "Redis Cluster" in text and "cannot reach" in text:
+        return (
+            "no cluster node accepted a connection at the seed host:port: start the cluster, "
+            "or point the URL at any node's host:port (every node is a seed); a single server "
+            "is redis://host:port, without +cluster"
+        )
+    if "did not answer in time" in low or "timed out" in low or "timeout on endpoint" in low:
+        return (
+            "the server accepted the connection but did not answer in time: it is stopped, "
+            "overloaded, or not the service the URL names (a TLS port needs rediss://)"
+        )
+    if "connection refused" in low or "error 111" in low or "could not connect" in low:
+        return (
+            "nothing accepts connections at that host:port: start the server, or fix the host "
+            "and port in the URL"
+        )
+    if "NOPERM" in text or "lacks a permission" in text:
+        return "grant the Redis user the ACL in docs/backends/redis.md (section ACL)"
+    if "AccessDenied" in text or "UnrecognizedClient" in text or "InvalidAccessKeyId" in text:
+        return (
+            "the AWS credentials were refused or lack a permission: see the IAM policy on the "
+            "backend's page in docs/backends/"
+        )
+    return None
 
 
 def _doctor_checks(url: str) -> Iterator[dict[str, Any]]:
@@ -771,11 +857,13 @@ def _doctor_checks(url: str) -> Iterator[dict[str, Any]]:
     try:
         store = _open(url)
     except Exception as e:
-        fix = (
-            f"run `{_PROG} setup {redact_url(url)}`"
-            if isinstance(e, StoreNotFoundError)
-            else "check the URL (see docs/backends/) and install the backend's extra"
-        )
+        if isinstance(e, StoreNotFoundError):
+            fix = f"run `{_PROG} setup {redact_url(url)}`"
+        else:
+            fix = (
+                _cause_fix(e)
+                or "check the URL (see docs/backends/) and install the backend's extra"
+            )
         yield fail("open", e, fix)
         return
     yield {"check": "open", "ok": True, "detail": type(store).__name__}
@@ -786,6 +874,8 @@ def _doctor_checks(url: str) -> Iterator[dict[str, Any]]:
     except Exception as e:
         if isinstance(e, StoreNotFoundError):
             fix = f"run `{_PROG} setup {redact_url(url)}` (needs create permission)"
+        elif _cause_fix(e):
+            fix = str(_cause_fix(e))
         elif isinstance(e, PermissionError):
             fix = "grant read access (see the IAM/ACL section of the backend's docs page)"
         else:
@@ -813,7 +903,8 @@ def _doctor_checks(url: str) -> Iterator[dict[str, Any]]:
         yield fail(
             "read-write",
             e,
-            "grant write and delete permission (see the IAM/ACL section of the backend's page)",
+            _cause_fix(e)
+            or "grant write and delete permission (see the IAM/ACL section of the backend's page)",
         )
         store.close()
         return
@@ -979,9 +1070,27 @@ def _fix_operands(args: argparse.Namespace) -> None:
             args.threads, url = [url, *args.threads], None
     if url is None:
         if not env:
+            _url_as_thread(args)
             raise ConfigError("no backend URL: pass one (scheme://...) or set CHECKPOINT_KV_URL")
         url = env
     args.url = url
+
+
+def _url_as_thread(args: argparse.Namespace) -> None:
+    """``history URL`` (no thread): argparse fills the required THREAD first, so the URL
+    lands there and "no backend URL" would be the wrong news. Say what happened instead."""
+    thread = getattr(args, "thread", None)
+    meant = url_like(thread) if isinstance(thread, str) else None
+    if meant is None:
+        return
+    shown = redact_url(meant)
+    extra = " [CHECKPOINT_ID]" if args.command == "show" else ""
+    raise ConfigError(
+        f"{args.command} needs a URL and a thread: the only operand, "
+        f"{redact_url(str(thread))!r}, was taken as the thread. Usage: "
+        f"{_PROG} {args.command} {shown} THREAD{extra} (list the threads with "
+        f"`{_PROG} threads {shown}`)"
+    )
 
 
 def _describe(args: argparse.Namespace) -> str:

@@ -33,6 +33,7 @@ __all__ = [
     "register",
     "split_options",
     "suggest_url",
+    "url_like",
 ]
 
 DEFAULT_URL = "sqlite:///checkpoints.db"
@@ -123,6 +124,21 @@ def suggest_url(text: str) -> str | None:
         return f"{scheme}://{rest.lstrip('/')}"
     if text.lower().endswith(_FILE_SUFFIXES) or "/" in text or os.sep in text:
         return f"sqlite:///{text}"  # an absolute path gets its fourth slash from itself
+    return None
+
+
+def url_like(text: str) -> str | None:
+    """The backend URL ``text`` is or most likely means, or None when it does not look like
+    one: ``redis://h`` itself, ``redis:/h`` -> ``redis://h``, ``app.db`` -> ``sqlite:///app.db``.
+    Narrower than :func:`suggest_url` (a thread id such as ``user/42`` is not a URL): the
+    command line uses it to tell a URL given where a thread id belongs."""
+    if "://" in text:
+        return text
+    scheme, colon, _ = text.partition(":")
+    if colon and _ALIASES.get(scheme.lower(), scheme.lower()) in known_schemes():
+        return suggest_url(text)
+    if text.lower().endswith(_FILE_SUFFIXES):
+        return suggest_url(text)
     return None
 
 

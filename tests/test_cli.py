@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import pytest
 from checkpoint_kv.backends.memory import MemoryStore
@@ -31,6 +32,7 @@ from checkpoint_kv.cli import (
     EXIT_USAGE,
     main,
 )
+from tests.fixtures_redis import RedisProc, free_port
 from tests.test_migrate import build_graph, run_to_interrupt
 
 SERVER_BACKENDS = ["redis", "dynamodb", "s3"]
@@ -705,3 +707,126 @@ def test_show_unwraps_a_delta_snapshot(url_sqlite: str) -> None:
         else:
             got = shown
         assert got == snap.values.get("messages", []), cid
+
+
+# --- hints that name the right cause (issue 13) ----------------------------------------------
+
+
+def test_a_url_in_the_thread_position_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``history URL`` without a thread: argparse takes the URL as the thread, and "no backend
+    URL" was the wrong news. The message says what happened and the right command line."""
+    monkeypatch.delenv("CHECKPOINT_KV_URL", raising=False)
+    r = cli("history", "redis://127.0.0.1:1/0")
+    assert r.code == EXIT_USAGE
+    line = one_line_error(r)
+    assert "no backend URL" not in line
+    assert "taken as the thread" in line
+    assert "checkpoint-kv history redis://127.0.0.1:1/0 THREAD" in line
+    r = cli("show", "checkpoints.db")  # a file name: its sqlite URL is suggested
+    assert r.code == EXIT_USAGE
+    assert "checkpoint-kv show sqlite:///checkpoints.db THREAD" in one_line_error(r)
+    r = cli("delete", "redis://:hunter2@127.0.0.1:1/0")
+    assert r.code == EXIT_USAGE and "hunter2" not in r.err
+    assert "taken as the thread" in one_line_error(r)
+    # a thread id that is not URL-like keeps the plain message
+    assert "no backend URL" in one_line_error(cli("history", "user-42"))
+
+
+def test_a_url_as_thread_with_the_url_from_the_environment(
+    url_sqlite: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli("setup", url_sqlite).code == EXIT_OK
+    monkeypatch.setenv("CHECKPOINT_KV_URL", url_sqlite)
+    r = cli("history", "redis://:hunter2@127.0.0.1:1/0")  # taken as a thread of the env's store
+    assert r.code == EXIT_NOT_FOUND
+    line = one_line_error(r)
+    assert "looks like a backend URL" in line and "hunter2" not in r.err
+
+
+@pytest.mark.parametrize(
+    ("operand", "meant"),
+    [("redis:/127.0.0.1:1", "redis://127.0.0.1:1"), ("checkpoints.db", "sqlite:///checkpoints.db")],
+)
+def test_near_urls_get_a_suggestion(
+    operand: str, meant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CHECKPOINT_KV_URL", raising=False)
+    for argv in (("threads", operand), ("history", operand, "t"), ("doctor", operand)):
+        r = cli(*argv)
+        assert r.code == EXIT_USAGE
+        assert f"Did you mean {meant}?" in (r.err if argv[0] != "doctor" else r.out)
+
+
+def _doctor_failure(url: str) -> tuple[int, dict[str, Any]]:
+    d = cli("--json", "doctor", url)
+    failed = [c for c in d.json()["checks"] if not c["ok"]]
+    assert failed, d.out
+    return d.code, failed[0]
+
+
+def test_doctor_names_missing_aws_credentials(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role lookup
+    for url in (
+        "s3://bkt/p?region=us-east-1&endpoint_url=http%3A%2F%2F127.0.0.1%3A1",
+        "dynamodb://tbl?region=us-east-1&endpoint_url=http%3A%2F%2F127.0.0.1%3A1",
+    ):
+        _, check = _doctor_failure(url)
+        assert "AWS_ACCESS_KEY_ID" in check["fix"] and "AWS_PROFILE" in check["fix"], url
+        assert "server running" not in check["fix"]
+
+
+def test_doctor_names_a_refused_connection() -> None:
+    port = free_port()
+    code, check = _doctor_failure(f"redis+cluster://127.0.0.1:{port}")
+    assert code == EXIT_UNAVAILABLE
+    assert "cluster node" in check["fix"] and "install the backend's extra" not in check["fix"]
+    code, check = _doctor_failure(f"redis://127.0.0.1:{port}/0?retries=0")
+    assert code == EXIT_UNAVAILABLE
+    assert "nothing accepts connections" in check["fix"]
+
+
+def test_doctor_names_a_redis_password(tmp_path: Path, redis_server: RedisProc) -> None:
+    server = RedisProc(free_port(), tmp_path / "auth", password="s3cret-pw")
+    server.start()
+    try:
+        base = f"127.0.0.1:{server.port}/0"
+        code, check = _doctor_failure(f"redis://{base}")  # NOAUTH
+        assert code == EXIT_UNAVAILABLE
+        assert "requires a password" in check["fix"] and "redis://:<password>@" in check["fix"]
+        code, check = _doctor_failure(f"redis://:wrong-pw@{base}")  # WRONGPASS
+        assert code == EXIT_UNAVAILABLE
+        assert "refused the user name or password" in check["fix"]
+        d = cli("--json", "doctor", f"redis://:s3cret-pw@{base}")
+        assert d.code == EXIT_OK, d.out
+        assert "s3cret-pw" not in d.out + d.err and "wrong-pw" not in d.out
+        # a cluster URL for a single server: says so (not "cannot reach")
+        code, check = _doctor_failure(f"redis+cluster://127.0.0.1:{redis_server.port}")
+        assert code == EXIT_USAGE and "not a cluster" in check["fix"]
+    finally:
+        server.stop()
+
+
+def test_create_it_hints_keep_the_endpoint(moto_endpoint: str) -> None:
+    """Pasting a hint must act on the store the URL names, never on real AWS."""
+    endpoint = quote(moto_endpoint, safe="")
+    s3 = f"s3://ckv-missing-{os.getpid()}/p?region=us-east-1&endpoint_url={endpoint}"
+    r = cli("threads", s3)
+    assert r.code == EXIT_NO_STORE
+    assert f"--endpoint-url {moto_endpoint}" in one_line_error(r)
+    code, check = _doctor_failure(s3)
+    assert code == EXIT_NO_STORE and f"endpoint_url={endpoint}" in check["fix"]
+
+    table = f"ckv-ttl-{os.getpid()}"
+    ddb = f"dynamodb://{table}?region=us-east-1&endpoint_url={endpoint}"
+    assert cli("setup", ddb).code == EXIT_OK  # no ?ttl=: the table's TTL stays off
+    code, check = _doctor_failure(f"{ddb}&ttl=3600")
+    assert code == EXIT_CHECK_FAILED and check["check"] == "ttl"
+    assert "update-time-to-live" in check["fix"]
+    assert f"--endpoint-url {moto_endpoint}" in check["fix"]
+    assert "--region us-east-1" in check["fix"]
