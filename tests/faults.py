@@ -429,7 +429,7 @@ def build_graph(checkpointer: Any, rounds: int = 2) -> Any:
     checkpoint namespace). Pure functions of the state, so every run ends in the same state."""
     from langgraph.graph import END, START, StateGraph
 
-    sb = StateGraph(SubState)
+    sb: Any = StateGraph(SubState)
     sb.add_node("inner1", lambda s: {"sub": [f"i1.{len(s['sub'])}"]})
     sb.add_node("inner2", lambda s: {"sub": [f"i2.{len(s['sub'])}"]})
     sb.add_edge(START, "inner1")
@@ -449,7 +449,7 @@ def build_graph(checkpointer: Any, rounds: int = 2) -> Any:
     def route(s: State) -> str:
         return "head" if s["count"] < rounds else "sub"
 
-    g = StateGraph(State)
+    g: Any = StateGraph(State)
     g.add_node("head", head)
     g.add_node("left", left)
     g.add_node("right", right)
@@ -479,7 +479,7 @@ def build_counter_graph(checkpointer: Any, steps: int) -> Any:
     def step(s: CounterState) -> dict[str, Any]:
         return {"log": [s["count"]], "count": s["count"] + 1}
 
-    g = StateGraph(CounterState)
+    g: Any = StateGraph(CounterState)
     g.add_node("step", step)
     g.add_edge(START, "step")
     g.add_conditional_edges("step", lambda s: "step" if s["count"] < steps else END)
@@ -489,4 +489,4 @@ def build_counter_graph(checkpointer: Any, steps: int) -> Any:
 def counter_consistent(values: dict[str, Any]) -> bool:
     """The invariant of every checkpoint of the counter graph."""
     count = values.get("count", 0)
-    return values.get("log", []) == list(range(count))
+    return bool(values.get("log", []) == list(range(count)))
