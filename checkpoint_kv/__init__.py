@@ -62,6 +62,12 @@ def from_url(
     Without ``url``: ``$CHECKPOINT_KV_URL``, else ``sqlite:///checkpoints.db`` in the working
     directory. ``?history=latest`` (or ``shallow=True``) keeps only the latest checkpoint per
     namespace. Other options go to the backend. Nothing is created remotely until ``setup()``.
+
+    Bring your own client: ``from_url("redis://?prefix=chat", client=redis_client)`` (also
+    ``async_client=``), ``from_url("s3://bucket/prefix", client=s3_client)`` or
+    ``session=boto3_session``; the URL then carries only the store's options, every call goes
+    through that client, and the saver never closes it. ``KVCheckpointSaver(store)`` takes a
+    store built the same way (``RedisStore(redis_client)``), like ``PostgresSaver(conn)``.
     """
     import os
 
