@@ -76,12 +76,22 @@ most ``max_attempts`` x (timeouts + backoff). Errors name the operation, table a
 unreachable endpoint names host:port; missing credentials are a ``ConfigError`` saying how to
 provide them. The boto3 client is thread-safe and created once, so a saver at module scope in
 a Lambda handler is reused across warm invocations. Async uses the default thread-pool twin
-(``checkpoint_kv.aio.ThreadedAsyncStore``): same calls, no blocking of the event loop.
+(``checkpoint_kv.aio.ThreadedAsyncStore``): the same client, the same calls, no blocking of the
+event loop.
 
 URL: ``dynamodb://TABLE?region=&endpoint_url=&ttl=&consistent_read=&prefix=&profile=``
 ``&max_attempts=&retry_mode=&connect_timeout=&read_timeout=`` (``max_retries=N`` still works:
 ``max_attempts = N + 1``), plus the usual AWS environment, profile and role configuration for
 credentials and region.
+
+Bring your own (keyword only, as for S3): ``client=`` a boto3 DynamoDB client, used as it is for
+every request (its credentials, retry config, X-Ray/OpenTelemetry hooks) and never closed by
+the store; the options that configure a client (``region``, ``endpoint_url``, ``profile``,
+``max_attempts``/``max_retries``, ``retry_mode``, ``connect_timeout``, ``read_timeout``) are
+then refused unless equal to the client's, and the own loops above are bounded by the client's
+attempt count. ``session=`` a ``boto3.Session`` (an assumed role, a profile): the store makes
+its client from it with the options above (bounded timeouts included) and closes that client,
+never the session. A Session passed as ``client=`` is taken as ``session=``.
 """
 
 from __future__ import annotations
@@ -222,8 +232,91 @@ def _bool(name: str, text: str) -> bool:
     raise ConfigError(f"dynamodb {name}={text!r}: use true or false")
 
 
+# --- a caller's boto3 objects (the same rules as backends/s3.py) -------------------------------
+
+
+def _is_session(obj: Any) -> bool:
+    """A ``boto3.Session`` (it makes clients; a client has ``meta`` instead)."""
+    if isinstance(obj, boto3.session.Session):
+        return True
+    return callable(getattr(obj, "client", None)) and not hasattr(obj, "meta")
+
+
+def _check_service(client: Any, service: str) -> None:
+    """A client of another service (``boto3.client("s3")`` for a ``dynamodb://`` URL) would
+    fail on its first call with an AttributeError: say so at once."""
+    model = getattr(getattr(client, "meta", None), "service_model", None)
+    name = getattr(model, "service_name", service)
+    if name != service:
+        raise ConfigError(
+            f"client= is a {name!r} client; the {service}:// backend needs "
+            f'boto3.client("{service}") (or pass session=)'
+        )
+
+
+def _custom_endpoint(client: Any) -> str | None:
+    """The client's endpoint when it is not AWS's own (moto, LocalStack, DynamoDB Local...)."""
+    url = str(getattr(getattr(client, "meta", None), "endpoint_url", "") or "")
+    host = urlsplit(url).hostname or ""
+    if not host or host.endswith((".amazonaws.com", ".amazonaws.com.cn")):
+        return None
+    return url
+
+
+def _client_retries(client: Any) -> tuple[str, int]:
+    """The retry mode and total attempts per request of a boto3 client, as botocore resolved
+    them (its Config, ``AWS_MAX_ATTEMPTS``, the profile), else botocore's defaults."""
+    retries = dict(getattr(client.meta.config, "retries", None) or {})
+    mode = str(retries.get("mode") or "legacy")
+    if retries.get("total_max_attempts"):
+        return mode, int(retries["total_max_attempts"])
+    if retries.get("max_attempts") is not None:  # retries after the first attempt
+        return mode, int(retries["max_attempts"]) + 1
+    return mode, 5 if mode == "legacy" else 3
+
+
+def _client_conflicts(client: Any, given: dict[str, Any]) -> list[str]:
+    """The options in ``given`` (None: not given) that a caller's client would not honour:
+    those not equal to the client's own setting (equal ones are fine: an app may share one
+    URL). ``profile`` always conflicts: a client does not say which profile made it."""
+    meta = client.meta
+    mode, attempts = _client_retries(client)
+    have: dict[str, Any] = {
+        "region": meta.region_name,
+        "endpoint_url": str(meta.endpoint_url or "").rstrip("/"),
+        "max_attempts": attempts,
+        "retry_mode": mode,
+        "connect_timeout": float(meta.config.connect_timeout),
+        "read_timeout": float(meta.config.read_timeout),
+    }
+    out = []
+    for name, value in given.items():
+        if value is None or value == "":
+            continue
+        if name == "endpoint_url":
+            value = str(value).rstrip("/")
+        elif name in ("connect_timeout", "read_timeout"):
+            value = float(value)
+        if name not in have or have[name] != value:
+            out.append(name)
+    return sorted(out)
+
+
+def _conflict_error(names: Iterable[str]) -> ConfigError:
+    return ConfigError(
+        f"dynamodb option(s) {', '.join(names)} configure the DynamoDB client, and client= is "
+        "used as it is: set them on the client you pass, or pass session= instead (the store "
+        "then makes its client from your session, with these options)"
+    )
+
+
 class DynamoDBStore:
-    """The port over one DynamoDB table (see the module docstring for the layout)."""
+    """The port over one DynamoDB table (see the module docstring for the layout).
+
+    ``client=`` (a boto3 DynamoDB client) is used as it is and never closed; ``session=`` (a
+    ``boto3.Session``) makes the store's client, with this store's options, which ``close()``
+    closes. The client options left as None take the library's defaults when the store makes
+    the client, and the caller's client's own settings otherwise."""
 
     def __init__(
         self,
@@ -235,46 +328,80 @@ class DynamoDBStore:
         ttl: int | None = None,
         consistent_read: bool = True,
         prefix: str = "",
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        retry_mode: str = "standard",
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        max_attempts: int | None = None,
+        retry_mode: str | None = None,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
         client: Any = None,
+        session: Any = None,
     ) -> None:
         if PREFIX_SEP in prefix:
             raise ConfigError(
                 f"dynamodb prefix={prefix!r} must not contain {PREFIX_SEP!r}: it separates the "
                 "prefix from the thread, so that no prefix can read another's threads"
             )
-        if max_attempts < 1:
+        if max_attempts is not None and max_attempts < 1:
             raise ConfigError(f"dynamodb max_attempts={max_attempts}: at least 1")
-        if retry_mode not in RETRY_MODES:
+        if retry_mode is not None and retry_mode not in RETRY_MODES:
             raise ConfigError(f"dynamodb retry_mode={retry_mode!r}: use standard or adaptive")
-        if connect_timeout <= 0 or read_timeout <= 0:
+        if (connect_timeout is not None and connect_timeout <= 0) or (
+            read_timeout is not None and read_timeout <= 0
+        ):
             raise ConfigError("dynamodb connect_timeout and read_timeout must be positive")
+        if client is not None and _is_session(client):  # a Session passed as client=
+            if session is not None:
+                raise ConfigError("pass a boto3 Session as session= and a client as client=")
+            client, session = None, client
+        if client is not None and session is not None:
+            raise ConfigError("pass client= or session=, not both")
+        if session is not None and profile:
+            raise ConfigError("profile= names a profile, session= is one already: pass one")
         self.table = table
-        self.endpoint_url = endpoint_url
         self.ttl = ttl
         self.consistent_read = consistent_read
         self.prefix = prefix
         self._root = prefix + PREFIX_SEP if prefix else ""
-        self.max_attempts = max_attempts
-        self.retry_mode = retry_mode
-        self.connect_timeout = connect_timeout
-        self.read_timeout = read_timeout
         self._sleep: Callable[[float], None] = time.sleep
         self._clock: Callable[[], float] = time.time
-        if client is None:
+        self.owns_client = client is None
+        if client is not None:
+            # The caller's client, as it is: its credentials, retries, timeouts and
+            # instrumentation. An option that would configure it is refused, not ignored.
+            _check_service(client, "dynamodb")
+            given = {
+                "region": region,
+                "endpoint_url": endpoint_url,
+                "profile": profile,
+                "max_attempts": max_attempts,
+                "retry_mode": retry_mode,
+                "connect_timeout": connect_timeout,
+                "read_timeout": read_timeout,
+            }
+            conflicting = _client_conflicts(client, given)
+            if conflicting:
+                raise _conflict_error(conflicting)
+            # What the client does is what our own loops and messages follow.
+            self.retry_mode, self.max_attempts = _client_retries(client)
+            self.connect_timeout = float(client.meta.config.connect_timeout)
+            self.read_timeout = float(client.meta.config.read_timeout)
+        else:
+            self.max_attempts = max_attempts or DEFAULT_MAX_ATTEMPTS
+            self.retry_mode = retry_mode or "standard"
+            self.connect_timeout = connect_timeout or DEFAULT_CONNECT_TIMEOUT
+            self.read_timeout = read_timeout or DEFAULT_READ_TIMEOUT
             try:
-                session = boto3.session.Session(profile_name=profile)
+                if session is None:
+                    session = boto3.session.Session(profile_name=profile)
+                # Every request has a bounded wait and one retry budget (module docstring);
+                # only on a client we make: a caller's client keeps its own Config.
                 client = session.client(
                     "dynamodb",
                     region_name=region,
                     endpoint_url=endpoint_url,
                     config=Config(
-                        retries={"mode": retry_mode, "total_max_attempts": max_attempts},
-                        connect_timeout=connect_timeout,
-                        read_timeout=read_timeout,
+                        retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
+                        connect_timeout=self.connect_timeout,
+                        read_timeout=self.read_timeout,
                         max_pool_connections=32,
                     ),
                 )
@@ -286,6 +413,9 @@ class DynamoDBStore:
             except BotoCoreError as e:
                 raise ConfigError(f"dynamodb://{table}: {redact(str(e))}") from None
         self.client = client
+        # Hints and the CLI name a custom endpoint even when it came with the client (or from
+        # AWS_ENDPOINT_URL_DYNAMODB): without it, pasting them would target real AWS.
+        self.endpoint_url = endpoint_url or _custom_endpoint(client)
         self.region: str = str(client.meta.region_name)
         # partition key -> {sort key: its chunk keys}: items a read found close to expiry
         self._stale: OrderedDict[str, OrderedDict[str, list[str]]] = OrderedDict()
@@ -331,6 +461,17 @@ class DynamoDBStore:
         with self._mapped(operation, passthrough):
             return getattr(self.client, operation)(**kwargs)
 
+    def _setup_url(self) -> str:
+        """The URL ``checkpoint-kv setup`` needs to create our table where this store looks
+        for it: the region and a custom endpoint (without it, the command would create the
+        table on AWS), and ``ttl`` (setup enables TTL only with it)."""
+        url = f"dynamodb://{self.table}?region={self.region}"
+        if self.endpoint_url:
+            url += f"&endpoint_url={redact_url(self.endpoint_url)}"
+        if self.ttl is not None:
+            url += f"&ttl={self.ttl}"
+        return url
+
     def _endpoint(self) -> str:
         url = str(self.client.meta.endpoint_url)
         parts = urlsplit(url)
@@ -343,7 +484,7 @@ class DynamoDBStore:
         if code == "ResourceNotFoundException":
             return StoreNotFoundError(
                 f"DynamoDB {self._where()} does not exist. Create it with saver.setup(), "
-                f"`checkpoint-kv setup dynamodb://{self.table}?region={self.region}`, or deploy "
+                f"`checkpoint-kv setup '{self._setup_url()}'`, or deploy "
                 "examples/lambda_agent/template.yaml (keys PK and SK, both strings)."
             )
         if code in ("AccessDeniedException", "UnrecognizedClientException"):
@@ -992,7 +1133,11 @@ class DynamoDBStore:
         return desc
 
     def close(self) -> None:
-        """Nothing to release: the client's pool closes with the process (Lambda reuses it)."""
+        """Close the DynamoDB client if this store made it (from the URL's options or
+        ``session=``); a caller's ``client=`` stays open, whoever else uses it. A saver kept
+        at module scope (Lambda) is never closed: its client lives as long as the container."""
+        if self.owns_client:
+            self.client.close()
 
 
 _OPTIONS = (
@@ -1021,9 +1166,15 @@ def _number(query: dict[str, str], name: str, kind: type[int] | type[float]) -> 
 def from_url(url: str, **options: Any) -> DynamoDBStore:
     """``dynamodb://TABLE?region=&endpoint_url=&ttl=&consistent_read=&prefix=&profile=``
     ``&max_attempts=&retry_mode=&connect_timeout=&read_timeout=`` (see the module docstring;
-    ``max_retries=N`` is the older spelling of ``max_attempts=N+1``)."""
+    ``max_retries=N`` is the older spelling of ``max_attempts=N+1``).
+
+    ``client=`` (a boto3 DynamoDB client) is used as it is and never closed; ``session=`` (a
+    ``boto3.Session``: its credentials, profile, region) makes the store's client, with this
+    URL's options."""
     base, query = split_options(url)
-    query.update({k: str(v) for k, v in options.items() if k != "client"})
+    client = options.pop("client", None)
+    session = options.pop("session", None)
+    query.update({k: str(v) for k, v in options.items()})
     rest = base.split("://", 1)[1]
     if "@" in rest or "@" in urlsplit(query.get("endpoint_url") or "").netloc:
         raise ConfigError(
@@ -1045,7 +1196,7 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
     ttl = parse_duration(query["ttl"]) if query.get("ttl") else None
     if "max_attempts" in query and "max_retries" in query:
         raise ConfigError("dynamodb: give max_attempts or max_retries (= max_attempts - 1)")
-    attempts = DEFAULT_MAX_ATTEMPTS
+    attempts: int | None = None  # the store's default, or the caller's client's own
     if "max_attempts" in query:
         attempts = _number(query, "max_attempts", int)
     elif "max_retries" in query:
@@ -1055,16 +1206,30 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
         for name in ("connect_timeout", "read_timeout")
         if query.get(name)
     }
+    settings: dict[str, Any] = {
+        "region": query.get("region") or None,
+        "endpoint_url": query.get("endpoint_url") or None,
+        "profile": query.get("profile") or None,
+        "max_attempts": attempts,
+        "retry_mode": query.get("retry_mode") or None,
+        **timeouts,
+    }
+    if client is not None and not _is_session(client):
+        # Refused here too, to name the options as the URL spells them (max_retries).
+        _check_service(client, "dynamodb")
+        conflicting = _client_conflicts(client, settings)
+        if conflicting:
+            if "max_retries" in query:
+                conflicting = sorted(
+                    "max_retries" if n == "max_attempts" else n for n in conflicting
+                )
+            raise _conflict_error(conflicting)
     return DynamoDBStore(
         table,
-        region=query.get("region") or None,
-        endpoint_url=query.get("endpoint_url") or None,
-        profile=query.get("profile") or None,
         ttl=ttl,
         consistent_read=_bool("consistent_read", query.get("consistent_read", "true")),
         prefix=query.get("prefix", ""),
-        max_attempts=attempts,
-        retry_mode=query.get("retry_mode") or "standard",
-        client=options.get("client"),
-        **timeouts,
+        client=client,
+        session=session,
+        **settings,
     )
