@@ -167,7 +167,17 @@ def open_store(url: str | None = None, **options: Any) -> KVStore:
             f"unknown checkpoint-kv backend scheme {scheme + '://'!r}.{hint} "
             f"Known schemes: {', '.join(s + '://' for s in known)}"
         )
+    given = [k + "=" for k in ("client", "async_client", "session") if k in options]
+    if given and scheme in _NO_CLIENT:
+        raise ConfigError(
+            f"{' and '.join(given)}: give the URL of that client's backend "
+            f"(redis://?prefix=..., s3://BUCKET/PREFIX, dynamodb://TABLE), not {scheme}:// "
+            "(without a URL, from_url() opens the SQLite default)"
+        )
     return _resolve(target, scheme)(url, **options)
+
+
+_NO_CLIENT = {"memory", "sqlite"}  # built-in backends without a client to bring
 
 
 def load_object(spec: str, what: str) -> Any:

@@ -381,7 +381,10 @@ def test_valkey_client_noscript_is_recovered_and_errors_are_typed(
 # --- refused configurations: said at once, never ignored -------------------------------------
 
 
-def test_redis_client_configurations_that_cannot_work_are_refused() -> None:
+def test_redis_client_configurations_that_cannot_work_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CHECKPOINT_KV_URL", raising=False)
     with pytest.raises(ConfigError, match="decode_responses"):
         checkpoint_kv.from_url("redis://", client=redis.Redis(decode_responses=True))
     with pytest.raises(ConfigError, match="socket_timeout"):
@@ -392,6 +395,10 @@ def test_redis_client_configurations_that_cannot_work_are_refused() -> None:
         checkpoint_kv.from_url("redis+cluster://", client=redis.Redis())
     with pytest.raises(ConfigError, match="async_client"):
         checkpoint_kv.from_url("redis://", client=redis.Redis(), async_client=redis.Redis())
+    # a client with no URL (the SQLite default) or a backend without clients: said plainly
+    for url in (None, "memory://"):
+        with pytest.raises(ConfigError, match="URL of that client's backend"):
+            checkpoint_kv.from_url(url, client=redis.Redis())
     # a host in the URL is not used (the client decides): an app may pass its one URL
     store = checkpoint_kv.from_url("redis://elsewhere:1/0?prefix=p", client=redis.Redis(port=7))
     assert store.store.where == "localhost:7"  # type: ignore[attr-defined]
