@@ -1187,13 +1187,23 @@ _IAM: dict[str, Callable[[dict[str, Any]], set[str]]] = {
 }
 
 
-def test_lambda_example_against_moto(url_dynamodb: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = url_dynamodb + "&ttl=30d"
-    checkpoint_kv.from_url(url).setup()  # the template creates the table in AWS
-    monkeypatch.setenv("CHECKPOINT_KV_URL", url)
+def test_lambda_example_against_moto(
+    url_dynamodb: str, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checkpoint_kv.from_url(url_dynamodb + "&ttl=30d").setup()  # the template does it in AWS
+    # As in Lambda: the URL carries only the store's options (the template's), the module-scope
+    # client finds its region and endpoint in the environment.
+    table = url_dynamodb.split("://", 1)[1].split("?", 1)[0]
+    monkeypatch.setenv("CHECKPOINT_KV_URL", f"dynamodb://{table}?ttl=30d")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     module = _load_handler("lambda_agent_handler")
     saver = module.SAVER
     store = ddb_store(saver)
+    assert store.client is module.DYNAMODB and not store.owns_client  # the handler's own client
+    assert store.endpoint_url == moto_endpoint  # hints name the emulator, not AWS
+    closes: list[int] = []
+    monkeypatch.setattr(module.DYNAMODB, "close", lambda: closes.append(1))
     needed: set[str] = set()
 
     def record(model: Any, params: dict[str, Any], **kw: Any) -> None:
@@ -1232,6 +1242,8 @@ def test_lambda_example_against_moto(url_dynamodb: str, monkeypatch: pytest.Monk
     assert module.handler({"thread_id": "user-1", "message": "again"}, None)["turns"] == 1
     assert needed <= granted, needed - granted
     assert "Scan" not in granted and "DescribeTable" not in granted
+    saver.close()  # what a `with` around the saver would do: the handler's client stays open
+    assert closes == [] and module.DYNAMODB.list_tables()["TableNames"]
     table = template["Resources"]["CheckpointTable"]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}

@@ -4,9 +4,11 @@ Event (direct invoke, or an API Gateway proxy event whose JSON body has the same
 
     {"thread_id": "user-42", "message": "hello"}
 
-The saver and the compiled graph live at module scope: they are built once per container, in
-Lambda's init phase, and every warm invocation reuses them (and the boto3 connection pool).
-Importing ``checkpoint_kv`` does not import boto3; ``from_url`` does, once.
+The boto3 client, the saver and the compiled graph live at module scope: they are built once
+per container, in Lambda's init phase, and every warm invocation reuses them (and the client's
+connection pool). The client is the application's own (its credentials, retry and timeout
+Config, X-Ray/OpenTelemetry instrumentation): the saver sends every call through it and never
+closes it. ``CHECKPOINT_KV_URL`` then carries only the store's options (``ttl``, ``prefix``).
 
 Per invocation the checkpointer makes: 2 API calls to load the thread (Query + BatchGetItem;
 1 on a new thread) and 1 per checkpoint and per task's writes (TransactWriteItems or PutItem).
@@ -19,6 +21,8 @@ import operator
 import os
 from typing import Annotated, Any, TypedDict
 
+import boto3
+from botocore.config import Config
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
@@ -54,9 +58,22 @@ def build() -> StateGraph[State]:
     return g
 
 
-# Module scope: created once per container and reused across invocations. The table comes from
-# the template (no setup() at run time: it would cost a DescribeTable per cold start).
-SAVER = checkpoint_kv.from_url(os.environ["CHECKPOINT_KV_URL"])
+# Module scope: created once per container and reused across invocations.
+# The client is ours: the saver uses it as it is (none of its own retry/timeout settings apply
+# to a client it did not build), so bound every wait here - botocore's defaults wait 60 s,
+# longer than a chat turn should. Region and credentials come from the Lambda environment.
+DYNAMODB = boto3.client(
+    "dynamodb",
+    config=Config(
+        retries={"mode": "standard", "total_max_attempts": 5},
+        connect_timeout=3,
+        read_timeout=5,
+        max_pool_connections=32,  # LangGraph writes from several threads at once
+    ),
+)
+# The table comes from the template (no setup() at run time: it would cost a DescribeTable per
+# cold start). The saver is never closed: it and the client live as long as the container.
+SAVER = checkpoint_kv.from_url(os.environ["CHECKPOINT_KV_URL"], client=DYNAMODB)
 GRAPH = build().compile(checkpointer=SAVER)
 
 
