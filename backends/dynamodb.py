@@ -122,6 +122,7 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
+from checkpoint_kv.backends import aws
 
 from checkpoint_kv.errors import (
     BackendError,
@@ -232,37 +233,6 @@ def _bool(name: str, text: str) -> bool:
     raise ConfigError(f"dynamodb {name}={text!r}: use true or false")
 
 
-# --- a caller's boto3 objects (the same rules as backends/s3.py) -------------------------------
-
-
-def _is_session(obj: Any) -> bool:
-    """A ``boto3.Session`` (it makes clients; a client has ``meta`` instead)."""
-    if isinstance(obj, boto3.session.Session):
-        return True
-    return callable(getattr(obj, "client", None)) and not hasattr(obj, "meta")
-
-
-def _check_service(client: Any, service: str) -> None:
-    """A client of another service (``boto3.client("s3")`` for a ``dynamodb://`` URL) would
-    fail on its first call with an AttributeError: say so at once."""
-    model = getattr(getattr(client, "meta", None), "service_model", None)
-    name = getattr(model, "service_name", service)
-    if name != service:
-        raise ConfigError(
-            f"client= is a {name!r} client; the {service}:// backend needs "
-            f'boto3.client("{service}") (or pass session=)'
-        )
-
-
-def _custom_endpoint(client: Any) -> str | None:
-    """The client's endpoint when it is not AWS's own (moto, LocalStack, DynamoDB Local...)."""
-    url = str(getattr(getattr(client, "meta", None), "endpoint_url", "") or "")
-    host = urlsplit(url).hostname or ""
-    if not host or host.endswith((".amazonaws.com", ".amazonaws.com.cn")):
-        return None
-    return url
-
-
 def _client_retries(client: Any) -> tuple[str, int]:
     """The retry mode and total attempts per request of a boto3 client, as botocore resolved
     them (its Config, ``AWS_MAX_ATTEMPTS``, the profile), else botocore's defaults."""
@@ -348,7 +318,7 @@ class DynamoDBStore:
             read_timeout is not None and read_timeout <= 0
         ):
             raise ConfigError("dynamodb connect_timeout and read_timeout must be positive")
-        if client is not None and _is_session(client):  # a Session passed as client=
+        if client is not None and aws.is_session(client):  # a Session passed as client=
             if session is not None:
                 raise ConfigError("pass a boto3 Session as session= and a client as client=")
             client, session = None, client
@@ -367,7 +337,7 @@ class DynamoDBStore:
         if client is not None:
             # The caller's client, as it is: its credentials, retries, timeouts and
             # instrumentation. An option that would configure it is refused, not ignored.
-            _check_service(client, "dynamodb")
+            aws.check_service(client, "dynamodb")
             given = {
                 "region": region,
                 "endpoint_url": endpoint_url,
@@ -415,7 +385,7 @@ class DynamoDBStore:
         self.client = client
         # Hints and the CLI name a custom endpoint even when it came with the client (or from
         # AWS_ENDPOINT_URL_DYNAMODB): without it, pasting them would target real AWS.
-        self.endpoint_url = endpoint_url or _custom_endpoint(client)
+        self.endpoint_url = endpoint_url or aws.custom_endpoint(client)
         self.region: str = str(client.meta.region_name)
         # partition key -> {sort key: its chunk keys}: items a read found close to expiry
         self._stale: OrderedDict[str, OrderedDict[str, list[str]]] = OrderedDict()
@@ -449,10 +419,7 @@ class DynamoDBStore:
                 f"cannot reach DynamoDB at {self._endpoint()} ({self._where()}): {redact(str(e))}"
             ) from None
         except NoCredentialsError:
-            raise ConfigError(
-                "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-                "AWS_SECRET_ACCESS_KEY, or run with an IAM role (never put them in the URL)"
-            ) from None
+            raise ConfigError(aws.NO_CREDENTIALS) from None
         except WaiterError as e:
             raise DynamoDBError(f"DynamoDB {self._where()} did not become ACTIVE: {e}") from None
 
@@ -1214,9 +1181,9 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
         "retry_mode": query.get("retry_mode") or None,
         **timeouts,
     }
-    if client is not None and not _is_session(client):
+    if client is not None and not aws.is_session(client):
         # Refused here too, to name the options as the URL spells them (max_retries).
-        _check_service(client, "dynamodb")
+        aws.check_service(client, "dynamodb")
         conflicting = _client_conflicts(client, settings)
         if conflicting:
             if "max_retries" in query:

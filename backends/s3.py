@@ -107,6 +107,7 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
+from checkpoint_kv.backends import aws
 
 from checkpoint_kv.errors import (
     BackendUnavailableError,
@@ -124,6 +125,7 @@ from checkpoint_kv.port import (
     Put,
     ScanResult,
     commit_groups,
+    follow_refs,
 )
 from checkpoint_kv.registry import split_options
 
@@ -208,32 +210,6 @@ def _common_prefix(a: str, b: str) -> str:
     return a[:n]
 
 
-def _followed_refs(items: Sequence[tuple[str, bytes]], follow: int) -> list[str]:
-    """``port.follow_refs`` for object keys: the references of the first ``follow`` items that
-    carry some, but only from headers that are well formed (ASCII, every reference a key an
-    object of this partition can have). The header sits outside the record's checksum, and a
-    flipped bit in it must not become a request (or a bare ``ValueError`` from encoding a key):
-    a damaged header's refs are skipped, and the saver, which checks the header against the
-    record, raises ``CorruptRecordError`` naming the record when it reaches it (not before, so
-    a damaged old record does not poison a page of healthy ones)."""
-    keys: dict[str, None] = {}
-    taken = 0
-    for _, value in items:
-        if taken >= follow:
-            break
-        i = value.find(b"\n\n")
-        if i <= 0:
-            continue
-        taken += 1
-        try:
-            refs = value[:i].decode("ascii").split("\n")
-        except UnicodeDecodeError:
-            continue
-        if all(k and _encodable(k) for k in refs):
-            keys.update(dict.fromkeys(refs))
-    return list(keys)
-
-
 def _encodable(key: str) -> bool:
     try:
         _codes(key)
@@ -288,35 +264,6 @@ class _ValueCache:
 # --- a caller's boto3 objects ------------------------------------------------------------
 
 
-def _is_session(obj: Any) -> bool:
-    """A ``boto3.Session`` (it makes clients; a client has ``meta`` instead)."""
-    if isinstance(obj, boto3.session.Session):
-        return True
-    return callable(getattr(obj, "client", None)) and not hasattr(obj, "meta")
-
-
-def _check_service(client: Any, service: str) -> None:
-    """A client of another service (``boto3.client("dynamodb")`` for an ``s3://`` URL) would
-    fail on its first call with an AttributeError: say so at once."""
-    model = getattr(getattr(client, "meta", None), "service_model", None)
-    name = getattr(model, "service_name", service)
-    if name != service:
-        raise ConfigError(
-            f"client= is a {name!r} client; the {service}:// backend needs "
-            f'boto3.client("{service}") (or pass session=)'
-        )
-
-
-def _custom_endpoint(client: Any) -> str | None:
-    """The client's endpoint when it is not AWS's own (MinIO, moto, LocalStack...): hints
-    and ``aws`` commands must name it, or pasting them would target real AWS."""
-    url = str(getattr(getattr(client, "meta", None), "endpoint_url", "") or "")
-    host = urlsplit(url).hostname or ""
-    if not host or host.endswith((".amazonaws.com", ".amazonaws.com.cn")):
-        return None
-    return url
-
-
 # --- the store ----------------------------------------------------------------------------
 
 
@@ -365,7 +312,7 @@ class S3Store:
         self.endpoint_url = endpoint_url
         self.max_workers = max_workers
         self.conditional_writes = conditional_writes
-        if client is not None and _is_session(client):  # a Session passed as client=
+        if client is not None and aws.is_session(client):  # a Session passed as client=
             if session is not None:
                 raise ConfigError("pass a boto3 Session as session= and a client as client=")
             client, session = None, client
@@ -377,8 +324,8 @@ class S3Store:
         if client is not None:
             # The caller's client, as it is (its credentials, retries, instrumentation); our
             # endpoint_url is its endpoint when that is not AWS's, so hints name it.
-            _check_service(client, "s3")
-            self.endpoint_url = endpoint_url or _custom_endpoint(client)
+            aws.check_service(client, "s3")
+            self.endpoint_url = endpoint_url or aws.custom_endpoint(client)
         else:
             if session is None:
                 session = boto3.session.Session(profile_name=profile)
@@ -439,10 +386,7 @@ class S3Store:
                 f"cannot reach S3 at {self._where()}: {redact(str(e))}"
             ) from None
         except NoCredentialsError:
-            raise ConfigError(
-                "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-                "AWS_SECRET_ACCESS_KEY, or run with an IAM role (never put them in the URL)"
-            ) from None
+            raise ConfigError(aws.NO_CREDENTIALS) from None
 
     def _mb_command(self) -> str:
         """The ``aws s3 mb`` line that creates our bucket where this store looks for it (with
@@ -647,7 +591,7 @@ class S3Store:
         keys = [k for k, _ in listed]
         values = self._get_many(partition, keys, [etag for _, etag in listed])
         items = [(k, values[k]) for k in keys if k in values]  # a key deleted meanwhile is gone
-        refs = self._get_many(partition, _followed_refs(items, follow)) if follow else {}
+        refs = self._get_many(partition, follow_refs(items, follow, _encodable)) if follow else {}
         return ScanResult(items, refs)
 
     def write(self, partition: str, ops: Sequence[Op]) -> None:
@@ -892,11 +836,11 @@ def from_url(url: str, **options: Any) -> S3Store:
     base, query = split_options(url)
     client = options.pop("client", None)
     session = options.pop("session", None)
-    if client is not None and _is_session(client):
+    if client is not None and aws.is_session(client):
         client, session = None, client
     query.update({k: str(v) for k, v in options.items()})
     if client is not None:
-        _check_service(client, "s3")
+        aws.check_service(client, "s3")
         meta = client.meta
         same = {"region": meta.region_name, "endpoint_url": meta.endpoint_url}
         conflicting = sorted(

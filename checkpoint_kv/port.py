@@ -30,7 +30,7 @@ Contract, in the words a backend author needs:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -174,8 +174,16 @@ def split_refs(value: bytes) -> tuple[list[str], bytes]:
     return (head.decode("ascii").split("\n") if head else []), value[i + 2 :]
 
 
-def follow_refs(items: Sequence[tuple[str, bytes]], follow: int) -> list[str]:
-    """Keys referenced by the first ``follow`` items that carry references, deduplicated."""
+def follow_refs(
+    items: Sequence[tuple[str, bytes]],
+    follow: int,
+    valid: Callable[[str], bool] | None = None,
+) -> list[str]:
+    """Keys referenced by the first ``follow`` items that carry references, deduplicated.
+
+    The header sits outside the record's checksum: a damaged one (not ASCII, or with a key
+    ``valid`` refuses) is skipped, and the saver, which checks the header against the record,
+    raises ``CorruptRecordError`` naming the record when it reaches it."""
     keys: dict[str, None] = {}
     taken = 0
     for _, value in items:
@@ -188,9 +196,9 @@ def follow_refs(items: Sequence[tuple[str, bytes]], follow: int) -> list[str]:
         try:
             refs = value[:i].decode("ascii").split("\n")
         except UnicodeDecodeError:
-            continue  # a corrupt header: the saver reports it, naming the key
-        for k in refs:
-            keys[k] = None
+            continue
+        if valid is None or all(k and valid(k) for k in refs):
+            keys.update(dict.fromkeys(refs))
     return list(keys)
 
 
