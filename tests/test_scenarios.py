@@ -263,9 +263,9 @@ SCENARIOS: dict[str, Callable[[Fresh], list[Any]]] = {
 }
 
 # A long DeltaChannel chat: 150 turns where a turn is cheap; on moto's server (each request
-# costs O(items in the table) there) and the 3-node cluster, 40 turns still cross three
+# costs O(items in the table) there) and the 3-node cluster, 30 turns still cross two
 # snapshots (snapshot_frequency=25, two updates a turn) at a fraction of the time.
-DELTA_TURNS = {"s3": 40, "dynamodb": 40, "redis_cluster": 40}
+DELTA_TURNS = {"s3": 30, "dynamodb": 30, "redis_cluster": 30}
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
