@@ -31,7 +31,7 @@ resumes, ``update_state(as_node="bot")`` forks (of older checkpoints with histor
 history comparisons, deletes, clock jumps, and each fault at least once.
 
 The model. After every operation, for every thread: ``get_state(subgraphs=True)`` (values,
-next, tasks, interrupts, step, source) equals the model's. Beyond that:
+next, tasks with their saved writes, interrupts, step, source) equals the model's. Beyond that:
   - history=all: ``get_state_history`` equals the model's, entry by entry (ids aside: the
     two runs make their own). Where data may legitimately be gone - checkpoints older than
     the latest at a ``prune``, and with DynamoDB's per-item TTL checkpoints written 30 days
@@ -270,6 +270,7 @@ def snap(s: StateSnapshot) -> Any:
             t.name,
             [i.value for i in t.interrupts],
             snap(t.state) if isinstance(t.state, StateSnapshot) else None,
+            t.result,  # a finished task's saved writes (in history: the pending writes)
         )
         for t in s.tasks
     ]
