@@ -28,21 +28,35 @@ pytest_plugins: list[str] = [
 BACKENDS: list[str] = ["memory", "sqlite", "fakeredis", "redis", "redis_cluster", "s3", "dynamodb"]
 
 
-# Tests marked ``heavy`` (fault sweeps, byte-flip sweeps, model-based runs) repeat a graph or a
-# read hundreds of times. In the default (CI) profile they run on these backends only; the other
-# backends get them with CKV_PROFILE=full (`make test-full`), where they are simply slow.
+# The default (CI) profile, sized for .ci/run to stay under 20 minutes on a shared 2-core
+# machine with every backend covered. On the slow backends (moto's server: each request costs
+# O(items in the table); the 3-node cluster) CI runs the contract (port, conformance), the
+# scenarios, the option matrix, each backend's own module and everything not excluded below;
+# CKV_PROFILE=full runs everything everywhere.
+# - Tests marked ``heavy`` (fault sweeps, byte-flip sweeps, model-based runs) repeat a graph or a
+#   read hundreds of times: on the fast backends only.
+# - ABOVE_THE_PORT modules sweep backend-agnostic layers (the CLI's commands, the saver's API)
+#   over every backend; the port contract and the matrix already hold the slow backends to the
+#   same behaviour, so there these run in the full profile only (CLI setup/doctor, which talk to
+#   each backend's specifics, stay).
 FAST_BACKENDS = {"memory", "sqlite", "fakeredis", "redis", "dynamodb_inproc"}
+ABOVE_THE_PORT = {"tests.test_api", "tests.test_cli"}
+BACKEND_SPECIFIC = {"test_setup_and_doctor"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("CKV_PROFILE") == "full":
         return
     for item in items:
-        if item.get_closest_marker("heavy") is None:
-            continue
         callspec = getattr(item, "callspec", None)
         params = callspec.params.values() if callspec is not None else ()
-        if any(p in BACKENDS and p not in FAST_BACKENDS for p in params if isinstance(p, str)):
+        if not any(p in BACKENDS and p not in FAST_BACKENDS for p in params if isinstance(p, str)):
+            continue
+        module = getattr(getattr(item, "module", None), "__name__", "")
+        name = getattr(item, "originalname", item.name)
+        if item.get_closest_marker("heavy") is not None or (
+            module in ABOVE_THE_PORT and name not in BACKEND_SPECIFIC
+        ):
             item.add_marker(pytest.mark.slow)
 
 
