@@ -63,6 +63,9 @@ if [ -z "$venv_py" ]; then
 fi
 PY=$venv_py
 export PY
+# As an activated venv would: its console scripts (checkpoint-kv) on PATH for the tests.
+PATH="$(cd "$(dirname "$PY")" && pwd):$PATH"
+export PATH
 
 stamp="$("$PY" -c 'import sys; print(sys.prefix)')/.checkpoint-kv-$what"
 fresh() { [ -f "$1" ] && [ "$1" -nt pyproject.toml ]; }
