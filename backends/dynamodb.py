@@ -122,7 +122,7 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
-from checkpoint_kv.backends import aws
+from checkpoint_kv.backends import _aws as aws
 
 from checkpoint_kv.errors import (
     BackendError,

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKENDS = sorted(p.stem for p in (ROOT / "backends").glob("*.py") if p.stem != "__init__")
+BACKENDS = sorted(p.stem for p in (ROOT / "backends").glob("*.py") if not p.stem.startswith("_"))
 
 
 def test_wheel_contains_and_imports_every_backend(tmp_path: Path) -> None:
