@@ -490,11 +490,16 @@ class DynamoDBStore:
         if self.ttl is None:
             return
         soon = now + self.ttl / 2
-        stale = []
+        stale: list[tuple[str, list[str]]] = []
         for i in items:
             t = self._expiry(i)
             if t is not None and t < soon:
-                stale.append((i["SK"]["S"], _chunk_keys(i)))
+                sk = i["SK"]["S"]
+                stale.append((sk, _chunk_keys(i)))
+                if sk.endswith("!~") and "v" in i:
+                    # A record outliving its blobs would read as damaged (get_state_history
+                    # of an active thread): its references are refreshed with it.
+                    stale += [(ref, []) for ref in follow_refs([(sk, i["v"]["B"])], 1)]
         if not stale:
             return
         with self._stale_lock:
