@@ -72,6 +72,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -516,8 +517,18 @@ def _auth_error(text: str, where: str) -> Exception:
     )
 
 
+# Before Redis 7.0 an error raised by redis.call inside a script comes back wrapped:
+# "Error running script (call to f_<sha>): @user_script:77: @user_script: 77: -OOM ...".
+_SCRIPT_WRAPPED = re.compile(r"@user_script:\s*\d+:\s*-([A-Z]+)\b(.*)", re.S)
+
+
 def _translate(e: Exception, kinds: set[str], where: str) -> Exception:
     text = str(e)
+    wrapped = _SCRIPT_WRAPPED.search(text)
+    if wrapped is not None:  # Redis 6: take the error code out of the script's wrapper
+        text = f"{wrapped.group(1)}{wrapped.group(2)}"
+        if wrapped.group(1) == "READONLY":
+            kinds = kinds | {"ReadOnlyError"}
     if "AuthenticationError" in kinds or "AuthorizationError" in kinds:
         return _auth_error(text, where)
     if "TimeoutError" in kinds:
