@@ -103,6 +103,7 @@ def test_follow_refs(store: KVStore) -> None:
     assert store.scan("p", "c", "d").refs == {}
 
 
+@pytest.mark.heavy  # 53 s on S3 (moto): the slow backends run it with CKV_PROFILE=full
 def test_many_keys(store: KVStore) -> None:
     store.write("p", [Put(f"k{i:05d}", b"v") for i in range(1200)])
     assert len(store.get("p", [f"k{i:05d}" for i in range(1200)])) == 1200

@@ -324,7 +324,7 @@ def test_ttl_refreshed_on_write_and_optionally_on_read(redis_server: RedisProc) 
         store = checkpoint_kv.open_store(url)
         store.write("p", [Put("a", b"1")])
         z, h = f"{prefix}:{{p}}:z", f"{prefix}:{{p}}:h"
-        assert 990 <= client.ttl(z) <= 1000 and 990 <= client.ttl(h) <= 1000
+        assert 500 < client.ttl(z) <= 1000 and 500 < client.ttl(h) <= 1000  # no clock assert
         client.expire(z, 50)
         client.expire(h, 50)
         assert store.get("p", ["a"]) == {"a": b"1"}
