@@ -18,21 +18,13 @@ import operator
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from typing_extensions import TypedDict
 
-from checkpoint_kv.aio import async_twin
 from checkpoint_kv.errors import BackendUnavailableError
-from checkpoint_kv.port import (
-    AsyncKVStore,
-    KVStore,
-    Op,
-    PartitionPage,
-    Put,
-    ScanResult,
-    commit_groups,
-)
+from checkpoint_kv.instrument import DelegatingStore, Intercept
+from checkpoint_kv.port import AsyncKVStore, KVStore, Op, Put, commit_groups
 from checkpoint_kv.saver import KVCheckpointSaver
 
 Kind = Literal["error", "timeout", "partial"]
@@ -76,133 +68,35 @@ class FaultPlan:
         return done + list(last[: len(last) // 2])
 
 
-class FaultyStore:
-    """A :class:`KVStore` that forwards to ``inner`` and fails where its plan says."""
+class FaultyStore(DelegatingStore):
+    """A :class:`KVStore` that forwards to ``inner`` and fails where its plan says; its async
+    twin (over the backend's own async store, or ``astore``) shares the plan.
 
-    def __init__(self, inner: KVStore, plan: FaultPlan) -> None:
-        self.inner = inner
+    ``scan_many`` is not forwarded: the saver makes one scan per spec through this store, so
+    each scan is a call of its own that the plan can fail (the call numbering the fault tests
+    sweep)."""
+
+    optional: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, inner: KVStore, plan: FaultPlan, *, astore: AsyncKVStore | None = None):
+        super().__init__(inner, astore=astore)
         self.plan = plan
 
-    def __repr__(self) -> str:
-        return f"FaultyStore({self.inner!r})"
-
-    def _fail(self, what: str) -> None:
-        raise InjectedFault(f"injected {self.plan.kind} on call {self.plan.calls} ({what})")
-
-    def _read(self, what: str) -> None:
-        if self.plan.tick(what):
-            self._fail(what)
-
-    def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
-        self._read("get")
-        return self.inner.get(partition, keys)
-
-    def scan(
-        self,
-        partition: str,
-        start: str,
-        end: str,
-        *,
-        reverse: bool = False,
-        limit: int | None = None,
-        follow: int = 0,
-    ) -> ScanResult:
-        self._read("scan")
-        return self.inner.scan(partition, start, end, reverse=reverse, limit=limit, follow=follow)
-
-    def write(self, partition: str, ops: Sequence[Op]) -> None:
-        if not self.plan.tick(_write_label(ops)):
-            return self.inner.write(partition, ops)
+    def before_call(self, method: str, args: tuple[Any, ...]) -> Intercept | None:
+        ops: Sequence[Op] = args[1] if method == "write" else ()
+        if not self.plan.tick(_write_label(ops) if method == "write" else method):
+            return None
+        error = InjectedFault(f"injected {self.plan.kind} on call {self.plan.calls} ({method})")
+        if method not in ("write", "drop"):
+            return Intercept(error)  # a read: nothing to apply
         if self.plan.kind == "timeout":
-            self.inner.write(partition, ops)
-            raise InjectedTimeout(f"injected timeout after applying call {self.plan.calls}")
-        if self.plan.kind == "partial":
+            if method == "write":
+                error = InjectedTimeout(f"injected timeout after applying call {self.plan.calls}")
+            return Intercept(error, apply=args)
+        if self.plan.kind == "partial" and method == "write":
             part = self.plan.partial_ops(ops)
-            if part:
-                self.inner.write(partition, part)
-        self._fail("write")
-
-    def drop(self, partition: str) -> None:
-        if not self.plan.tick("drop"):
-            return self.inner.drop(partition)
-        if self.plan.kind == "timeout":
-            self.inner.drop(partition)
-        self._fail("drop")
-
-    def partitions(self, cursor: str | None = None) -> PartitionPage:
-        self._read("partitions")
-        return self.inner.partitions(cursor)
-
-    def setup(self) -> None:
-        self.inner.setup()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def async_twin(self) -> FaultyAsyncStore:
-        return FaultyAsyncStore(async_twin(self.inner), self.plan)
-
-
-class FaultyAsyncStore:
-    """Async twin of :class:`FaultyStore`, over the backend's own async store."""
-
-    def __init__(self, inner: AsyncKVStore, plan: FaultPlan) -> None:
-        self.inner = inner
-        self.plan = plan
-
-    def _fail(self, what: str) -> None:
-        raise InjectedFault(f"injected {self.plan.kind} on call {self.plan.calls} ({what})")
-
-    async def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
-        if self.plan.tick("get"):
-            self._fail("get")
-        return await self.inner.get(partition, keys)
-
-    async def scan(
-        self,
-        partition: str,
-        start: str,
-        end: str,
-        *,
-        reverse: bool = False,
-        limit: int | None = None,
-        follow: int = 0,
-    ) -> ScanResult:
-        if self.plan.tick("scan"):
-            self._fail("scan")
-        return await self.inner.scan(
-            partition, start, end, reverse=reverse, limit=limit, follow=follow
-        )
-
-    async def write(self, partition: str, ops: Sequence[Op]) -> None:
-        if not self.plan.tick(_write_label(ops)):
-            return await self.inner.write(partition, ops)
-        if self.plan.kind == "timeout":
-            await self.inner.write(partition, ops)
-            raise InjectedTimeout(f"injected timeout after applying call {self.plan.calls}")
-        if self.plan.kind == "partial":
-            part = self.plan.partial_ops(ops)
-            if part:
-                await self.inner.write(partition, part)
-        self._fail("write")
-
-    async def drop(self, partition: str) -> None:
-        if not self.plan.tick("drop"):
-            return await self.inner.drop(partition)
-        if self.plan.kind == "timeout":
-            await self.inner.drop(partition)
-        self._fail("drop")
-
-    async def partitions(self, cursor: str | None = None) -> PartitionPage:
-        if self.plan.tick("partitions"):
-            self._fail("partitions")
-        return await self.inner.partitions(cursor)
-
-    async def setup(self) -> None:
-        await self.inner.setup()
-
-    async def close(self) -> None:
-        await self.inner.close()
+            return Intercept(error, apply=(args[0], part) if part else None)
+        return Intercept(error)
 
 
 def _write_label(ops: Sequence[Op]) -> str:
@@ -212,12 +106,12 @@ def _write_label(ops: Sequence[Op]) -> str:
 
 def faulty_saver(saver: KVCheckpointSaver, plan: FaultPlan) -> KVCheckpointSaver:
     """A saver over the same data as ``saver`` whose port calls go through ``plan``."""
-    store = FaultyStore(saver.store, plan)
+    store = FaultyStore(saver.store, plan, astore=saver.astore)
     return KVCheckpointSaver(
-        store,  # type: ignore[arg-type]
+        store,
         serde=saver.serde,
         shallow=saver.shallow,
-        astore=FaultyAsyncStore(saver.astore, plan),  # type: ignore[arg-type]
+        astore=store.async_twin(),
     )
 
 

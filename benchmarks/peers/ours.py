@@ -12,6 +12,7 @@ from typing import Any
 
 from benchmarks.counting import Recorder, patch_botocore, patch_redis, wrap_module_functions
 from benchmarks.peers import Handle, ddb_held, redis_held, s3_held, safe_name
+from checkpoint_kv.instrument import DelegatingStore, Intercept
 
 LABEL = "checkpoint-kv"
 UNIT = "port calls"  # replaced by the wire unit for server backends (see unit())
@@ -30,50 +31,24 @@ def unit(backend: str) -> str:
     )
 
 
-class CountingStore:
-    """A port store that reports each call (and the bytes it writes) to the recorder."""
+class RecordingStore(DelegatingStore):
+    """A port store that reports each call (and the bytes it writes) to the recorder; optional
+    port methods (``scan_many``) are the backend's, so the saver takes its real paths."""
 
     def __init__(self, inner: Any, rec: Recorder, primary: bool) -> None:
-        self.inner, self.rec, self.primary = inner, rec, primary
+        super().__init__(inner)
+        self.rec, self.primary = rec, primary
 
-    def __repr__(self) -> str:
-        return f"CountingStore({self.inner!r})"
+    def before_call(self, method: str, args: tuple[Any, ...]) -> Intercept | None:
+        n = 0
+        if method == "write":
+            from checkpoint_kv.port import Put
 
-    def _hit(self, nbytes: int = 0) -> None:
-        self.rec.hit(1, nbytes, kind="port calls", primary=self.primary)
-        if not self.primary:
-            self.rec.bytes_sent += 0
-
-    def get(self, partition: str, keys: Any) -> Any:
-        self._hit()
-        return self.inner.get(partition, keys)
-
-    def scan(self, partition: str, start: str, end: str, **kw: Any) -> Any:
-        self._hit()
-        return self.inner.scan(partition, start, end, **kw)
-
-    def write(self, partition: str, ops: Any) -> None:
-        from checkpoint_kv.port import Put
-
-        n = sum(len(o.key) + len(o.value) for o in ops if isinstance(o, Put))
+            n = sum(len(o.key) + len(o.value) for o in args[1] if isinstance(o, Put))
         self.rec.hit(1, n if self.primary else 0, kind="port calls", primary=self.primary)
-        if not self.primary:
+        if method == "write" and not self.primary:
             self.rec.hit(n, kind="bytes in port writes", primary=False)
-        self.inner.write(partition, ops)
-
-    def drop(self, partition: str) -> None:
-        self._hit()
-        self.inner.drop(partition)
-
-    def partitions(self, cursor: str | None = None) -> Any:
-        self._hit()
-        return self.inner.partitions(cursor)
-
-    def setup(self) -> None:
-        self.inner.setup()
-
-    def close(self) -> None:
-        self.inner.close()
+        return None
 
 
 def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
@@ -120,7 +95,7 @@ def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
 
             admin = boto3.client("dynamodb", endpoint_url=ctx["services"]["moto"])
         inner = open_store(url)
-        store = CountingStore(inner, rec, primary=not wire)
+        store = RecordingStore(inner, rec, primary=not wire)
         saver = KVCheckpointSaver(store)
         saver.setup()
 
