@@ -133,6 +133,7 @@ from checkpoint_kv.errors import (
     redact,
     redact_url,
 )
+from checkpoint_kv.options import Option, Schema, url_query
 from checkpoint_kv.port import (
     Delete,
     DeleteRange,
@@ -142,9 +143,8 @@ from checkpoint_kv.port import (
     ScanResult,
     follow_refs,
 )
-from checkpoint_kv.registry import split_options
 
-__all__ = ["DynamoDBError", "DynamoDBStore", "from_url"]
+__all__ = ["OPTIONS", "DynamoDBError", "DynamoDBStore", "from_url"]
 
 log = logging.getLogger(__name__)
 
@@ -209,28 +209,6 @@ def _is_record(sk: str) -> bool:
     """A checkpoint record of the saver's layout (``c!<ns>!<id>!~``, see checkpoint_kv.keys):
     ``drop`` deletes these before what they reference."""
     return sk.startswith("c!") and sk.endswith("!~")
-
-
-def parse_duration(text: str) -> int:
-    """``3600``, ``90s``, ``15m``, ``12h``, ``30d`` -> seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    t = text.strip().lower()
-    try:
-        seconds = int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(float(t))
-    except ValueError:
-        raise ConfigError(f"dynamodb ttl={text!r}: use seconds or 15m / 12h / 30d") from None
-    if seconds <= 0:
-        raise ConfigError(f"dynamodb ttl={text!r} must be positive")
-    return seconds
-
-
-def _bool(name: str, text: str) -> bool:
-    t = text.strip().lower()
-    if t in ("1", "true", "yes", "on"):
-        return True
-    if t in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"dynamodb {name}={text!r}: use true or false")
 
 
 def _client_retries(client: Any) -> tuple[str, int]:
@@ -1112,27 +1090,22 @@ class DynamoDBStore:
             self.client.close()
 
 
-_OPTIONS = (
-    "region",
-    "endpoint_url",
-    "ttl",
-    "consistent_read",
-    "prefix",
-    "profile",
-    "max_attempts",
-    "max_retries",
-    "retry_mode",
-    "connect_timeout",
-    "read_timeout",
+OPTIONS = Schema(
+    "dynamodb",
+    [
+        Option("region", "str", None, "AWS region (default: the AWS configuration's)"),
+        Option("endpoint_url", "str", None, "a DynamoDB-compatible endpoint (moto, LocalStack)"),
+        Option("profile", "str", None, "AWS profile for the credentials"),
+        Option("ttl", "duration", None, "items expire this long after their last write", min=1),
+        Option("consistent_read", "bool", True, "strongly consistent reads"),
+        Option("prefix", "str", "", "tenant prefix of every partition key"),
+        Option("max_attempts", "int", None, "attempts per request, the first included", min=1),
+        Option("max_retries", "int", None, "older spelling of max_attempts - 1", min=0),
+        Option("retry_mode", "enum", None, "botocore's retry mode", choices=RETRY_MODES),
+        Option("connect_timeout", "float", None, "seconds per connect (default 5)", above=0),
+        Option("read_timeout", "float", None, "seconds per reply (default 10)", above=0),
+    ],
 )
-
-
-def _number(query: dict[str, str], name: str, kind: type[int] | type[float]) -> Any:
-    try:
-        return kind(query[name])
-    except ValueError:
-        what = "an integer" if kind is int else "a number of seconds"
-        raise ConfigError(f"dynamodb {name}={query[name]!r}: use {what}") from None
 
 
 def from_url(url: str, **options: Any) -> DynamoDBStore:
@@ -1143,10 +1116,9 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
     ``client=`` (a boto3 DynamoDB client) is used as it is and never closed; ``session=`` (a
     ``boto3.Session``: its credentials, profile, region) makes the store's client, with this
     URL's options."""
-    base, query = split_options(url)
     client = options.pop("client", None)
     session = options.pop("session", None)
-    query.update({k: str(v) for k, v in options.items()})
+    base, query = url_query(url, options)
     rest = base.split("://", 1)[1]
     if "@" in rest or "@" in urlsplit(query.get("endpoint_url") or "").netloc:
         raise ConfigError(
@@ -1159,31 +1131,21 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
             "dynamodb URL needs a table name (3-255 chars): dynamodb://TABLE, "
             f"got {redact_url(url)!r}"
         )
-    unknown = set(query) - set(_OPTIONS)
-    if unknown:
-        raise ConfigError(
-            f"unknown dynamodb option(s): {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(_OPTIONS))}"
-        )
-    ttl = parse_duration(query["ttl"]) if query.get("ttl") else None
-    if "max_attempts" in query and "max_retries" in query:
+    opts = OPTIONS.parse(query)
+    if opts["max_attempts"] is not None and opts["max_retries"] is not None:
         raise ConfigError("dynamodb: give max_attempts or max_retries (= max_attempts - 1)")
-    attempts: int | None = None  # the store's default, or the caller's client's own
-    if "max_attempts" in query:
-        attempts = _number(query, "max_attempts", int)
-    elif "max_retries" in query:
-        attempts = _number(query, "max_retries", int) + 1
+    attempts: int | None = opts["max_attempts"]  # None: the store's default, or the client's
+    if opts["max_retries"] is not None:
+        attempts = opts["max_retries"] + 1
     timeouts = {
-        name: _number(query, name, float)
-        for name in ("connect_timeout", "read_timeout")
-        if query.get(name)
+        name: opts[name] for name in ("connect_timeout", "read_timeout") if opts[name] is not None
     }
     settings: dict[str, Any] = {
-        "region": query.get("region") or None,
-        "endpoint_url": query.get("endpoint_url") or None,
-        "profile": query.get("profile") or None,
+        "region": opts["region"] or None,
+        "endpoint_url": opts["endpoint_url"] or None,
+        "profile": opts["profile"] or None,
         "max_attempts": attempts,
-        "retry_mode": query.get("retry_mode") or None,
+        "retry_mode": opts["retry_mode"],
         **timeouts,
     }
     if client is not None and not aws.is_session(client):
@@ -1198,9 +1160,9 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
             raise _conflict_error(conflicting)
     return DynamoDBStore(
         table,
-        ttl=ttl,
-        consistent_read=_bool("consistent_read", query.get("consistent_read", "true")),
-        prefix=query.get("prefix", ""),
+        ttl=opts["ttl"],
+        consistent_read=opts["consistent_read"],
+        prefix=opts["prefix"],
         client=client,
         session=session,
         **settings,

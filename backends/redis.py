@@ -60,7 +60,8 @@ URLs (options in the query string or as keyword arguments)::
     unix:///path/to/redis.sock[?db=N]
     redis+cluster://host:port   rediss+cluster://host:port   or redis://host:port?cluster=true
 
-Options: ``prefix`` (default ``ckv``), ``ttl`` (seconds), ``ttl_on_read`` (bool),
+Options (declared once in :data:`OPTIONS`): ``prefix`` (default ``ckv``), ``ttl`` (seconds,
+or ``15m`` / ``12h`` / ``30d``), ``ttl_on_read`` (bool),
 ``max_connections``, ``socket_timeout`` and ``connect_timeout`` (seconds > 0, default 5),
 ``retries`` (default 3), ``cluster`` (bool). Also passed to redis-py as they are:
 ``client_name``, ``health_check_interval``, ``ssl_cert_reqs``, ``ssl_ca_certs``,
@@ -100,6 +101,7 @@ from checkpoint_kv.errors import (
     CorruptRecordError,
     redact,
 )
+from checkpoint_kv.options import Option, Schema, url_query
 from checkpoint_kv.port import (
     Delete,
     DeleteRange,
@@ -109,9 +111,8 @@ from checkpoint_kv.port import (
     ScanResult,
     ScanSpec,
 )
-from checkpoint_kv.registry import split_options
 
-__all__ = ["AsyncRedisStore", "RedisConfig", "RedisStore", "from_url", "parse_url"]
+__all__ = ["OPTIONS", "AsyncRedisStore", "RedisConfig", "RedisStore", "from_url", "parse_url"]
 
 # --- Lua scripts ----------------------------------------------------------------------------
 # KEYS[1] is the sorted set, KEYS[2] the hash of one partition. Lua's unpack() has a stack
@@ -1008,17 +1009,10 @@ class AsyncRedisStore:
 
 # --- URLs ----------------------------------------------------------------------------------
 
-_OURS = {
-    "prefix",
-    "ttl",
-    "ttl_on_read",
-    "max_connections",
-    "socket_timeout",
-    "connect_timeout",
-    "retries",
-    "cluster",
-}
-_PASSED = {
+DEFAULT_TIMEOUT = 5.0  # seconds: socket_timeout and connect_timeout
+
+# Passed to redis-py as they are, in its URL.
+_PASSED = (
     "client_name",
     "health_check_interval",
     "ssl_cert_reqs",
@@ -1027,9 +1021,21 @@ _PASSED = {
     "ssl_keyfile",
     "ssl_check_hostname",
     "db",
-}
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+)
+OPTIONS = Schema(
+    "redis",
+    [
+        Option("prefix", "str", "ckv", "namespace of every key (non-empty, no '{' or '}')"),
+        Option("ttl", "duration", 0, "a thread expires this long after its last write", min=0),
+        Option("ttl_on_read", "bool", False, "reads refresh the TTL too"),
+        Option("max_connections", "int", None, "connection pool size", min=0),
+        Option("socket_timeout", "float", DEFAULT_TIMEOUT, "seconds per reply", above=0),
+        Option("connect_timeout", "float", DEFAULT_TIMEOUT, "seconds per connect", above=0),
+        Option("retries", "int", 3, "retries of a lost connection or timeout", min=0),
+        Option("cluster", "bool", False, "a Redis Cluster (as redis+cluster://)"),
+        *(Option(name, "str", None, "passed to redis-py") for name in _PASSED),
+    ],
+)
 
 
 @dataclass(frozen=True)
@@ -1046,47 +1052,13 @@ class RedisConfig:
     retries: int = 3
 
 
-def _flag(name: str, value: str) -> bool:
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise ConfigError(f"redis {name}={value!r}: use true or false")
-
-
-def _number(name: str, value: str, kind: type[int] | type[float]) -> Any:
-    try:
-        n = kind(value)
-    except ValueError:
-        raise ConfigError(f"redis {name}={value!r}: expected a number") from None
-    if n < 0:
-        raise ConfigError(f"redis {name}={value!r}: must not be negative")
-    return n
-
-
-DEFAULT_TIMEOUT = 5.0  # seconds: socket_timeout and connect_timeout
-
-
-def _timeout(name: str, query: dict[str, str]) -> float:
-    seconds = _number(name, query.get(name, str(DEFAULT_TIMEOUT)), float)
-    if not seconds:
-        raise ConfigError(f"redis {name}=0: use a number of seconds > 0 (waits are bounded)")
-    return float(seconds)
-
-
 def parse_url(url: str, **options: Any) -> RedisConfig:
     """Split a checkpoint-kv Redis URL into redis-py's URL and this backend's options."""
-    base, query = split_options(url)
-    query.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in options.items()})
-    unknown = set(query) - _OURS - _PASSED
-    if unknown:
-        raise ConfigError(
-            f"unknown redis option(s): {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(_OURS | _PASSED))}"
-        )
+    base, query = url_query(url, options)
+    opts = OPTIONS.parse(query)
     scheme, _, rest = base.partition("://")
     scheme = scheme.lower()
-    cluster = scheme.endswith("+cluster") or _flag("cluster", query.get("cluster", "false"))
+    cluster = scheme.endswith("+cluster") or opts["cluster"]
     scheme = {"valkey": "redis", "valkeys": "rediss"}.get(scheme, scheme).removesuffix("+cluster")
     if scheme not in ("redis", "rediss", "unix"):
         raise ConfigError(f"not a Redis URL scheme: {scheme!r}")
@@ -1107,23 +1079,23 @@ def parse_url(url: str, **options: Any) -> RedisConfig:
     # that accepts and never answers) fails the call after the retries instead of blocking a
     # graph step forever. redis-py before 8 waits forever without socket_timeout.
     kwargs: dict[str, Any] = {
-        "socket_timeout": _timeout("socket_timeout", query),
-        "socket_connect_timeout": _timeout("connect_timeout", query),
+        "socket_timeout": opts["socket_timeout"],
+        "socket_connect_timeout": opts["connect_timeout"],
     }
-    if "max_connections" in query:
-        kwargs["max_connections"] = _number("max_connections", query["max_connections"], int)
-    prefix = query.get("prefix", "ckv")
+    if opts["max_connections"] is not None:
+        kwargs["max_connections"] = opts["max_connections"]
+    prefix = opts["prefix"]
     if not prefix or "{" in prefix or "}" in prefix:
-        raise ConfigError(f"redis prefix={prefix!r}: non-empty, without '{{' or '}}'")
+        raise OPTIONS.error("prefix", prefix, "a non-empty prefix, without '{' or '}'")
     return RedisConfig(
         client_url=client_url,
         cluster=cluster,
         where=where,
         prefix=prefix,
-        ttl=_number("ttl", query.get("ttl", "0"), int),
-        ttl_on_read=_flag("ttl_on_read", query.get("ttl_on_read", "false")),
+        ttl=opts["ttl"],
+        ttl_on_read=opts["ttl_on_read"],
         client_kwargs=kwargs,
-        retries=_number("retries", query.get("retries", "3"), int),
+        retries=opts["retries"],
     )
 
 
@@ -1166,7 +1138,7 @@ _own_async_client = async_client  # from_url's keyword `async_client` shadows th
 
 
 # Options that configure a connection: with a caller's client they would silently not apply.
-_CONNECTION_OPTIONS = (_OURS | _PASSED) - {"prefix", "ttl", "ttl_on_read", "cluster"}
+_CONNECTION_OPTIONS = set(OPTIONS.names) - {"prefix", "ttl", "ttl_on_read", "cluster"}
 
 
 def from_url(
@@ -1196,8 +1168,8 @@ def from_url(
             where=cfg.where,
             owns_client=True,
         )
-    _, query = split_options(url)
-    conflicting = sorted((set(query) | set(options)) & _CONNECTION_OPTIONS)
+    _, query = url_query(url, options)
+    conflicting = sorted(set(query) & _CONNECTION_OPTIONS)
     if conflicting:
         raise ConfigError(
             f"redis option(s) {', '.join(conflicting)} configure a connection, and client= is "

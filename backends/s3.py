@@ -117,6 +117,7 @@ from checkpoint_kv.errors import (
     redact,
     redact_url,
 )
+from checkpoint_kv.options import Option, Schema, url_query
 from checkpoint_kv.port import (
     Delete,
     DeleteRange,
@@ -127,9 +128,8 @@ from checkpoint_kv.port import (
     commit_groups,
     follow_refs,
 )
-from checkpoint_kv.registry import split_options
 
-__all__ = ["MAX_PREFIX", "S3Store", "decode_key", "encode_key", "from_url"]
+__all__ = ["MAX_PREFIX", "OPTIONS", "S3Store", "decode_key", "encode_key", "from_url"]
 
 T = TypeVar("T")
 
@@ -788,29 +788,34 @@ class S3Store:
             self.client.close()
 
 
-_BOOL = {
-    "1": True,
-    "true": True,
-    "yes": True,
-    "on": True,
-    "0": False,
-    "false": False,
-    "no": False,
-    "off": False,
-}
-_OPTIONS = {
-    "region",
-    "endpoint_url",
-    "profile",
-    "addressing_style",
-    "max_workers",
-    "conditional_writes",
-    "connect_timeout",
-    "read_timeout",
-    "max_attempts",
-    "checksums",
-    "cache_mb",
-}
+OPTIONS = Schema(
+    "s3",
+    [
+        Option("region", "str", None, "AWS region (default: the AWS configuration's)"),
+        Option("endpoint_url", "str", None, "an S3-compatible store (MinIO, R2, Ceph RGW...)"),
+        Option("profile", "str", None, "AWS profile for the credentials"),
+        Option(
+            "addressing_style",
+            "enum",
+            None,
+            "path for MinIO",
+            choices=("path", "virtual", "auto"),
+        ),
+        Option("max_workers", "int", 32, "parallel requests (and HTTP connections)", min=1),
+        Option("conditional_writes", "bool", True, "If-None-Match writes (else HEAD + PUT)"),
+        Option("connect_timeout", "float", CONNECT_TIMEOUT, "seconds per connect", above=0),
+        Option("read_timeout", "float", READ_TIMEOUT, "seconds per reply", above=0),
+        Option("max_attempts", "int", MAX_ATTEMPTS, "attempts per request", min=1),
+        Option(
+            "checksums",
+            "enum",
+            "auto",
+            "CRC checksums: auto is when_required with endpoint_url",
+            choices=("auto", "when_supported", "when_required"),
+        ),
+        Option("cache_mb", "float", 64, "cache of values by ETag (0: off)", min=0),
+    ],
+)
 
 
 # What configures the S3 client: a caller's client= is used as it is, so these would silently
@@ -833,12 +838,11 @@ def from_url(url: str, **options: Any) -> S3Store:
     ``client=`` (a boto3 S3 client) is used as it is and never closed; ``session=`` (a
     ``boto3.Session``: its credentials, profile, region) makes the store's client, with this
     URL's options."""
-    base, query = split_options(url)
     client = options.pop("client", None)
     session = options.pop("session", None)
     if client is not None and aws.is_session(client):
         client, session = None, client
-    query.update({k: str(v) for k, v in options.items()})
+    base, query = url_query(url, options)
     if client is not None:
         aws.check_service(client, "s3")
         meta = client.meta
@@ -853,12 +857,7 @@ def from_url(url: str, **options: Any) -> S3Store:
                 "(the store then makes its client from your session, with these options)"
             )
         query = {k: v for k, v in query.items() if k not in _CLIENT_OPTIONS}
-    unknown = set(query) - _OPTIONS
-    if unknown:
-        raise ConfigError(
-            f"unknown s3 option(s): {', '.join(sorted(unknown))}; "
-            f"known: {', '.join(sorted(_OPTIONS))}"
-        )
+    OPTIONS.check_known(query)
     parts = urlsplit(base)
     if "@" in parts.netloc:
         raise ConfigError(
@@ -868,32 +867,21 @@ def from_url(url: str, **options: Any) -> S3Store:
         raise ConfigError(
             "do not put credentials in endpoint_url: use the AWS environment, profile or role"
         )
-    try:
-        max_workers = int(query.get("max_workers", 32))
-        max_attempts = int(query.get("max_attempts", MAX_ATTEMPTS))
-        timeouts = {k: float(query[k]) for k in ("connect_timeout", "read_timeout") if k in query}
-        cache_mb = float(query.get("cache_mb", 64))
-    except ValueError as e:
-        raise ConfigError(f"bad numeric s3 option: {e}") from None
-    flag = query.get("conditional_writes", "true").lower()
-    if flag not in _BOOL:
-        raise ConfigError(f"conditional_writes={flag!r}: use true or false")
-    style = query.get("addressing_style")
-    if style not in (None, "path", "virtual", "auto"):
-        raise ConfigError(f"addressing_style={style!r}: use path, virtual or auto")
+    opts = OPTIONS.parse(query)
     return S3Store(
         unquote(parts.netloc),
         unquote(parts.path),
         client=client,
         session=session,
-        region=query.get("region") or None,
-        endpoint_url=query.get("endpoint_url") or None,
-        profile=query.get("profile") or None,
-        addressing_style=style,
-        max_workers=max_workers,
-        conditional_writes=_BOOL[flag],
-        max_attempts=max_attempts,
-        checksums=query.get("checksums", "auto"),
-        cache_mb=cache_mb,
-        **timeouts,
+        region=opts["region"] or None,
+        endpoint_url=opts["endpoint_url"] or None,
+        profile=opts["profile"] or None,
+        addressing_style=opts["addressing_style"],
+        max_workers=opts["max_workers"],
+        conditional_writes=opts["conditional_writes"],
+        connect_timeout=opts["connect_timeout"],
+        read_timeout=opts["read_timeout"],
+        max_attempts=opts["max_attempts"],
+        checksums=opts["checksums"],
+        cache_mb=opts["cache_mb"],
     )

@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from checkpoint_kv.errors import BackendUnavailableError, ConfigError, redact_url
+from checkpoint_kv.options import Option, Schema, url_query
 from checkpoint_kv.port import (
     Delete,
     DeleteRange,
@@ -43,7 +44,7 @@ from checkpoint_kv.port import (
 )
 from checkpoint_kv.registry import split_options
 
-__all__ = ["MEMORY", "SQLiteStore", "from_url", "parse_path"]
+__all__ = ["MEMORY", "OPTIONS", "SQLiteStore", "from_url", "parse_path"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -260,15 +261,23 @@ def parse_path(url: str) -> str:
     return path
 
 
+OPTIONS = Schema(
+    "sqlite",
+    [
+        Option("timeout", "float", 30.0, "seconds to wait for another connection's lock"),
+        Option(
+            "synchronous",
+            "enum",
+            "NORMAL",
+            "NORMAL survives a crash of the program, FULL also power loss (~5x write latency)",
+            choices=("OFF", "NORMAL", "FULL", "EXTRA"),
+        ),
+    ],
+)
+
+
 def from_url(url: str, **options: Any) -> SQLiteStore:
-    _, query = split_options(url)
-    query.update({k: str(v) for k, v in options.items()})
+    _, query = url_query(url, options)
     path = parse_path(url)
-    unknown = set(query) - {"timeout", "synchronous"}
-    if unknown:
-        raise ConfigError(f"unknown sqlite option(s): {', '.join(sorted(unknown))}")
-    return SQLiteStore(
-        path,
-        timeout=float(query.get("timeout", 30)),
-        synchronous=query.get("synchronous", "NORMAL"),
-    )
+    opts = OPTIONS.parse(query)
+    return SQLiteStore(path, timeout=opts["timeout"], synchronous=opts["synchronous"])

@@ -32,7 +32,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from checkpoint_kv import from_url
-from checkpoint_kv.errors import ConfigError, redact_url
+from checkpoint_kv.errors import redact_url
+from checkpoint_kv.options import Option, Schema
 from checkpoint_kv.registry import DEFAULT_URL, SERDE_ENV, load_serde
 from checkpoint_kv.saver import KVCheckpointSaver
 
@@ -40,19 +41,23 @@ __all__ = ["checkpointer", "make_checkpointer"]
 
 log = logging.getLogger("checkpoint_kv.server")
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+ENVIRONMENT = Schema(
+    "",
+    [
+        Option(
+            "CHECKPOINT_KV_SETUP",
+            "bool",
+            True,
+            "create the table/bucket at start-up if missing",
+            empty=False,  # set but empty: off, as it always was
+        ),
+    ],
+)
 
 
-def _flag(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    if raw.strip().lower() in _TRUE:
-        return True
-    if raw.strip().lower() in _FALSE:
-        return False
-    raise ConfigError(f"{name}={raw!r}: use 1 or 0")
+def _environment() -> dict[str, Any]:
+    """The server's settings from the environment, typed (ConfigError for a bad value)."""
+    return ENVIRONMENT.parse({k: os.environ[k] for k in ENVIRONMENT.names if k in os.environ})
 
 
 @asynccontextmanager
@@ -81,5 +86,5 @@ async def make_checkpointer(
 @asynccontextmanager
 async def checkpointer() -> AsyncIterator[KVCheckpointSaver]:
     """The ``langgraph.json`` entry point: ``"checkpoint_kv.server:checkpointer"``."""
-    async with make_checkpointer(setup=_flag("CHECKPOINT_KV_SETUP", True)) as saver:
+    async with make_checkpointer(setup=_environment()["CHECKPOINT_KV_SETUP"]) as saver:
         yield saver
