@@ -46,6 +46,7 @@ __all__ = [
     "from_url",
     "known_schemes",
     "register",
+    "store_from_url",
 ]
 
 __version__ = "0.1.0"
@@ -84,3 +85,12 @@ def from_url(
         base = f"{base}?{urlencode(query)}"
     store = open_store(base, **options)
     return KVCheckpointSaver(store, serde=serde, shallow=bool(shallow))
+
+
+def store_from_url(url: str | None = None, **options: Any) -> Any:
+    """Long-term memory (LangGraph ``BaseStore``) on the same backends and URLs: see
+    :func:`checkpoint_kv.kvstore.store_from_url`. Imported on first call, so importing
+    ``checkpoint_kv`` stays as cheap as it was."""
+    from checkpoint_kv.kvstore import store_from_url as _store_from_url
+
+    return _store_from_url(url, **options)
