@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 
 import boto3
 
-from checkpoint_kv.errors import ConfigError
+from checkpoint_kv.errors import ConfigError, redact_url
 
-__all__ = ["NO_CREDENTIALS", "check_service", "custom_endpoint", "is_session"]
+__all__ = ["NO_CREDENTIALS", "check_service", "cli_target", "custom_endpoint", "is_session"]
 
 NO_CREDENTIALS = (
     "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
@@ -45,3 +45,10 @@ def custom_endpoint(client: Any) -> str | None:
     if not host or host.endswith((".amazonaws.com", ".amazonaws.com.cn")):
         return None
     return url
+
+
+def cli_target(region: str | None, endpoint_url: str | None) -> str:
+    """`` --region R --endpoint-url URL`` for an ``aws`` command a hint prints: without the
+    endpoint, pasting it would act on real AWS instead of the emulator or store in the URL."""
+    out = f" --region {region}" if region else ""
+    return out + (f" --endpoint-url {redact_url(endpoint_url)}" if endpoint_url else "")

@@ -1082,6 +1082,35 @@ class DynamoDBStore:
             desc = self._call("describe_table", TableName=self.table)["Table"]
         return desc
 
+    def info(self) -> dict[str, Any]:
+        """The port's optional ``info()`` (what ``checkpoint-kv doctor`` reports): region and
+        endpoint, the table's status, billing mode and size, its TTL setting, and a ``ttl``
+        problem when items carry an expiry the table does not act on."""
+        table = self._call("describe_table", TableName=self.table)["Table"]
+        ttl_desc = self._call("describe_time_to_live", TableName=self.table)
+        status = ttl_desc.get("TimeToLiveDescription", {}).get("TimeToLiveStatus", "DISABLED")
+        billing = table.get("BillingModeSummary", {}).get("BillingMode", "PROVISIONED")
+        where = f" at {redact_url(self.endpoint_url)}" if self.endpoint_url else ""
+        problems = []
+        if self.ttl and status not in ("ENABLED", "ENABLING"):
+            problems.append(
+                {
+                    "check": "ttl",
+                    "detail": f"items carry a ttl but the table's TTL is {status}: nothing expires",
+                    "fix": f"aws dynamodb update-time-to-live --table-name {self.table} "
+                    "--time-to-live-specification Enabled=true,AttributeName=ttl"
+                    + aws.cli_target(self.region, self.endpoint_url),
+                }
+            )
+        return {
+            "server_version": f"DynamoDB, region {self.region}{where}",
+            "ttl": f"table TTL {status}; items "
+            + (f"expire {self.ttl} s after their last write" if self.ttl else "carry no ttl"),
+            "table": f"{self.table}: {table.get('TableStatus')}, {billing}, "
+            f"{table.get('ItemCount', '?')} items",
+            "problems": problems,
+        }
+
     def close(self) -> None:
         """Close the DynamoDB client if this store made it (from the URL's options or
         ``session=``); a caller's ``client=`` stays open, whoever else uses it. A saver kept

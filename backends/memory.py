@@ -110,6 +110,14 @@ class MemoryStore:
     def close(self) -> None:
         pass
 
+    def info(self) -> dict[str, Any]:
+        """The port's optional ``info()`` (what ``checkpoint-kv doctor`` reports)."""
+        return {
+            "server_version": "in-process",
+            "ttl": "no (data dies with the process)",
+            "problems": [],
+        }
+
     def async_twin(self) -> AsyncMemoryStore:
         return AsyncMemoryStore(self)
 
@@ -149,6 +157,9 @@ class AsyncMemoryStore:
 
     async def close(self) -> None:
         pass
+
+    async def info(self) -> dict[str, Any]:
+        return self.sync.info()
 
 
 def from_url(url: str, **options: Any) -> MemoryStore:

@@ -452,6 +452,40 @@ def _partitions_cursor(cursor: str | None) -> tuple[int, int]:
     return int(node), int(scan)
 
 
+def _info_section(raw: Any) -> dict[str, Any]:
+    """One ``INFO`` section; a cluster client answers per node (the first node's, then)."""
+    if raw and all(isinstance(v, dict) for v in raw.values()):
+        raw = next(iter(raw.values()))
+    return dict(raw)
+
+
+def _describe(
+    server: dict[str, Any], memory: dict[str, Any], *, ttl: int, cluster: bool
+) -> dict[str, Any]:
+    """The port's ``info()`` from the ``server`` and ``memory`` INFO sections: the server and
+    its version, the TTL setting, and an eviction policy that may drop live threads."""
+    policy = str(memory.get("maxmemory_policy", "?"))
+    name = "Valkey" if "valkey_version" in server else "Redis"
+    version = server.get("valkey_version") or server.get("redis_version", "?")
+    problems = []
+    if policy.startswith("allkeys-"):
+        problems.append(
+            {
+                "check": "eviction",
+                "detail": f"maxmemory-policy {policy} may evict checkpoints of live threads",
+                "fix": "CONFIG SET maxmemory-policy noeviction (or volatile-lru with ?ttl=)",
+            }
+        )
+    return {
+        "server_version": f"{name} {version}" + (" (cluster)" if cluster else ""),
+        "ttl": f"on: a thread expires {ttl} s after its last write"
+        if ttl
+        else "off: threads never expire (add ?ttl=SECONDS to the URL)",
+        "maxmemory_policy": policy,
+        "problems": problems,
+    }
+
+
 _CORRUPT = "CKV_CORRUPT"  # error replies of the read scripts for a partly lost thread
 
 
@@ -816,6 +850,12 @@ class RedisStore:
                 self.client.script_load(script.source)
                 self._loaded.add(script.sha)
 
+    def info(self) -> dict[str, Any]:
+        """The port's optional ``info()`` (what ``checkpoint-kv doctor`` reports)."""
+        with _errors(self.where):
+            server, memory = (_info_section(self.client.info(s)) for s in ("server", "memory"))
+        return _describe(server, memory, ttl=self.ttl, cluster=self.cluster)
+
     def close(self) -> None:
         """Close the client if this store made it (``from_url``); a caller's client stays open."""
         if self.owns_client:
@@ -996,6 +1036,13 @@ class AsyncRedisStore:
             for script in SCRIPTS:
                 await self.client.script_load(script.source)
                 self._loaded.add(script.sha)
+
+    async def info(self) -> dict[str, Any]:
+        client = self.client
+        with _errors(self.where):
+            server = _info_section(await client.info("server"))
+            memory = _info_section(await client.info("memory"))
+        return _describe(server, memory, ttl=self.ttl, cluster=self.cluster)
 
     async def close(self) -> None:
         """Close the clients this store made; a caller's client stays open."""

@@ -391,13 +391,9 @@ class S3Store:
     def _mb_command(self) -> str:
         """The ``aws s3 mb`` line that creates our bucket where this store looks for it (with
         the endpoint and region: without them it would create it on AWS, or elsewhere)."""
-        cmd = f"aws s3 mb s3://{self.bucket}"
-        region = getattr(self.client.meta, "region_name", None)
-        if region:
-            cmd += f" --region {region}"
-        if self.endpoint_url:
-            cmd += f" --endpoint-url {redact_url(self.endpoint_url)}"
-        return cmd
+        region: str | None = getattr(self.client.meta, "region_name", None)
+        target: str = aws.cli_target(region, self.endpoint_url)
+        return f"aws s3 mb s3://{self.bucket}{target}"
 
     def _tick(self, n: int = 1) -> None:
         with self._lock:
@@ -777,6 +773,34 @@ class S3Store:
                 out.append(f"{rule.get('ID', '?')!r} ({when})")
         return out
 
+    def info(self) -> dict[str, Any]:
+        """The port's optional ``info()`` (what ``checkpoint-kv doctor`` reports): bucket,
+        region and endpoint, and the lifecycle rules that expire this prefix (S3 has no TTL;
+        see docs/backends/s3.md)."""
+        try:
+            rules = self._call("get_bucket_lifecycle_configuration")["Rules"]
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "NoSuchLifecycleConfiguration":
+                raise
+            rules = []
+        covering = [
+            r
+            for r in rules
+            if r.get("Status") == "Enabled"
+            and "Expiration" in r
+            and self.prefix.startswith(_rule_prefix(r))
+        ]
+        where = f" at {redact_url(self.endpoint_url)}" if self.endpoint_url else ""
+        return {
+            "server_version": f"S3, bucket {self.bucket!r}, region "
+            f"{self.client.meta.region_name}{where}",
+            "ttl": "lifecycle expiration: " + ", ".join(str(r["Expiration"]) for r in covering)
+            if covering
+            else "off: no lifecycle rule expires this prefix (S3 has no TTL; see "
+            "docs/backends/s3.md)",
+            "problems": [],
+        }
+
     def close(self) -> None:
         """Stop the request threads, and close the S3 client if this store made it (from
         ``session=`` or the AWS configuration); a caller's ``client=`` stays open."""
@@ -830,6 +854,11 @@ _CLIENT_OPTIONS = {
     "max_attempts",
     "checksums",
 }
+
+
+def _rule_prefix(rule: dict[str, Any]) -> str:
+    """The key prefix a lifecycle rule filters on (``Filter.Prefix``, or the older ``Prefix``)."""
+    return str(rule.get("Filter", {}).get("Prefix", rule.get("Prefix", "")) or "")
 
 
 def from_url(url: str, **options: Any) -> S3Store:

@@ -215,6 +215,19 @@ class SQLiteStore:
         with self._guard():
             self._conn()
 
+    def info(self) -> dict[str, Any]:
+        """The port's optional ``info()`` (what ``checkpoint-kv doctor`` reports): the SQLite
+        library's version, and the file with its size."""
+        memory = self.in_memory
+        size = os.path.getsize(self.path) if not memory and os.path.exists(self.path) else 0
+        return {
+            "server_version": f"SQLite {sqlite3.sqlite_version}",
+            "ttl": "not supported: use `checkpoint-kv prune` or delete_thread",
+            "file": f"{MEMORY} (in this process only)" if memory else os.path.abspath(self.path),
+            "size_bytes": size,
+            "problems": [],
+        }
+
     def close(self) -> None:
         """Close every connection; for ``:memory:`` that ends the database (a later call
         starts an empty one)."""

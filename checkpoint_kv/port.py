@@ -26,6 +26,14 @@ Contract, in the words a backend author needs:
   ``drive.py``).
 - ``drop(partition)`` removes a partition; ``partitions(cursor)`` pages through the partitions.
 - ``setup()`` creates what the backend needs (idempotent); ``close()`` releases connections.
+- Optional ``info() -> dict[str, Any]``: what the backend says about itself for
+  ``checkpoint-kv doctor``, as ``{**facts, "problems": [...]}``. Facts are text or numbers
+  the CLI prints one per line: ``server_version`` (e.g. ``"Redis 7.0.15"``), ``ttl`` (the
+  expiry setting, in words), and any others the backend names (``table``, ``file``,
+  ``maxmemory_policy``...). ``problems`` lists misconfigurations found, each
+  ``{"check": ..., "detail": ..., "fix": ...}`` (a failed doctor check). It may call the
+  server (INFO, DescribeTable...); it never holds a secret. An async twin may offer it as a
+  coroutine. Stores without it are fine: doctor then reports less.
 """
 
 from __future__ import annotations
