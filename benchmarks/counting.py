@@ -3,7 +3,8 @@
 Why this shape: round trips must be *counted*, not estimated, and savers differ in which client
 they talk through. So each client gets a small patch that calls :meth:`Recorder.hit` once per
 request that crosses to the store (a redis-py ``send_packed_command``, a botocore API call, a
-psycopg statement or pipeline sync, a port call for checkpoint-kv). Hits are attributed two ways:
+psycopg statement, a statement SQLite runs, a port call for checkpoint-kv's memory backend).
+Hits are attributed two ways:
 
 - to every *graph-level* op by global totals taken before and after it (sequential workloads);
 - to the saver method running on the *same thread* (thread-local frames), so per-method counts
@@ -12,7 +13,9 @@ psycopg statement or pipeline sync, a port call for checkpoint-kv). Hits are att
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import re
 import threading
 import time
 from collections import defaultdict
@@ -50,6 +53,10 @@ class Recorder:
         self.unattributed = 0
         # op name -> list of (seconds, hits) samples
         self.samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        # Secondary measures that are not round trips (capacity units, S3 request classes,
+        # saver method calls): running totals, and per graph op the delta of each sample.
+        self.meters: dict[str, float] = defaultdict(float)
+        self.meter_samples: dict[str, list[dict[str, float]]] = defaultdict(list)
 
     # --- counting -----------------------------------------------------------------------
 
@@ -76,6 +83,20 @@ class Recorder:
             else:
                 self.unattributed += n
 
+    def meter(self, kind: str, amount: float) -> None:
+        """Add to a secondary measure (``ddb:WRU``, ``s3:tier1``, ``calls:<method>``...)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self.meters[kind] += amount
+
+    def add_bytes(self, nbytes: int) -> None:
+        """Bytes sent to the store by a request counted elsewhere (a traced SQL statement)."""
+        if not self.enabled:
+            return
+        with self._lock:
+            self.bytes_sent += nbytes
+
     def add_serde(self, cpu: float, nbytes: int = 0) -> None:
         if not self.enabled:
             return
@@ -98,6 +119,7 @@ class Recorder:
     def graph_op(self, name: str) -> Iterator[None]:
         """A graph-level op: its hits are the global delta (valid when ops do not overlap)."""
         before = self.hits
+        meters = dict(self.meters)
         t0 = time.perf_counter()
         try:
             yield
@@ -106,6 +128,9 @@ class Recorder:
             if self.enabled:
                 with self._lock:
                     self.samples[name].append((dt, float(self.hits - before)))
+                    delta = {k: v - meters.get(k, 0.0) for k, v in self.meters.items()}
+                    delta["rt"] = float(self.hits - before)
+                    self.meter_samples[name].append({k: v for k, v in delta.items() if v})
 
     def record(self, name: str, seconds: float, hits: float) -> None:
         with self._lock:
@@ -120,6 +145,7 @@ class Recorder:
                 self._open[threading.get_ident()] = frames
         frame = [0]
         frames.append(frame)
+        self.meter("calls:" + name, 1)
         t0 = time.perf_counter()
         try:
             yield
@@ -259,7 +285,8 @@ def patch_redis(rec: Recorder) -> None:
 
 
 def patch_botocore(rec: Recorder) -> None:
-    """One hit per API call (``_make_api_call``; retries inside it are not extra hits)."""
+    """One hit per API call (``_make_api_call``; retries inside it are not extra hits), plus
+    what AWS bills for it (:func:`aws_meters`): DynamoDB capacity units and S3 request classes."""
     try:
         import botocore.client as bc
     except ImportError:
@@ -270,7 +297,17 @@ def patch_botocore(rec: Recorder) -> None:
         def _make_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
             rec.hit(1, _size(api_params))
             rec.hit(1, kind="api:" + operation_name, primary=False)
-            return orig(self, operation_name, api_params)
+            if not rec.enabled:
+                return orig(self, operation_name, api_params)
+            service = self.meta.service_model.service_name
+
+            def call(op: str, params: dict[str, Any]) -> Any:  # unmetered (sizing) requests
+                return orig(self, op, params)
+
+            with aws_meters(rec, service, operation_name, api_params, call) as done:
+                result = orig(self, operation_name, api_params)
+                done(result)
+            return result
 
         _make_api_call._bench_wrapped = True  # type: ignore[attr-defined]
         bc.BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
@@ -285,10 +322,237 @@ def patch_botocore(rec: Recorder) -> None:
     async def _amake_api_call(self: Any, operation_name: str, api_params: Any) -> Any:
         rec.hit(1, _size(api_params))
         rec.hit(1, kind="api:" + operation_name, primary=False)
+        if self.meta.service_model.service_name == "s3":
+            rec.meter("s3:" + s3_request_class(operation_name), 1)
         return await aorig(self, operation_name, api_params)
 
     _amake_api_call._bench_wrapped = True  # type: ignore[attr-defined]
     ac.AioBaseClient._make_api_call = _amake_api_call  # type: ignore[method-assign]
+
+
+# --- what AWS bills: DynamoDB capacity units, S3 request classes -----------------------------
+# Moto answers ReturnConsumedCapacity with a constant (0.5 or 1.0 per call, whatever the item
+# size), so the units are computed here from the request and response payloads, with AWS's
+# published rules (DynamoDB developer guide, "Read/write capacity mode" and "Item sizes"):
+# - write: 1 unit per started KB of each item written (PutItem, UpdateItem, DeleteItem, each
+#   item of a BatchWriteItem); inside TransactWriteItems 2 units per KB per item. UpdateItem
+#   and DeleteItem bill the larger of the item before and after (read here with an unmetered
+#   GetItem); a PutItem is billed on the new item (an overwrite of a larger item would bill
+#   that one: not measured).
+# - read: 1 unit per started 4 KB strongly consistent, 0.5 eventually consistent, 2 in a
+#   transaction; GetItem and each item of a BatchGetItem rounded separately (an absent item
+#   still costs the minimum); Query and Scan on the summed size of the items read, rounded up
+#   once per request. A projection or filter does not lower the units (the full items are
+#   read), so such a request is re-sent without them, unmetered, to size what it read.
+
+_AV_TYPES = {"S", "N", "B", "BOOL", "NULL", "L", "M", "SS", "NS", "BS"}
+_S3_FREE = ("Delete", "AbortMultipartUpload")
+_S3_TIER1 = ("Put", "Copy", "List", "Create", "Upload", "Complete", "Restore", "Post")
+
+
+def s3_request_class(operation: str) -> str:
+    """``tier1`` (PUT, COPY, POST, LIST), ``free`` (DELETE, cancel) or ``tier2`` (GET, HEAD and
+    every other request), as S3 Standard prices them. DeleteObjects is counted free."""
+    if operation.startswith(_S3_FREE):
+        return "free"
+    return "tier1" if operation.startswith(_S3_TIER1) else "tier2"
+
+
+def _num_size(text: Any) -> int:
+    digits = str(text).lstrip("+-").replace(".", "").split("e")[0].split("E")[0]
+    significant = digits.strip("0") or "0"
+    return (len(significant) + 1) // 2 + 1
+
+
+def _value_size(v: Any) -> int:
+    """Bytes DynamoDB bills for one attribute value: typed (``{"S": ..}``, the client API) or
+    plain Python (the boto3 resource API, which serializes inside the call)."""
+    if isinstance(v, dict) and len(v) == 1 and next(iter(v)) in _AV_TYPES:
+        ((t, x),) = v.items()
+        if t == "S":
+            return len(x.encode("utf-8"))
+        if t == "B":
+            return len(x)
+        if t == "N":
+            return _num_size(x)
+        if t in ("BOOL", "NULL"):
+            return 1
+        if t == "SS":
+            return sum(len(e.encode("utf-8")) for e in x)
+        if t == "BS":
+            return sum(len(e) for e in x)
+        if t == "NS":
+            return sum(_num_size(e) for e in x)
+        if t == "L":
+            return 3 + sum(_value_size(e) + 1 for e in x)
+        return 3 + sum(len(k.encode("utf-8")) + _value_size(e) + 1 for k, e in x.items())
+    if v is None or isinstance(v, bool):
+        return 1
+    if isinstance(v, str):
+        return len(v.encode("utf-8"))
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return len(v)
+    if hasattr(v, "value") and isinstance(v.value, (bytes, bytearray)):  # boto3 Binary
+        return len(v.value)
+    if isinstance(v, (int, float)) or type(v).__name__ == "Decimal":
+        return _num_size(v)
+    if isinstance(v, (set, frozenset)):
+        return sum(_value_size(e) for e in v)
+    if isinstance(v, (list, tuple)):
+        return 3 + sum(_value_size(e) + 1 for e in v)
+    if isinstance(v, dict):
+        return 3 + sum(len(str(k).encode("utf-8")) + _value_size(e) + 1 for k, e in v.items())
+    return 0
+
+
+def ddb_item_size(item: dict[str, Any] | None) -> int:
+    """An item's size by DynamoDB's rule: attribute names plus values."""
+    if not item:
+        return 0
+    return sum(len(k.encode("utf-8")) + _value_size(v) for k, v in item.items())
+
+
+def _units(size: int, per: int) -> int:
+    return max(1, -(-size // per))
+
+
+_SIZING_KEYS = ("ProjectionExpression", "FilterExpression", "AttributesToGet", "Select")
+
+
+@contextmanager
+def aws_meters(
+    rec: Recorder,
+    service: str,
+    op: str,
+    params: dict[str, Any],
+    call: Callable[[str, dict[str, Any]], Any],
+) -> Iterator[Callable[[Any], None]]:
+    """Meter one API call: yields ``done(result)`` to call with its result. Write units are
+    metered before the call (a failed conditional write is billed too)."""
+    if service == "s3":
+        rec.meter("s3:" + s3_request_class(op), 1)
+        yield lambda result: None
+        return
+    if service != "dynamodb":
+        yield lambda result: None
+        return
+
+    def fetch(table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            item: dict[str, Any] | None = call(
+                "GetItem", {"TableName": table, "Key": key, "ConsistentRead": True}
+            ).get("Item")
+            return item
+        except Exception:
+            return None
+
+    def changed(table: str, key: dict[str, Any]) -> int:
+        return ddb_item_size(fetch(table, key))
+
+    before: list[tuple[str, dict[str, Any], int, int]] = []  # (table, key, size, factor)
+    wru = 0.0
+    if op == "PutItem":
+        wru += _units(ddb_item_size(params.get("Item")), 1024)
+    elif op in ("UpdateItem", "DeleteItem"):
+        before.append((params["TableName"], params["Key"], changed(**_tk(params)), 1))
+    elif op == "BatchWriteItem":
+        for table, reqs in params.get("RequestItems", {}).items():
+            for r in reqs:
+                if "PutRequest" in r:
+                    wru += _units(ddb_item_size(r["PutRequest"].get("Item")), 1024)
+                else:
+                    wru += _units(changed(table, r["DeleteRequest"]["Key"]), 1024)
+    elif op == "TransactWriteItems":
+        for t in params.get("TransactItems", []):
+            ((kind, body),) = t.items()
+            if kind == "Put":
+                wru += 2 * _units(ddb_item_size(body.get("Item")), 1024)
+            elif kind == "Update":
+                before.append((body["TableName"], body["Key"], changed(**_tk(body)), 2))
+            else:  # Delete, ConditionCheck
+                wru += 2 * _units(changed(**_tk(body)), 1024)
+    failed = True
+    result: list[Any] = []
+    try:
+        yield lambda r: result.append(r)
+        failed = False
+    finally:
+        for table, key, size, factor in before:
+            after = 0 if failed or op == "DeleteItem" else changed(table, key)
+            wru += factor * _units(max(size, after), 1024)
+        if wru:
+            rec.meter("ddb:WRU", wru)
+        if not failed and result:
+            rru = _read_units(op, params, result[0], call, fetch)
+            if rru:
+                rec.meter("ddb:RRU", rru)
+
+
+def _has_key(item: dict[str, Any], key: dict[str, Any]) -> bool:
+    return all(item.get(k) == v for k, v in key.items())
+
+
+def _unprojected(params: dict[str, Any]) -> dict[str, Any]:
+    """A Query/Scan reading the same items, returning them whole: no projection, no filter,
+    and only the expression names/values the key condition still uses."""
+    plain = {k: v for k, v in params.items() if k not in _SIZING_KEYS}
+    used = set(re.findall(r"[#:][A-Za-z0-9_]+", str(plain.get("KeyConditionExpression", ""))))
+    for field in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+        kept = {k: v for k, v in plain.pop(field, {}).items() if k in used}
+        if kept:
+            plain[field] = kept
+    return plain
+
+
+def _tk(body: dict[str, Any]) -> dict[str, Any]:
+    return {"table": body["TableName"], "key": body["Key"]}
+
+
+def _read_units(
+    op: str,
+    params: dict[str, Any],
+    result: Any,
+    call: Callable[[str, dict[str, Any]], Any],
+    fetch: Callable[[str, dict[str, Any]], dict[str, Any] | None],
+) -> float:
+    half = 0.5 if not params.get("ConsistentRead") else 1.0
+    if op == "GetItem":
+        item = result.get("Item")
+        if item is not None and any(k in params for k in _SIZING_KEYS):
+            item = fetch(params["TableName"], params["Key"])
+        return half * _units(ddb_item_size(item), 4096)
+    if op in ("Query", "Scan"):
+        items = result.get("Items", [])
+        if any(k in params for k in _SIZING_KEYS):
+            with contextlib.suppress(Exception):  # unsizable: keep the returned items
+                items = call(op, _unprojected(params)).get("Items", [])
+        return half * _units(sum(ddb_item_size(i) for i in items), 4096)
+    if op == "BatchGetItem":
+        total = 0.0
+        unprocessed = result.get("UnprocessedKeys", {})
+        for table, req in params.get("RequestItems", {}).items():
+            f = 1.0 if req.get("ConsistentRead") else 0.5
+            got = result.get("Responses", {}).get(table, [])
+            sizing = any(k in req for k in _SIZING_KEYS)
+            skipped = unprocessed.get(table, {}).get("Keys", [])
+            for key in req.get("Keys", []):
+                if key in skipped:
+                    continue
+                if sizing:
+                    item = fetch(table, key)
+                else:
+                    item = next((i for i in got if _has_key(i, key)), None)
+                total += f * _units(ddb_item_size(item), 4096)
+        return total
+    if op == "TransactGetItems":
+        total = 0.0
+        for t, r in zip(params.get("TransactItems", []), result.get("Responses", []), strict=False):
+            item = r.get("Item")
+            if item is not None and "ProjectionExpression" in t.get("Get", {}):
+                item = fetch(t["Get"]["TableName"], t["Get"]["Key"])
+            total += 2 * _units(ddb_item_size(item), 4096)
+        return total
+    return 0.0
 
 
 def patch_psycopg(rec: Recorder) -> None:
@@ -319,18 +583,45 @@ def patch_psycopg(rec: Recorder) -> None:
     cur_cls.executemany = executemany  # type: ignore[method-assign]
 
 
-def sqlite_counting_factory(rec: Recorder) -> type:
-    """A ``sqlite3.Connection`` subclass whose cursors count statements (no round trips exist)."""
+def trace_sqlite(conn: Any, rec: Recorder) -> None:
+    """One hit per SQL statement SQLite runs on ``conn`` (``set_trace_callback``): the same unit
+    for every SQLite saver, whatever API it calls (an ``executemany`` of N rows is N
+    statements; the ``BEGIN``/``COMMIT`` the sqlite3 module issues are statements too)."""
+    conn.set_trace_callback(lambda sql: rec.hit(1))
+
+
+def patch_sqlite_connect(rec: Recorder) -> None:
+    """Trace every connection ``sqlite3.connect`` makes from now on (checkpoint-kv's SQLite
+    backend opens one per thread)."""
+    import sqlite3
+
+    orig = sqlite3.connect
+    if getattr(orig, "_bench_wrapped", False):
+        return
+
+    @functools.wraps(orig)
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        conn = orig(*args, **kwargs)
+        trace_sqlite(conn, rec)
+        return conn
+
+    connect._bench_wrapped = True  # type: ignore[attr-defined]
+    sqlite3.connect = connect
+
+
+def sqlite_bytes_factory(rec: Recorder) -> type:
+    """A ``sqlite3.Connection`` subclass whose cursors add the bytes of the parameters they
+    bind to ``bytes_sent`` (statements are counted by :func:`trace_sqlite`)."""
     import sqlite3
 
     class CountingCursor(sqlite3.Cursor):
         def execute(self, sql: str, params: Any = ()) -> Any:  # type: ignore[override]
-            rec.hit(1, _size(params))
+            rec.add_bytes(_size(params))
             return super().execute(sql, params)
 
         def executemany(self, sql: str, seq: Any) -> Any:  # type: ignore[override]
             seq = list(seq)
-            rec.hit(1, _size(seq))
+            rec.add_bytes(_size(seq))
             return super().executemany(sql, seq)
 
     class CountingConnection(sqlite3.Connection):

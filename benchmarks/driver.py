@@ -83,6 +83,10 @@ def run_target(
             entry["error"] = _short(e)
             entry["traceback"] = traceback.format_exc()[-2000:]
         entry["ops"] = summarize(rec.samples)
+        # Per graph op, each sample's secondary measures (capacity units, S3 request classes,
+        # saver method calls): the report averages them over the turns every saver reached.
+        entry["meters"] = {op: xs for op, xs in rec.meter_samples.items() if any(xs)}
+        entry["meter_totals"] = dict(rec.meters)
         entry["hits"] = rec.hits
         entry["hits_by_kind"] = dict(rec.hits_by_kind)
         entry["unattributed"] = rec.unattributed

@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from benchmarks.workloads import probe_op
+
 BASE = "inmemory"
 # workload -> (label, main graph op)
 MAIN_OP = {
@@ -21,6 +23,17 @@ MAIN_OP = {
     "concurrent": ("32 threads: invoke", "invoke (per thread)"),
 }
 METHODS = ["get_tuple", "put", "put_writes", "list", "get_delta_channel_history"]
+
+# List prices used for the AWS cost columns: us-east-1, DynamoDB on-demand (per request unit,
+# after AWS's November 2024 price cut) and S3 Standard requests. Sources in the README.
+REGION = "us-east-1"
+PRICES: dict[str, float] = {
+    "ddb:WRU": 0.625 / 1e6,  # $ per write request unit
+    "ddb:RRU": 0.125 / 1e6,  # $ per read request unit
+    "s3:tier1": 0.005 / 1000,  # $ per PUT, COPY, POST, LIST request
+    "s3:tier2": 0.0004 / 1000,  # $ per GET, HEAD and every other request
+}
+AWS_METERS = ("ddb:WRU", "ddb:RRU", "s3:tier1", "s3:tier2")
 
 
 def _op(t: dict[str, Any], w: str, op: str) -> dict[str, Any] | None:
@@ -118,15 +131,19 @@ def render(data: dict[str, Any], plots: list[str]) -> str:
         "Latencies are medians in ms, with the ratio to `InMemorySaver` measured in the same "
         "run. *Round trips* are counted per graph call, in the unit of each saver: redis "
         "round trips (one per command or pipeline sent), AWS API calls (botocore), SQL "
-        "statements (PostgreSQL, SQLite), or port calls for checkpoint-kv's in-process "
-        "backends. *Held* is the storage after the workload: SQLite file size, PostgreSQL "
-        "table+index size, Redis `MEMORY USAGE` summed over keys, DynamoDB item sizes, S3 "
+        "statements (PostgreSQL: statements sent; SQLite, both savers: statements SQLite "
+        "runs, from its trace callback), or port calls for checkpoint-kv's memory backend. "
+        "*Held* is the storage after the workload: SQLite file size, PostgreSQL table+index "
+        "size, Redis `MEMORY USAGE` summed over keys, DynamoDB item sizes, S3 "
         "object sizes, the bytes in InMemorySaver's dicts.\n"
     )
+    probes = _probe_turns(T)
+    probe = probe_op(probes[-1]) if probes else "get_state"
+    at = f" @{probes[-1]}" if probes else ""
     L.append("## Summary\n")
     L.append(
         "| saver | unit | chat invoke ms | chat RT/invoke | chat held MB | delta invoke ms "
-        "| delta RT/invoke | delta get_state RT | delta held MB | fan-out RT/invoke "
+        f"| delta RT/invoke | delta get_state RT{at} | delta held MB | fan-out RT/invoke "
         "| history page ms | history RT/page | 32 threads invokes/s | import ms | status |"
     )
     L.append("|" + "---|" * 15)
@@ -145,7 +162,7 @@ def render(data: dict[str, Any], plots: list[str]) -> str:
             _mb(_held(t, "chat")),
             _cell(t, base, "chat-delta", "invoke"),
             _hits(t, "chat-delta", "invoke"),
-            _hits(t, "chat-delta", "get_state"),
+            _hits(t, "chat-delta", probe),
             _mb(_held(t, "chat-delta")),
             _hits(t, "fanout", "invoke (8 Sends, interrupt)"),
             _cell(t, base, "history", "history page (10)"),
@@ -156,6 +173,9 @@ def render(data: dict[str, Any], plots: list[str]) -> str:
         ]
         L.append("| " + " | ".join(row) + " |")
     L.append("")
+    L += _cold_start(data.get("cold_start"))
+    L += _delta_probes(T, base, probes)
+    L += _aws_costs(T)
     for p in plots:
         L.append(f"![{p}]({p})\n")
     L.append("## Per workload\n")
@@ -216,6 +236,144 @@ def render(data: dict[str, Any], plots: list[str]) -> str:
             L.append(f"- {k}: {v}")
         L.append("")
     return "\n".join(L) + "\n"
+
+
+def _probe_turns(T: dict[str, dict[str, Any]]) -> list[int]:
+    turns = {
+        int(op.rsplit(" ", 1)[1])
+        for t in T.values()
+        for op in t.get("workloads", {}).get("chat-delta", {}).get("ops", {})
+        if op.startswith("get_state @ turn ")
+    }
+    return sorted(turns)
+
+
+def _meter_mean(
+    t: dict[str, Any], w: str, op: str, kind: str, n: int | None = None
+) -> float | None:
+    """Mean per sample of one secondary measure (over the first ``n`` samples)."""
+    xs = (t.get("workloads", {}).get(w, {}).get("meters") or {}).get(op)
+    if not xs:
+        return None
+    xs = xs[:n] if n else xs
+    return float(sum(x.get(kind, 0.0) for x in xs)) / len(xs)
+
+
+def _cold_start(cs: dict[str, Any] | None) -> list[str]:
+    if not cs or cs.get("overhead_ms") is None:
+        return []
+    return [
+        "## Cold start\n",
+        f"`python -X importtime`, sum of the top-level cumulative times, median of "
+        f"{cs['repeat']} alternating fresh interpreters: `{cs['statements']['base']}` "
+        f"{cs['base_ms']:.0f} ms, `{cs['statements']['checkpoint_kv']}` "
+        f"{cs['checkpoint_kv_ms']:.0f} ms: checkpoint-kv adds **{cs['overhead_ms']:+.0f} ms** "
+        "(goal: at most +20 ms). The per-saver `import ms` column above also imports each "
+        "saver's backend module and client library.\n",
+    ]
+
+
+def _delta_probes(
+    T: dict[str, dict[str, Any]], base: dict[str, Any] | None, probes: list[int]
+) -> list[str]:
+    if not probes:
+        return []
+    L = [
+        "## DeltaChannel get_state at fixed turns\n",
+        "Every saver is measured after the same turns of the DeltaChannel chat (`chat-delta`), "
+        "several samples each, away from DeltaChannel's snapshots (every 100 updates = 50 "
+        "turns with the default `snapshot_frequency=100`; turns 50, 100, 150, 200 land on "
+        "one). Median ms (ratio to InMemorySaver), round trips per `get_state`, and the "
+        "`get_delta_channel_history` calls LangGraph made per `get_state`. A saver that did "
+        "not reach a turn within its time share shows `-`.\n",
+    ]
+    head = ["saver", "unit"]
+    for turn in probes:
+        head += [f"@{turn} ms", f"@{turn} RT", f"@{turn} history calls", f"@{turn} samples"]
+    L.append("| " + " | ".join(head) + " |")
+    L.append("|" + "---|" * len(head))
+    for t in T.values():
+        if "chat-delta" not in t.get("workloads", {}):
+            continue
+        row = [t["label"], t.get("unit", "-")]
+        for turn in probes:
+            op = probe_op(turn)
+            o = _op(t, "chat-delta", op)
+            calls = _meter_mean(t, "chat-delta", op, "calls:get_delta_channel_history")
+            row += [
+                _cell(t, base, "chat-delta", op),
+                _hits(t, "chat-delta", op),
+                _num(calls if o else None),
+                str(o["n"]) if o else "-",
+            ]
+        L.append("| " + " | ".join(row) + " |")
+    L.append("")
+    return L
+
+
+def _aws_costs(T: dict[str, dict[str, Any]]) -> list[str]:
+    aws = {
+        k: t
+        for k, t in T.items()
+        if any(
+            kind in AWS_METERS
+            for e in t.get("workloads", {}).values()
+            for kind in e.get("meter_totals", {})
+        )
+    }
+    if not aws:
+        return []
+    L = [
+        "## AWS request cost per chat turn\n",
+        "Per chat turn (one `invoke`), averaged over the first *N* turns, where *N* is the "
+        "number of turns every saver below completed (state size grows with the turns, so "
+        "only equal turns compare). DynamoDB read/write request units are computed from each "
+        "request and response with AWS's published rules (moto does not report real consumed "
+        "capacity; see `counting.py`); S3 requests by price class. Cost of 1 million turns: "
+        f"{REGION} list prices, DynamoDB on-demand "
+        f"${PRICES['ddb:WRU'] * 1e6:.3f} per million write and "
+        f"${PRICES['ddb:RRU'] * 1e6:.3f} per million read request units, S3 Standard "
+        f"${PRICES['s3:tier1'] * 1e3:.4f} per 1,000 PUT/COPY/POST/LIST and "
+        f"${PRICES['s3:tier2'] * 1e3:.4f} per 1,000 GET/HEAD requests (DELETE free); "
+        "requests only: storage and data transfer are not included.\n",
+    ]
+    for w in ("chat", "chat-delta"):
+        done = [
+            len((t.get("workloads", {}).get(w, {}).get("meters") or {}).get("invoke", []))
+            for t in aws.values()
+        ]
+        n = min((d for d in done if d), default=0)
+        if not n:
+            continue
+        L.append(f"### `{w}`: first {n} turns\n")
+        L.append(
+            "| saver | API calls/turn | WRU/turn | RRU/turn | S3 PUT+LIST/turn "
+            "| S3 GET+HEAD/turn | $ per 1M turns |"
+        )
+        L.append("|" + "---|" * 7)
+        for t in aws.values():
+            vals = {k: _meter_mean(t, w, "invoke", k, n) for k in (*AWS_METERS, "rt")}
+            if vals["rt"] is None:
+                continue
+            cost = sum((vals[k] or 0.0) * PRICES[k] for k in AWS_METERS) * 1e6
+            label = ("**" + t["label"] + "**") if t.get("ours") else t["label"]
+            L.append(
+                "| "
+                + " | ".join(
+                    [
+                        label,
+                        _num(vals["rt"]),
+                        _num(vals["ddb:WRU"]),
+                        _num(vals["ddb:RRU"]),
+                        _num(vals["s3:tier1"]),
+                        _num(vals["s3:tier2"]),
+                        f"${cost:,.2f}",
+                    ]
+                )
+                + " |"
+            )
+        L.append("")
+    return L
 
 
 def make_plots(data: dict[str, Any], out_dir: Path) -> list[str]:
@@ -286,7 +444,7 @@ def make_plots(data: dict[str, Any], out_dir: Path) -> list[str]:
     for w, op, name in [
         ("chat", "invoke", "chat invoke"),
         ("chat-delta", "invoke", "DeltaChannel chat invoke"),
-        ("chat-delta", "get_state", "DeltaChannel get_state"),
+        ("chat-delta", "get_state", "DeltaChannel get_state (end of run)"),
         ("fanout", "invoke (8 Sends, interrupt)", "fan-out invoke"),
         ("history", "history page (10)", "history page of 10"),
     ]:

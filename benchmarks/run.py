@@ -365,6 +365,32 @@ def import_time_ms(python: str, stmt: str, repeat: int, env: dict[str, str]) -> 
     return statistics.median(runs)
 
 
+# Cold start: what importing the saver adds to LangGraph's own checkpoint base (issue 12's goal:
+# at most +20 ms). The two statements run alternately so drifting machine load hits both.
+COLD_START = {
+    "base": "import langgraph.checkpoint.base",
+    "checkpoint_kv": "import checkpoint_kv",
+}
+
+
+def cold_start(repeat: int) -> dict[str, Any]:
+    """Median ``-X importtime`` total of each statement over ``repeat`` alternating runs."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    runs: dict[str, list[float]] = {k: [] for k in COLD_START}
+    for _ in range(repeat):
+        for key, stmt in COLD_START.items():
+            ms = import_time_ms(sys.executable, stmt, 1, env)
+            if ms is not None:
+                runs[key].append(ms)
+    out: dict[str, Any] = {"repeat": repeat, "statements": COLD_START, "runs_ms": runs}
+    for key, xs in runs.items():
+        out[key + "_ms"] = statistics.median(xs) if xs else None
+    if out["base_ms"] is not None and out["checkpoint_kv_ms"] is not None:
+        out["overhead_ms"] = out["checkpoint_kv_ms"] - out["base_ms"]
+    return out
+
+
 def run_all(a: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="ckv-bench-"))
     services = Services(workdir)
@@ -378,6 +404,8 @@ def run_all(a: argparse.Namespace) -> dict[str, Any]:
         "targets": {},
     }
     end = time.monotonic() + a.max_minutes * 60
+    print(f"cold start: {a.cold_repeat} alternating -X importtime runs", flush=True)
+    out["cold_start"] = cold_start(a.cold_repeat)
     try:
         for i, t in enumerate(tlist):
             left = max(end - time.monotonic(), 10.0)
@@ -476,6 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--max-minutes", type=float, default=None, help="wall-time budget of the run")
     ap.add_argument("--import-repeat", type=int, default=None)
+    ap.add_argument(
+        "--cold-repeat", type=int, default=None, help="runs of the cold-start comparison"
+    )
     ap.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     ap.add_argument("--no-plots", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (server logs)")
@@ -487,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         a.max_minutes = {"smoke": 2, "quick": 8, "full": 20}.get(a.profile, 20)
     if a.import_repeat is None:
         a.import_repeat = 1 if a.profile == "smoke" else 3
+    if a.cold_repeat is None:
+        a.cold_repeat = 3 if a.profile == "smoke" else 9
     out_dir = Path(a.out) if a.out else HERE / "results"
     data = run_all(a)
     write_report(data, out_dir, plots=not a.no_plots)

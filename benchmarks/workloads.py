@@ -35,17 +35,29 @@ class Profile:
     history_checkpoints: int
     concurrent_threads: int
     concurrent_turns: int
+    # DeltaChannel chat: get_state is measured after these turns, ``probe_samples`` times
+    # each, on every saver. DeltaChannel's default snapshot_frequency=100 counts updates, two
+    # per turn (the user message, the reply), so turns 50, 100, 150, 200 land on a snapshot
+    # (nothing to replay); turn 125 is mid-chain (50 writes to replay), turn 10 early enough
+    # that the slowest savers reach it.
+    delta_probes: tuple[int, ...] = ()
+    probe_samples: int = 5
     message_bytes: int = 1024
 
 
 PROFILES: dict[str, Profile] = {
-    "smoke": Profile(4, 4, 1, 20, 4, 2),
-    "quick": Profile(30, 30, 3, 100, 8, 3),
-    "full": Profile(200, 200, 16, 500, 32, 4),
+    "smoke": Profile(4, 4, 1, 20, 4, 2, delta_probes=(3,), probe_samples=3),
+    "quick": Profile(30, 30, 3, 100, 8, 3, delta_probes=(10, 25)),
+    "full": Profile(200, 200, 16, 500, 32, 4, delta_probes=(10, 125)),
     # The DynamoDB comparison the DynamoDB issue asks for: a 100-turn chat, nothing else
     # (`--profile chat100 --workloads chat --only ckv-dynamodb,aws_dynamodb,skamalj_dynamodb`).
-    "chat100": Profile(100, 100, 3, 100, 8, 3),
+    "chat100": Profile(100, 100, 3, 100, 8, 3, delta_probes=(10, 75)),
 }
+
+
+def probe_op(turn: int) -> str:
+    """The graph op name of the DeltaChannel get_state probe after ``turn`` turns."""
+    return f"get_state @ turn {turn}"
 
 
 def text(seed: str, n: int) -> str:
@@ -99,6 +111,12 @@ def chat(saver: Any, rec: Recorder, p: Profile, over: Deadline, delta: bool = Fa
         with rec.graph_op("invoke"):
             graph.invoke(_user(turn, p.message_bytes), cfg)
         done += 1
+        if delta and done in p.delta_probes:
+            for _ in range(p.probe_samples):
+                with rec.graph_op(probe_op(done)):
+                    st = graph.get_state(cfg)
+                if len(st.values.get("messages", [])) != 2 * done:
+                    raise AssertionError(f"get_state after {done} turns is wrong")
     with rec.graph_op("get_state"):
         st = graph.get_state(cfg)
     n = len(st.values.get("messages", []))

@@ -2,7 +2,9 @@
 
 Round trips are counted by wrapping the port store (one hit per port call); where the backend
 talks to a server through redis-py or botocore, the wire requests are the primary count and
-port calls a secondary one, so a port call that costs several requests cannot hide.
+port calls a secondary one, so a port call that costs several requests cannot hide. On SQLite
+the primary count is the SQL statements SQLite runs (its trace callback), the unit SqliteSaver
+is counted in.
 """
 
 from __future__ import annotations
@@ -10,7 +12,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from benchmarks.counting import Recorder, patch_botocore, patch_redis, wrap_module_functions
+from benchmarks.counting import (
+    Recorder,
+    patch_botocore,
+    patch_redis,
+    patch_sqlite_connect,
+    wrap_module_functions,
+)
 from benchmarks.peers import Handle, ddb_held, redis_held, s3_held, safe_name
 from checkpoint_kv.instrument import DelegatingStore, Intercept
 
@@ -26,18 +34,21 @@ def import_statement(backend: str) -> str:
 
 
 def unit(backend: str) -> str:
-    return {"redis": "redis round trips", "dynamodb": "API calls", "s3": "API calls"}.get(
-        backend, "port calls"
-    )
+    return {
+        "redis": "redis round trips",
+        "dynamodb": "API calls",
+        "s3": "API calls",
+        "sqlite": "statements",
+    }.get(backend, "port calls")
 
 
 class RecordingStore(DelegatingStore):
     """A port store that reports each call (and the bytes it writes) to the recorder; optional
     port methods (``scan_many``) are the backend's, so the saver takes its real paths."""
 
-    def __init__(self, inner: Any, rec: Recorder, primary: bool) -> None:
+    def __init__(self, inner: Any, rec: Recorder, primary: bool, local: bool) -> None:
         super().__init__(inner)
-        self.rec, self.primary = rec, primary
+        self.rec, self.primary, self.local = rec, primary, local
 
     def before_call(self, method: str, args: tuple[Any, ...]) -> Intercept | None:
         n = 0
@@ -48,6 +59,8 @@ class RecordingStore(DelegatingStore):
         self.rec.hit(1, n if self.primary else 0, kind="port calls", primary=self.primary)
         if method == "write" and not self.primary:
             self.rec.hit(n, kind="bytes in port writes", primary=False)
+            if self.local:  # no client patch counts bytes: the port writes are what is sent
+                self.rec.add_bytes(n)
         return None
 
 
@@ -61,7 +74,8 @@ def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
     url = ctx["url_template"].format(
         dir=ctx["dir"], workload=workload, name=name, **ctx.get("services", {})
     )
-    wire = backend in ("redis", "dynamodb", "s3")
+    if backend == "sqlite":
+        patch_sqlite_connect(rec)
     if backend == "redis":
         patch_redis(rec)
     elif backend in ("dynamodb", "s3"):
@@ -95,7 +109,9 @@ def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
 
             admin = boto3.client("dynamodb", endpoint_url=ctx["services"]["moto"])
         inner = open_store(url)
-        store = RecordingStore(inner, rec, primary=not wire)
+        store = RecordingStore(
+            inner, rec, primary=backend == "memory", local=backend in ("memory", "sqlite")
+        )
         saver = KVCheckpointSaver(store)
         saver.setup()
 

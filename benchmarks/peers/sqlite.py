@@ -1,4 +1,5 @@
-"""``SqliteSaver`` (langgraph-checkpoint-sqlite): statements counted by a connection factory."""
+"""``SqliteSaver`` (langgraph-checkpoint-sqlite): statements counted by SQLite's trace callback
+(as for checkpoint-kv's SQLite backend), bound bytes by a connection factory."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import os
 import sqlite3
 from typing import Any
 
-from benchmarks.counting import Recorder, sqlite_counting_factory
+from benchmarks.counting import Recorder, sqlite_bytes_factory, trace_sqlite
 from benchmarks.peers import Handle
 
 LABEL = "SqliteSaver"
@@ -20,7 +21,8 @@ def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     path = os.path.join(ctx["dir"], f"sqlitesaver-{workload}.db")
-    conn = sqlite3.connect(path, check_same_thread=False, factory=sqlite_counting_factory(rec))
+    conn = sqlite3.connect(path, check_same_thread=False, factory=sqlite_bytes_factory(rec))
+    trace_sqlite(conn, rec)
     saver = SqliteSaver(conn)
     with rec.paused():
         saver.setup()
