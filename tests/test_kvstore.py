@@ -562,3 +562,64 @@ def test_graph_memory_across_threads(url: str) -> None:
     finally:
         store.close()
         saver.close()
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str, str]:
+    import io
+
+    from checkpoint_kv import cli
+
+    if "checkpoint_kv.kvstore_cli" not in cli.COMMAND_MODULES:  # until cli/ registers it
+        monkeypatch.setattr(
+            cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "checkpoint_kv.kvstore_cli")
+        )
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(list(argv), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_store_commands(
+    monkeypatch: pytest.MonkeyPatch, url_sqlite: str, tmp_path: Any
+) -> None:
+    import json
+
+    with checkpoint_kv.store_from_url(url_sqlite) as store:
+        store.setup()
+        store.put(("users", "42", "memories"), "m1", {"fact": "likes tea", "n": 1})
+        store.put(("users", "42", "memories"), "m2", {"fact": "lives in Paris", "n": 2})
+        store.put(("users", "7", "prefs"), "theme", {"theme": "dark"})
+    code, out, _ = _cli(monkeypatch, "--json", "store", "namespaces", url_sqlite)
+    assert code == 0
+    assert json.loads(out)["namespaces"] == [["users", "42", "memories"], ["users", "7", "prefs"]]
+    code, out, _ = _cli(monkeypatch, "store", "namespaces", url_sqlite, "--max-depth", "2")
+    assert code == 0 and out.split() == ["NAMESPACE", "users.42", "users.7"]
+    code, out, _ = _cli(monkeypatch, "store", "namespaces", url_sqlite, "--prefix", "users.*.prefs")
+    assert out.split() == ["NAMESPACE", "users.7.prefs"]
+    code, out, _ = _cli(monkeypatch, "store", "get", url_sqlite, "users.42.memories", "m2")
+    assert code == 0 and json.loads(out)["value"] == {"fact": "lives in Paris", "n": 2}
+    code, _, err = _cli(monkeypatch, "store", "get", url_sqlite, "users.42.memories", "nope")
+    assert code == 5 and "no item 'nope'" in err
+    code, out, _ = _cli(
+        monkeypatch,
+        "--json",
+        "store",
+        "search",
+        url_sqlite,
+        "users",
+        "--filter",
+        '{"n": {"$gt": 1}}',
+    )
+    assert code == 0 and [i["key"] for i in json.loads(out)["items"]] == ["m2"]
+    code, out, _ = _cli(monkeypatch, "store", "search", url_sqlite, "")
+    assert code == 0 and "likes tea" in out and "theme" in out
+    code, _, err = _cli(monkeypatch, "store", "search", url_sqlite, "users", "--filter", "{bad")
+    assert code == 2 and "--filter is not JSON" in err
+    monkeypatch.setenv("CHECKPOINT_KV_URL", url_sqlite)
+    code, out, _ = _cli(monkeypatch, "store", "get", "users.7.prefs", "theme")
+    assert code == 0 and json.loads(out)["value"] == {"theme": "dark"}
+    missing = f"sqlite:///{tmp_path / 'missing.db'}"
+    code, _, err = _cli(monkeypatch, "store", "namespaces", missing)
+    assert code == 4

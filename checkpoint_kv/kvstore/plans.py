@@ -136,13 +136,16 @@ def _item(rec: ItemRecord) -> Item:
 
 
 def _index_entries(start: str, end: str) -> Plan[list[tuple[Namespace, bool]]]:
+    """Every index entry in ``[start, end)``, in namespace order. Pages go descending: all
+    entries are read anyway, and a descending page is one LIST on S3 (an ascending one lists
+    the whole rest of the range each time)."""
     out: list[tuple[Namespace, bool]] = []
     while True:
-        res = yield Scan(L.INDEX_PARTITION, start, end, limit=PAGE)
+        res = yield Scan(L.INDEX_PARTITION, start, end, reverse=True, limit=PAGE)
         out.extend(L.decode_index(k, v) for k, v in res.items)
         if len(res.items) < PAGE:
             break
-        start = res.items[-1][0] + "!"  # index keys never hold "!!": the next key is above
+        end = res.items[-1][0]  # exclusive: the next page is strictly below
     out.sort(key=lambda e: e[0])  # hashed long labels break byte order; tuple order is the rule
     return out
 
@@ -235,7 +238,7 @@ def _plan_list(op: ListNamespacesOp) -> Plan[list[Namespace]]:
         group = groups[shown]
         present = any(not maybe for _, maybe in group)
         for ns, _ in group if not present else ():
-            res = yield Scan(L.ns_partition(ns), *L.ITEM_RANGE, limit=1)
+            res = yield Scan(L.ns_partition(ns), *L.ITEM_RANGE, reverse=True, limit=1)
             if res.items:
                 present = True
                 break
@@ -300,7 +303,7 @@ def _flag_if_empty(namespaces: Sequence[Namespace]) -> Plan[None]:
     count as items until the sweeper removes them)."""
     empty = []
     for ns in namespaces:
-        res = yield Scan(L.ns_partition(ns), *L.ITEM_RANGE, limit=1)
+        res = yield Scan(L.ns_partition(ns), *L.ITEM_RANGE, reverse=True, limit=1)
         if not res.items:
             empty.append(ns)
     if not empty:
