@@ -353,10 +353,11 @@ def _aws_costs(T: dict[str, dict[str, Any]]) -> list[str]:
         L.append("|" + "---|" * 7)
         for t in aws.values():
             vals = {k: _meter_mean(t, w, "invoke", k, n) for k in (*AWS_METERS, "rt")}
+            label = ("**" + t["label"] + "**") if t.get("ours") else t["label"]
             if vals["rt"] is None:
+                L.append(f"| {label} | did not complete a turn | - | - | - | - | - |")
                 continue
             cost = sum((vals[k] or 0.0) * PRICES[k] for k in AWS_METERS) * 1e6
-            label = ("**" + t["label"] + "**") if t.get("ours") else t["label"]
             L.append(
                 "| "
                 + " | ".join(
