@@ -623,3 +623,73 @@ def test_cli_store_commands(
     missing = f"sqlite:///{tmp_path / 'missing.db'}"
     code, _, err = _cli(monkeypatch, "store", "namespaces", missing)
     assert code == 4
+
+
+# --- the example and the LangGraph server factory ---------------------------------------------
+
+
+def test_example_memory_runs_on_the_embedded_default(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "memory.py"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHECKPOINT_KV_")}
+    for _ in range(2):  # a second run finds the same memories, not duplicates
+        p = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert p.returncode == 0, p.stderr
+        assert "[tuesday] bot: I remember: Ada likes tea; Ada lives in Paris" in p.stdout
+        assert "namespaces: [('memories', 'ada')]" in p.stdout
+    assert (tmp_path / "checkpoints.db").exists()
+
+
+async def test_langgraph_json_store(url_sqlite: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The factory is backend-agnostic (store_from_url): one backend covers it."""
+    import importlib
+    import json
+    from pathlib import Path
+
+    from langgraph.store.base import BaseStore
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    config = json.loads((examples / "langgraph.json").read_text())
+    module, _, attr = config["store"]["path"].partition(":")
+    factory = getattr(importlib.import_module(module), attr)
+    url = url_sqlite
+    monkeypatch.setenv("CHECKPOINT_KV_STORE_URL", url)
+    monkeypatch.setenv("CHECKPOINT_KV_STORE_TTL", "60")
+    async with factory() as store:
+        assert isinstance(store, BaseStore) and store._asweeper is not None
+        await store.aput(("memories", "u"), "k", {"fact": "x"})
+    async with factory() as store:  # a restarted server finds the memory
+        item = await store.aget(("memories", "u"), "k")
+        assert item is not None and item.value == {"fact": "x"}
+    monkeypatch.setenv("CHECKPOINT_KV_STORE_TTL", "soon")
+    with pytest.raises(ConfigError):
+        async with factory():
+            pass
+
+
+def test_index_pages(
+    kv: tuple[KVBaseStore, CountingStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The namespace index is read in pages (1,000 entries; 3 here) that must join up."""
+    from checkpoint_kv.kvstore import plans
+
+    monkeypatch.setattr(plans, "PAGE", 3)
+    store, c = kv
+    namespaces = [("p", f"{i:02d}") for i in range(10)] + [("p",), ("q",)]
+    store.batch([PutOp(ns, "k", {"i": i}) for i, ns in enumerate(namespaces)])
+    c.reset()
+    assert store.list_namespaces(limit=100) == sorted(namespaces)
+    assert c.calls["scan"] == 5  # 12 entries: pages of 3, 3, 3, 3, then an empty one
+    assert len(store.search(("p",), limit=100)) == 11
+    assert store.list_namespaces(prefix=("p",), max_depth=1) == [("p",)]
