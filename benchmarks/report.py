@@ -79,6 +79,10 @@ def _hits(t: dict[str, Any], w: str, op: str) -> str:
     return _num(o["hits_mean"]) if o and o.get("hits_mean") is not None else "-"
 
 
+def _dollars(x: float | None) -> str:
+    return "-" if x is None else f"${x:,.2f}"
+
+
 def _held(t: dict[str, Any], w: str) -> int | None:
     e = t.get("workloads", {}).get(w, {})
     return (e.get("held") or {}).get("bytes")
@@ -140,14 +144,17 @@ def render(data: dict[str, Any], plots: list[str]) -> str:
     probes = _probe_turns(T)
     probe = probe_op(probes[-1]) if probes else "get_state"
     at = f" @{probes[-1]}" if probes else ""
+    n_chat, aws_chat = aws_per_turn(T, "chat")
+    aws_n = f" (first {n_chat})" if n_chat else ""
     L.append("## Summary\n")
     L.append(
         "| saver | unit | chat invoke ms | chat RT/invoke | chat held MB | delta invoke ms "
         f"| delta RT/invoke | delta get_state RT{at} | delta held MB | fan-out RT/invoke "
-        "| history page ms | history RT/page | 32 threads invokes/s | import ms | status |"
+        "| history page ms | history RT/page | 32 threads invokes/s | import ms "
+        f"| AWS $ per 1M chat turns{aws_n} | status |"
     )
-    L.append("|" + "---|" * 15)
-    for t in T.values():
+    L.append("|" + "---|" * 16)
+    for key, t in T.items():
         conc = (t.get("workloads", {}).get("concurrent", {}).get("info") or {}).get("invokes_per_s")
         bconc = (
             (base.get("workloads", {}).get("concurrent", {}).get("info") or {}).get("invokes_per_s")
@@ -169,6 +176,7 @@ def render(data: dict[str, Any], plots: list[str]) -> str:
             _hits(t, "history", "history page (10)"),
             _num(conc) + (f" ({conc / bconc:.2f}x)" if conc and bconc else ""),
             _num(t.get("import_ms"), 0),
+            _dollars(aws_chat.get(key, {}).get("cost")),
             _status(t),
         ]
         L.append("| " + " | ".join(row) + " |")
@@ -311,8 +319,8 @@ def _delta_probes(
     return L
 
 
-def _aws_costs(T: dict[str, dict[str, Any]]) -> list[str]:
-    aws = {
+def _aws_targets(T: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
         k: t
         for k, t in T.items()
         if any(
@@ -321,7 +329,30 @@ def _aws_costs(T: dict[str, dict[str, Any]]) -> list[str]:
             for kind in e.get("meter_totals", {})
         )
     }
-    if not aws:
+
+
+def aws_per_turn(
+    T: dict[str, dict[str, Any]], w: str
+) -> tuple[int, dict[str, dict[str, float | None]]]:
+    """(N, per AWS target: mean units/requests per turn over the first N turns and ``cost``,
+    the $ of 1 million turns), N being the turns every AWS target completed (0: none did)."""
+    aws = _aws_targets(T)
+    done = [
+        len((t.get("workloads", {}).get(w, {}).get("meters") or {}).get("invoke", []))
+        for t in aws.values()
+    ]
+    n = min((d for d in done if d), default=0)
+    out: dict[str, dict[str, float | None]] = {}
+    for key, t in aws.items():
+        vals = {k: _meter_mean(t, w, "invoke", k, n) for k in (*AWS_METERS, "rt")} if n else {}
+        if vals.get("rt") is not None:
+            vals["cost"] = sum((vals[k] or 0.0) * PRICES[k] for k in AWS_METERS) * 1e6
+        out[key] = vals
+    return n, out
+
+
+def _aws_costs(T: dict[str, dict[str, Any]]) -> list[str]:
+    if not _aws_targets(T):
         return []
     L = [
         "## AWS request cost per chat turn\n",
@@ -338,11 +369,7 @@ def _aws_costs(T: dict[str, dict[str, Any]]) -> list[str]:
         "requests only: storage and data transfer are not included.\n",
     ]
     for w in ("chat", "chat-delta"):
-        done = [
-            len((t.get("workloads", {}).get(w, {}).get("meters") or {}).get("invoke", []))
-            for t in aws.values()
-        ]
-        n = min((d for d in done if d), default=0)
+        n, rows = aws_per_turn(T, w)
         if not n:
             continue
         L.append(f"### `{w}`: first {n} turns\n")
@@ -351,28 +378,14 @@ def _aws_costs(T: dict[str, dict[str, Any]]) -> list[str]:
             "| S3 GET+HEAD/turn | $ per 1M turns |"
         )
         L.append("|" + "---|" * 7)
-        for t in aws.values():
-            vals = {k: _meter_mean(t, w, "invoke", k, n) for k in (*AWS_METERS, "rt")}
+        for key, vals in rows.items():
+            t = T[key]
             label = ("**" + t["label"] + "**") if t.get("ours") else t["label"]
-            if vals["rt"] is None:
+            if vals.get("cost") is None:
                 L.append(f"| {label} | did not complete a turn | - | - | - | - | - |")
                 continue
-            cost = sum((vals[k] or 0.0) * PRICES[k] for k in AWS_METERS) * 1e6
-            L.append(
-                "| "
-                + " | ".join(
-                    [
-                        label,
-                        _num(vals["rt"]),
-                        _num(vals["ddb:WRU"]),
-                        _num(vals["ddb:RRU"]),
-                        _num(vals["s3:tier1"]),
-                        _num(vals["s3:tier2"]),
-                        f"${cost:,.2f}",
-                    ]
-                )
-                + " |"
-            )
+            cells = [_num(vals[k]) for k in ("rt", *AWS_METERS)]
+            L.append("| " + " | ".join([label, *cells, f"${vals['cost']:,.2f}"]) + " |")
         L.append("")
     return L
 
