@@ -24,7 +24,6 @@ from checkpoint_kv.cli.common import (
     dump,
     open_url,
 )
-from checkpoint_kv.cli.legacy_info import legacy_info
 from checkpoint_kv.errors import CorruptRecordError, StoreNotFoundError, redact, redact_url
 from checkpoint_kv.port import KVStore, Put
 
@@ -158,10 +157,11 @@ def doctor_checks(url: str) -> Iterator[dict[str, Any]]:
 
 
 def backend_info(store: KVStore) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """What the backend says about itself (``server_version``, ``ttl``, anything else it
-    names), and the problems it found, as failed checks."""
+    """What the backend says about itself through the port's optional ``info()``
+    (``server_version``, ``ttl``, anything else it names; see ``port.py``), and the problems
+    it found, as failed checks. A store without ``info()`` reports nothing here."""
     info = getattr(store, "info", None)
-    facts = dict(info()) if callable(info) else legacy_info(store)
+    facts: dict[str, Any] = dict(info()) if callable(info) else {}
     problems = [
         {
             "check": p["check"],
