@@ -693,3 +693,19 @@ def test_index_pages(
     assert c.calls["scan"] == 5  # 12 entries: pages of 3, 3, 3, 3, then an empty one
     assert len(store.search(("p",), limit=100)) == 11
     assert store.list_namespaces(prefix=("p",), max_depth=1) == [("p",)]
+
+
+def test_cosine_without_numpy_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy is optional: the plain-Python path gives the same scores (and 0.0 for a zero
+    vector or a vector of another dimension)."""
+    from checkpoint_kv.kvstore import vectors
+
+    rng = random.Random(3)
+    q = [rng.uniform(-1, 1) for _ in range(16)]
+    blobs = [L.pack_vector([rng.uniform(-1, 1) for _ in range(16)]) for _ in range(20)]
+    blobs += [L.pack_vector([0.0] * 16), L.pack_vector([1.0] * 8)]
+    with_numpy = vectors.cosine(q, blobs)
+    monkeypatch.setattr(vectors, "_numpy", lambda: None)
+    plain = vectors.cosine(q, blobs)
+    assert plain == pytest.approx(with_numpy, abs=1e-6)
+    assert plain[-2:] == [0.0, 0.0]

@@ -197,14 +197,6 @@ class ItemRecord:
         except (KeyError, TypeError, ValueError) as e:
             raise CorruptRecordError(f"corrupt store record at key {key!r}: {e!r}") from e
 
-    def vector_list(self) -> list[list[float]]:
-        out = []
-        for blob in self.vectors.values():
-            a = array("f")
-            a.frombytes(blob)
-            out.append(a.tolist())
-        return out
-
 
 def new_gen() -> bytes:
     return os.urandom(8)

@@ -189,14 +189,14 @@ def _plan_search(b: Batch, op: SearchOp) -> Plan[list[SearchItem]]:
     entries = yield from _index_entries(*L.index_range(prefix))
     qvec = b.query_vectors.get(op.query) if op.query else None
     stop = None if qvec is not None or op.offset < 0 or op.limit < 0 else op.offset + op.limit
-    found: list[tuple[ItemRecord, list[list[float]]]] = []
+    found: list[tuple[ItemRecord, list[bytes]]] = []
     for ns, _ in entries:
         if ns[: len(prefix)] != prefix:
             continue
         res = yield Scan(L.ns_partition(ns), *L.ITEMS_AND_REFRESHES)
         for rec, ref in _parse_partition(ns, res.items):
             if _visible(rec, ref, b.now) and matches_filter(rec.value, op.filter):
-                found.append((rec, rec.vector_list() if qvec is not None else []))
+                found.append((rec, list(rec.vectors.values()) if qvec is not None else []))
                 if stop is not None and len(found) >= stop:
                     break
         if stop is not None and len(found) >= stop:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -59,39 +60,51 @@ def _numpy() -> Any:
     return numpy
 
 
-def cosine(query: Sequence[float], vectors: Sequence[Sequence[float]]) -> list[float]:
-    """Cosine similarity of ``query`` with each vector (0.0 for a zero vector)."""
+def cosine(query: Sequence[float], vectors: Sequence[bytes]) -> list[float]:
+    """Cosine similarity of ``query`` with each stored vector (packed float32, see
+    ``layout.pack_vector``); 0.0 for a zero vector or one of another dimension."""
     if not vectors:
         return []
     np = _numpy()
     if np is not None:
-        q = np.asarray(query, dtype=np.float64)
-        m = np.asarray(vectors, dtype=np.float64)
+        q = np.asarray(query, dtype=np.float32)
+        want = q.nbytes
+        ok = [len(b) == want for b in vectors]
+        m = np.frombuffer(
+            b"".join(b if good else bytes(want) for b, good in zip(vectors, ok, strict=True)),
+            dtype=np.float32,
+        )
+        m = m.reshape(len(vectors), len(q))
         norms = np.linalg.norm(m, axis=1) * np.linalg.norm(q)
         dots = m @ q
-        out = np.zeros_like(norms)
+        out = np.zeros(len(vectors), dtype=np.float64)
         mask = norms != 0
         out[mask] = dots[mask] / norms[mask]
         return [float(x) for x in out]
     qn = sum(a * a for a in query) ** 0.5
     result = []
-    for v in vectors:
+    for blob in vectors:
+        v = array("f")
+        v.frombytes(blob)
+        if len(v) != len(query):
+            result.append(0.0)
+            continue
         vn = sum(a * a for a in v) ** 0.5
-        dot = sum(a * b for a, b in zip(query, v, strict=False))
+        dot = sum(a * b for a, b in zip(query, v, strict=True))
         result.append(dot / (qn * vn) if qn > 0 and vn > 0 else 0.0)
     return result
 
 
 def rank(
     query: Sequence[float],
-    candidates: Sequence[tuple[Any, list[list[float]]]],
+    candidates: Sequence[tuple[Any, list[bytes]]],
     offset: int,
     limit: int,
 ) -> list[tuple[float | None, Any]]:
     """``(score, item)`` for the page ``offset:offset+limit`` of ``candidates`` ranked by their
     best vector; unscored items fill the page when ranked ones run out (InMemoryStore's rule)."""
     flat_items: list[Any] = []
-    flat_vecs: list[list[float]] = []
+    flat_vecs: list[bytes] = []
     scoreless: list[Any] = []
     for item, vecs in candidates:
         for v in vecs:
