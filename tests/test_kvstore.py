@@ -4,7 +4,8 @@ what InMemoryStore does not have (TTL with a fake clock, the sweeper), round tri
 the port, a graph using ``store=``, and a store beside a saver on one URL.
 
 Order: InMemoryStore returns search results in insertion order, PostgresStore newest first; this
-store returns them by namespace, then key (stable pages). The comparisons sort the reference the
+store returns them by namespace, then by stored key (``layout.item_key``: raw order for keys of
+letters, digits and ``._-``); pages are stable. The comparisons sort the reference the
 same way before slicing a page, so every page is still checked against InMemoryStore's set.
 """
 
@@ -233,7 +234,7 @@ def _expected(mem: InMemoryStore, ops: list[Op]) -> list[Any]:
                 found = sorted({ns[: op.max_depth] for ns in found})
             out.append(found[op.offset : op.offset + op.limit])
         elif isinstance(op, SearchOp):
-            items = sorted(next(answers), key=lambda i: (i.namespace, i.key))
+            items = sorted(next(answers), key=lambda i: (i.namespace, L.item_key(i.key)))
             out.append([_ident(i) for i in items[op.offset : op.offset + op.limit]])
         elif isinstance(op, GetOp):
             out.append(_ident(next(answers)))
