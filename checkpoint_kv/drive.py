@@ -62,12 +62,22 @@ class Emit:
     value: Any
 
 
-Request = Get | Scan | ScanMany | Write | Drop | Partitions
+@dataclass(frozen=True, slots=True)
+class OnTarget:
+    """A request for the second store of a two-store plan (a copy's destination). Run by
+    ``run`` on one store it goes to that store: a copy within one store."""
+
+    request: Get | Scan | ScanMany | Write | Drop | Partitions
+
+
+Request = Get | Scan | ScanMany | Write | Drop | Partitions | OnTarget
 Plan = Generator[Request, Any, T]
 StreamPlan = Generator[Request | Emit, Any, None]
 
 
 def _sync_call(store: KVStore, req: Request) -> Any:
+    if isinstance(req, OnTarget):
+        req = req.request
     if isinstance(req, ScanMany):
         many = getattr(store, "scan_many", None)
         if many is not None:
@@ -99,6 +109,8 @@ def _sync_call(store: KVStore, req: Request) -> Any:
 
 
 async def _async_call(store: AsyncKVStore, req: Request) -> Any:
+    if isinstance(req, OnTarget):
+        req = req.request
     if isinstance(req, ScanMany):
         many = getattr(store, "scan_many", None)
         if many is not None:
@@ -137,6 +149,17 @@ def run(store: KVStore, plan: Plan[T]) -> T:
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
         result = _sync_call(store, req)
+
+
+def run_pair(source: KVStore, target: KVStore, plan: Plan[T]) -> T:
+    """Run a plan that reads ``source`` and sends its ``OnTarget`` requests to ``target``."""
+    result: Any = None
+    while True:
+        try:
+            req = plan.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        result = _sync_call(target, req) if isinstance(req, OnTarget) else _sync_call(source, req)
 
 
 async def arun(store: AsyncKVStore, plan: Plan[T]) -> T:

@@ -2,18 +2,14 @@
 destination exactly where it stopped on the source.
 
 A thread is a partition; copying it copies its keys unchanged (checkpoint records, pending
-writes, blobs), so ids, parents and the raw thread id inside each record stay as they were.
-The copy is built for large threads and unreliable links:
-
-- the source is read in ascending pages (``page_size`` keys per ``scan``), the destination
-  written in batched ``write`` calls (at most ``batch_size`` ops / ``batch_bytes`` bytes);
-- blobs first, then each page of checkpoints with its writes *before* its records (a record
-  sorts after its own writes, and the first record of a batch is a ``commit`` barrier), so a
-  checkpoint becomes visible on the destination only with everything it needs;
-- every ``Put`` is ``if_absent``: re-running after an interruption skips what is already
-  there (one destination ``scan`` per source page says what is) and never overwrites a thread
-  that went on running on the destination;
-- at the end each partition is re-read on the destination and every source key must be there.
+writes, blobs, the namespace index), so ids, parents and the raw thread id inside each record
+stay as they were. The copy itself is ``copying.plan_copy``, the routine ``copy_thread`` runs
+too: pages newest first, records written last (a checkpoint becomes visible on the destination
+only with everything it needs), every put ``if_absent`` so a re-run after an interruption writes
+only what is missing and never overwrites a thread that went on running on the destination.
+Here it runs between two stores, batched (at most ``batch_size`` ops / ``batch_bytes`` bytes
+per write), with progress, and at the end each partition is re-read on the destination: every
+source key must be there.
 
 Ported engines need nothing else: the same function copies SQLite to Redis, Redis to
 DynamoDB, or back.
@@ -21,13 +17,15 @@ DynamoDB, or back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeAlias
 
 from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
+from checkpoint_kv.copying import CopyJob, plan_copy
+from checkpoint_kv.drive import run_pair
 from checkpoint_kv.errors import (
     CheckpointKVError,
     ConfigError,
@@ -35,7 +33,7 @@ from checkpoint_kv.errors import (
     ThreadNotFoundError,
     redact_url,
 )
-from checkpoint_kv.port import KVStore, Op, Put, split_refs
+from checkpoint_kv.port import KVStore, split_refs
 from checkpoint_kv.registry import open_store
 from checkpoint_kv.saver import KVCheckpointSaver
 
@@ -51,10 +49,7 @@ __all__ = [
 ]
 
 StoreLike: TypeAlias = "str | KVStore | KVCheckpointSaver"
-_FAMILIES: tuple[tuple[str, tuple[str, str]], ...] = (
-    ("blobs", K.ALL_BLOBS),
-    ("checkpoints", K.ALL_CHECKPOINTS),
-)
+_FAMILIES = (K.ALL_BLOBS, K.ALL_NS_INDEX, K.ALL_CHECKPOINTS)
 
 
 class CopyVerificationError(CheckpointKVError):
@@ -151,31 +146,6 @@ def _open(target: StoreLike, stack: ExitStack) -> tuple[KVStore, str]:
     return target, repr(target)
 
 
-def _batches(ops: Sequence[Put], max_ops: int, max_bytes: int) -> Iterator[list[Op]]:
-    batch: list[Op] = []
-    size = 0
-    for op in ops:
-        cost = len(op.key) + len(op.value)
-        if batch and (len(batch) >= max_ops or size + cost > max_bytes):
-            yield batch
-            batch, size = [], 0
-        batch.append(op)
-        size += cost
-    if batch:
-        yield batch
-
-
-def _mark_commit(batch: list[Op]) -> list[Op]:
-    """Make the first record of a batch a commit barrier: a backend that cannot write the
-    batch atomically then lands the data before any record."""
-    for i, op in enumerate(batch):
-        if isinstance(op, Put) and K.is_record(op.key):
-            if i > 0:
-                batch[i] = Put(op.key, op.value, if_absent=op.if_absent, commit=True)
-            break
-    return batch
-
-
 # --- the copy -------------------------------------------------------------------------------
 
 
@@ -206,49 +176,36 @@ class _Copier:
     def copy(
         self, part: str, index: int, count: int, known_id: str | None
     ) -> tuple[ThreadCopy, set[str]]:
+        base = self.total_done
+
+        def on_page(done: int) -> None:
+            self.total_done = base + done
+            self.tick(index, count, tc.thread_id, done)
+
         tc = ThreadCopy(part, known_id or K.unescape(part))
-        src_keys: set[str] = set()
-        done = 0
-        for _family, (start, end) in _FAMILIES:
-            while True:
-                items = self._scan(self.src, part, start, end, self.page_size).items
-                if not items:
-                    break
-                # What the destination already holds in exactly this key range.
-                hi = items[-1][0] + K.SEP
-                present = {k for k, _ in self._scan(self.dst, part, items[0][0], hi, None).items}
-                data: list[Put] = []
-                recs: list[Put] = []
-                for key, value in items:
-                    src_keys.add(key)
-                    if key.startswith("b" + K.SEP):
-                        tc.blobs += 1
-                    elif K.is_record(key):
-                        tc.checkpoints += 1
-                        if known_id is None:
-                            known_id = tc.thread_id = thread_id_of(key, value)
-                    else:
-                        tc.writes += 1
-                    if key in present:
-                        tc.skipped += 1
-                    else:
-                        (recs if K.is_record(key) else data).append(Put(key, value, if_absent=True))
-                # Data before records; a page holds each record after all its writes.
-                for batch in _batches(data + recs, self.batch_size, self.batch_bytes):
-                    self.report.write_calls += 1
-                    self.dst.write(part, _mark_commit(batch))
-                tc.copied += len(data) + len(recs)
-                done += len(items)
-                self.total_done += len(items)
-                self.tick(index, count, tc.thread_id, done)
-                if len(items) < self.page_size:
-                    break
-                start = hi
-        return tc, src_keys
+        job = CopyJob(
+            part,
+            part,
+            keep_existing=True,
+            page_size=self.page_size,
+            batch_size=self.batch_size,
+            batch_bytes=self.batch_bytes,
+            on_page=on_page,
+        )
+        try:
+            run_pair(self.src, self.dst, plan_copy(job))
+        finally:
+            if known_id is None and job.found_thread_id is not None:
+                tc.thread_id = job.found_thread_id
+            for name in ("checkpoints", "writes", "blobs", "copied", "skipped"):
+                setattr(tc, name, getattr(job, name))
+            self.report.read_calls += job.reads
+            self.report.write_calls += job.write_calls
+        return tc, job.keys
 
     def verify(self, tc: ThreadCopy, src_keys: set[str]) -> None:
         seen: set[str] = set()
-        for _family, (start, end) in _FAMILIES:
+        for start, end in _FAMILIES:
             while True:
                 items = self._scan(self.dst, tc.partition, start, end, self.page_size).items
                 seen.update(k for k, _ in items)

@@ -318,3 +318,26 @@ def test_batches_respect_byte_budget(url_sqlite: str) -> None:
     dst.inner.write = spy  # type: ignore[method-assign]
     copy_threads(url_sqlite, dst, batch_bytes=1000)
     assert len(sizes) > 1 and max(sizes) <= 1000
+
+
+def test_copy_keeps_subgraph_namespaces_listable(url_sqlite: str) -> None:
+    """The namespace index travels with the thread: before copy_threads and copy_thread
+    shared one routine, copy_threads left it behind, and ``list`` of the copied thread without
+    a namespace missed every subgraph checkpoint."""
+    dst_url = url_sqlite.replace(".db", "-dst.db")
+    with checkpoint_kv.from_url(url_sqlite) as src:
+        for ns in ("", "child:1"):
+            cp = {**empty_checkpoint(), "id": f"1f000000-0000-6000-8000-00000000000{len(ns)}"}
+            cfg: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ns}}
+            src.put(cfg, cp, {"source": "loop", "step": 0, "parents": {}}, {})  # type: ignore[typeddict-item]
+        want = [(t.config["configurable"]["checkpoint_ns"]) for t in src.list(_thread("t"))]
+        assert sorted(want) == ["", "child:1"]
+        src.copy_thread("t", "t2")
+        assert [t.config["configurable"]["checkpoint_ns"] for t in src.list(_thread("t2"))] == want
+    copy_threads(url_sqlite, dst_url, ["t"])
+    with checkpoint_kv.from_url(dst_url) as dst:
+        assert [t.config["configurable"]["checkpoint_ns"] for t in dst.list(_thread("t"))] == want
+
+
+def _thread(thread_id: str) -> Any:
+    return {"configurable": {"thread_id": thread_id}}

@@ -710,12 +710,13 @@ def test_scans_with_a_limit_on_a_long_thread(
 def test_whole_thread_reads_list_each_object_once(
     s3_saver: tuple[KVCheckpointSaver, Calls], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from checkpoint_kv import saver as saver_module
+    from checkpoint_kv import copying, maintenance
 
     saver, calls = s3_saver
     grow(saver, "t", 15, writes=1)  # 15 x (2 blobs + record + writes) = 60 objects
     monkeypatch.setattr(s3, "_PAGE", 5)
-    monkeypatch.setattr(saver_module, "_FULL_PAGE", 5)
+    monkeypatch.setattr(maintenance, "_FULL_PAGE", 5)
+    monkeypatch.setattr(copying, "PAGE", 5)
     for op in (lambda: saver.copy_thread("t", "u"), lambda: saver.prune(["t"])):
         calls.reset()
         op()

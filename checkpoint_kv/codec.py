@@ -1,0 +1,92 @@
+"""Between LangGraph's values and stored bytes: the serializer's typed pairs, with our errors.
+
+A value the serializer refuses is a ``SerializationError`` before anything is written; a stored
+value it cannot read back is a ``CorruptRecordError`` naming the key. ``Codec.tuple`` rebuilds
+a ``CheckpointTuple`` from a group and the blobs its record references, checking that every
+referenced value is there: a missing blob is damage, never an empty channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointTuple
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from checkpoint_kv import pending
+from checkpoint_kv import records as R
+from checkpoint_kv.errors import CorruptRecordError, SerializationError
+from checkpoint_kv.groups import Group, always_stored, blob_keys, tconf
+
+__all__ = ["EMPTY", "Codec"]
+
+EMPTY: R.Typed = ("empty", b"")  # the blob of a channel version without a value (as InMemorySaver)
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    serde: SerializerProtocol
+
+    def dumps(self, value: Any, what: str) -> R.Typed:
+        try:
+            return self.serde.dumps_typed(value)
+        except Exception as e:
+            raise SerializationError(
+                f"the serializer refused {what} (type {type(value).__name__}): {e}; "
+                "nothing was written"
+            ) from e
+
+    def loads(self, key: str, typed: R.Typed) -> Any:
+        try:
+            return self.serde.loads_typed(typed)
+        except Exception as e:
+            raise CorruptRecordError(
+                f"cannot deserialize the value stored at key {key!r}: {e!r}"
+            ) from e
+
+    def metadata(self, g: Group) -> dict[str, Any]:
+        md = self.loads(g.key, g.record.metadata)
+        return md if isinstance(md, dict) else {}
+
+    def versions(self, g: Group) -> ChannelVersions:
+        cp = self.loads(g.key, g.record.checkpoint)
+        return dict(cp.get("channel_versions", {}))
+
+    def tuple(
+        self, g: Group, blobs: Mapping[str, bytes], config: RunnableConfig | None = None
+    ) -> CheckpointTuple:
+        rec = g.record
+        checkpoint: Checkpoint = self.loads(g.key, rec.checkpoint)
+        if not isinstance(checkpoint, dict) or not isinstance(
+            checkpoint.get("channel_versions", {}), dict
+        ):
+            raise CorruptRecordError(f"corrupt checkpoint at key {g.key!r}: not a checkpoint")
+        versions = checkpoint.get("channel_versions", {})
+        bkeys = blob_keys(rec.ns, versions)
+        if sorted(g.refs) != sorted(bkeys.values()):
+            # The reference header sits outside the checksum: it must agree with the record.
+            raise CorruptRecordError(f"corrupt record at key {g.key!r}: reference header mismatch")
+        values: dict[str, Any] = {}
+        for ch, bkey in bkeys.items():
+            raw = blobs.get(bkey)
+            if raw is None:
+                if always_stored(versions[ch]):
+                    raise CorruptRecordError(
+                        f"checkpoint at key {g.key!r} references the value of channel {ch!r} "
+                        f"at key {bkey!r}, which is missing (deleted, expired or evicted)"
+                    )
+                continue  # format 1 stored nothing for an empty channel
+            typed = R.decode_blob(bkey, raw)
+            if typed[0] != EMPTY[0]:
+                values[ch] = self.loads(bkey, typed)
+        writes = pending.merge(g.writes)
+        return CheckpointTuple(
+            config=config or tconf(rec.thread_id, rec.ns, rec.checkpoint_id),
+            checkpoint={**checkpoint, "channel_values": values},
+            metadata=self.loads(g.key, rec.metadata),
+            parent_config=tconf(rec.thread_id, rec.ns, rec.parent_id) if rec.parent_id else None,
+            pending_writes=[(w.task_id, w.channel, self.loads(w.key, w.value)) for w in writes],
+        )

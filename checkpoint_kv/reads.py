@@ -1,0 +1,131 @@
+"""The read plans: ``get_tuple`` and ``list``.
+
+``get_tuple`` is one descending scan of the namespace's checkpoint range: the newest record
+comes first, its writes right after, and the store follows the record's blob references in the
+same round trip where it can (``follow=1``). ``list`` pages lazily (see ``listing``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import CheckpointTuple
+
+from checkpoint_kv import keys as K
+from checkpoint_kv.codec import Codec
+from checkpoint_kv.drive import Emit, Get, Partitions, Plan, Scan, StreamPlan
+from checkpoint_kv.groups import Group, ids
+from checkpoint_kv.groups import covered as _covered
+from checkpoint_kv.groups import group as _group
+from checkpoint_kv.listing import Lister
+from checkpoint_kv.port import ScanResult
+
+__all__ = ["plan_get_tuple", "plan_list"]
+
+_LATEST_PAGE = 8  # items in the first page of a "latest" scan: a record and its few writes
+
+
+def plan_get_tuple(codec: Codec, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
+    thread_id, ns, cid = ids(config)
+    part = K.partition(thread_id)
+    if cid is not None:
+        res: ScanResult = yield Scan(part, *K.prefix_range(K.checkpoint_prefix(ns, cid)), follow=1)
+        groups = _group(res.items, reverse=False)
+        if not groups:
+            return None
+        return codec.tuple(groups[0], res.refs, config)
+    found = yield from _latest(part, K.ns_prefix(ns) + K.SEP, K.ns_prefix(ns) + K.AFTER_SEP)
+    if found is None:
+        return None
+    group, blobs = found
+    return codec.tuple(group, blobs)
+
+
+def _latest(part: str, start: str, end: str) -> Plan[tuple[Group, dict[str, bytes]] | None]:
+    """The newest checkpoint in ``[start, end)`` with all its writes and blobs.
+
+    One descending scan normally suffices: the record comes first, its writes right after,
+    and the store follows the record's blob references. Only a checkpoint with many writes
+    needs a further (larger) page.
+    """
+    limit = _LATEST_PAGE
+    items: list[tuple[str, bytes]] = []
+    blobs: dict[str, bytes] = {}
+    covered: set[str] = set()
+    while True:
+        follow = 0 if covered else 1
+        res: ScanResult = yield Scan(part, start, end, reverse=True, limit=limit, follow=follow)
+        items += res.items
+        blobs.update(res.refs)
+        covered |= _covered(res.items, follow)
+        groups = _group(items, reverse=True)
+        exhausted = len(res.items) < limit
+        if groups and (len(groups) > 1 or exhausted):
+            break
+        if exhausted:
+            return None
+        end, limit = res.items[-1][0], limit * 4
+    group = groups[0]
+    if group.key not in covered:
+        blobs.update((yield Get(part, [k for k in group.refs if k not in blobs])))
+    return group, blobs
+
+
+def _match(codec: Codec, g: Group, filter: dict[str, Any] | None) -> bool:
+    if not filter:
+        return True
+    md = codec.metadata(g)
+    return all(md.get(k) == v for k, v in filter.items())
+
+
+def plan_list(
+    codec: Codec,
+    shallow: bool,
+    config: RunnableConfig | None,
+    filter: dict[str, Any] | None,
+    before: RunnableConfig | None,
+    limit: int | None,
+) -> StreamPlan:
+    if limit is not None and limit <= 0:
+        return
+    before_id = (before or {}).get("configurable", {}).get("checkpoint_id") if before else None
+    remaining = [limit]  # shared countdown across threads
+
+    def lister(part: str) -> Lister:
+        return Lister(
+            part,
+            emit=codec.tuple,
+            match=lambda g: _match(codec, g, filter),
+            before_id=before_id,
+            remaining=remaining,
+            shallow=shallow,
+            follow=not filter,
+        )
+
+    if config is None:
+        cursor: str | None = None
+        while True:
+            page = yield Partitions(cursor)
+            for part in page.partitions:
+                yield from lister(part).plan(None)
+                if remaining[0] is not None and remaining[0] <= 0:
+                    return
+            cursor = page.cursor
+            if cursor is None:
+                return
+
+    thread_id, _, cid = ids(config)
+    ns = config.get("configurable", {}).get("checkpoint_ns")
+    part = K.partition(thread_id)
+    if cid is not None:
+        res: ScanResult = yield Scan(
+            part, *K.prefix_range(K.checkpoint_prefix(ns or "", cid)), follow=1
+        )
+        for g in _group(res.items, reverse=False):
+            if (before_id is None or g.record.checkpoint_id < before_id) and _match(
+                codec, g, filter
+            ):
+                yield Emit(codec.tuple(g, res.refs))
+        return
+    yield from lister(part).plan(None if ns is None else str(ns))

@@ -1,0 +1,112 @@
+"""The write plans: ``put`` and ``put_writes``, each one port ``write`` call.
+
+``put`` writes the step's new channel blobs, the namespace index (subgraphs) and the checkpoint
+record last, as the commit: a backend that cannot write the batch atomically lands the blobs
+before the record, so no reader sees a record whose values are missing. ``put_writes`` stores
+one value per call (every write of the call together), so a cut-short call leaves nothing half
+written. See docs/ARCHITECTURE.md for the key layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    get_checkpoint_metadata,
+)
+
+from checkpoint_kv import keys as K
+from checkpoint_kv import records as R
+from checkpoint_kv.codec import EMPTY, Codec
+from checkpoint_kv.drive import Plan, Write
+from checkpoint_kv.groups import blob_keys, ids, tconf
+from checkpoint_kv.port import DeleteRange, Op, Put, frame
+
+__all__ = ["plan_put", "plan_put_writes"]
+
+
+def _snapshots(values: Mapping[str, Any]) -> bool:
+    """Whether this step wrote a DeltaChannel snapshot (the type is private to LangGraph)."""
+    return any(type(v).__name__ == "_DeltaSnapshot" for v in values.values())
+
+
+def _shallow_cleanup(ns: str, cid: str, channels: Mapping[str, Any]) -> list[Op]:
+    """What a shallow put deletes after its record commits: every older checkpoint of the
+    namespace (records and writes) and every other version of ``channels``' blobs.
+
+    A put whose metadata counts DeltaChannel updates since a snapshot deletes nothing: its
+    channel is rebuilt from the ancestors back to that snapshot. The next put that needs no
+    ancestor (every DeltaChannel just snapshotted) deletes them all, and the blob versions of
+    every channel, since the puts in between left theirs."""
+    ops: list[Op] = [DeleteRange(K.ns_prefix(ns) + K.SEP, K.checkpoint_prefix(ns, cid) + K.SEP)]
+    for ch, ver in channels.items():
+        bkey = K.blob_key(ns, ch, ver)
+        lo, hi = K.prefix_range(bkey.rsplit(K.SEP, 1)[0])
+        ops += [DeleteRange(lo, bkey), DeleteRange(bkey + K.SEP, hi)]
+    return ops
+
+
+def plan_put(
+    codec: Codec,
+    shallow: bool,
+    config: RunnableConfig,
+    checkpoint: Checkpoint,
+    metadata: CheckpointMetadata,
+    new_versions: ChannelVersions,
+) -> Plan[RunnableConfig]:
+    thread_id, ns, parent_id = ids(config)
+    cp: dict[str, Any] = dict(checkpoint)
+    values: dict[str, Any] = cp.pop("channel_values", None) or {}
+    cid = str(cp["id"])
+    ops: list[Op] = []
+    for ch, ver in new_versions.items():
+        typed = codec.dumps(values[ch], f"channel {ch!r}") if ch in values else EMPTY
+        ops.append(Put(K.blob_key(ns, ch, ver), R.encode_blob(typed)))
+    record = R.CheckpointRecord(
+        thread_id=thread_id,
+        ns=ns,
+        checkpoint_id=cid,
+        parent_id=parent_id,
+        checkpoint=codec.dumps(cp, "the checkpoint"),
+        metadata=codec.dumps(get_checkpoint_metadata(config, metadata), "the metadata"),
+    )
+    versions = cp.get("channel_versions", {})
+    if ns:
+        # The namespace index lets list() of a whole thread open namespaces lazily.
+        ops.append(Put(K.ns_index_key(ns), K.escape(cid).encode("ascii")))
+    refs = list(blob_keys(ns, versions).values())
+    ops.append(Put(K.record_key(ns, cid), frame(refs, R.encode_checkpoint(record)), commit=True))
+    if shallow and not (metadata or {}).get("counters_since_delta_snapshot"):
+        ops += _shallow_cleanup(ns, cid, versions if _snapshots(values) else new_versions)
+    yield Write(K.partition(thread_id), ops)
+    return tconf(thread_id, ns, cid)
+
+
+def plan_put_writes(
+    codec: Codec,
+    config: RunnableConfig,
+    writes: Sequence[tuple[str, Any]],
+    task_id: str,
+    task_path: str,
+) -> Plan[None]:
+    thread_id, ns, cid = ids(config, need_checkpoint=True)
+    assert cid is not None
+    if not writes:
+        return
+    batch = R.WriteBatch(
+        task_id,
+        task_path,
+        K.write_nonce(),
+        tuple(
+            (WRITES_IDX_MAP.get(ch, i), ch, codec.dumps(v, f"the write to {ch!r}"))
+            for i, (ch, v) in enumerate(writes)
+        ),
+    )
+    key = K.batch_key(ns, cid, task_id, batch.nonce)
+    yield Write(K.partition(thread_id), [Put(key, frame([], R.encode_batch(batch)))])
