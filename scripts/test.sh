@@ -19,11 +19,17 @@ echo "== ruff"
 echo "== mypy"
 "$PY" -m mypy
 echo "== pytest"
+# Two workers (pytest-xdist) by default: half the suite waits on servers (moto, redis-server,
+# subprocesses), so two processes finish in about half the time on two cores. Every fixture
+# picks free ports and its own file/prefix/table, and each worker starts its own servers.
+# CKV_WORKERS=1 runs in one process (e.g. to read a failure's output in order).
+workers=(-n "${CKV_WORKERS:-2}")
+[ "${CKV_WORKERS:-2}" = 1 ] && workers=()
 set +e
 if [ "${CKV_PROFILE:-}" = "full" ]; then
-  "$PY" -m pytest -p no:cacheprovider --durations=25 "$@"
+  "$PY" -m pytest -p no:cacheprovider --durations=25 "${workers[@]}" "$@"
 else
-  "$PY" -m pytest -p no:cacheprovider --durations=25 -m "not slow" "$@"
+  "$PY" -m pytest -p no:cacheprovider --durations=25 -m "not slow" "${workers[@]}" "$@"
 fi
 status=$?
 set -e

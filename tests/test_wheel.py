@@ -36,12 +36,16 @@ def test_wheel_contains_and_imports_every_backend(tmp_path: Path) -> None:
     assert {"memory", "sqlite", "redis", "dynamodb", "s3"} <= set(BACKENDS)
     for name in BACKENDS:
         assert f"checkpoint_kv/backends/{name}.py" in names
+    # Every module of the core, subpackages too (an explicit package list forgets new ones).
+    core = {p.relative_to(ROOT).as_posix() for p in (ROOT / "checkpoint_kv").rglob("*.py")}
+    assert core <= names, sorted(core - names)
     code = (
         "import importlib, sys\n"
         f"for name in {BACKENDS!r}:\n"
         "    m = importlib.import_module('checkpoint_kv.backends.' + name)\n"
         f"    assert m.__file__.startswith({str(tmp_path / 'site')!r}), m.__file__\n"
         "    assert callable(m.from_url)\n"
+        "import checkpoint_kv.cli, checkpoint_kv.kvstore\n"
         "print('ok')\n"
     )
     out = subprocess.run(
