@@ -211,53 +211,6 @@ def _is_record(sk: str) -> bool:
     return sk.startswith("c!") and sk.endswith("!~")
 
 
-def _client_retries(client: Any) -> tuple[str, int]:
-    """The retry mode and total attempts per request of a boto3 client, as botocore resolved
-    them (its Config, ``AWS_MAX_ATTEMPTS``, the profile), else botocore's defaults."""
-    retries = dict(getattr(client.meta.config, "retries", None) or {})
-    mode = str(retries.get("mode") or "legacy")
-    if retries.get("total_max_attempts"):
-        return mode, int(retries["total_max_attempts"])
-    if retries.get("max_attempts") is not None:  # retries after the first attempt
-        return mode, int(retries["max_attempts"]) + 1
-    return mode, 5 if mode == "legacy" else 3
-
-
-def _client_conflicts(client: Any, given: dict[str, Any]) -> list[str]:
-    """The options in ``given`` (None: not given) that a caller's client would not honour:
-    those not equal to the client's own setting (equal ones are fine: an app may share one
-    URL). ``profile`` always conflicts: a client does not say which profile made it."""
-    meta = client.meta
-    mode, attempts = _client_retries(client)
-    have: dict[str, Any] = {
-        "region": meta.region_name,
-        "endpoint_url": str(meta.endpoint_url or "").rstrip("/"),
-        "max_attempts": attempts,
-        "retry_mode": mode,
-        "connect_timeout": float(meta.config.connect_timeout),
-        "read_timeout": float(meta.config.read_timeout),
-    }
-    out = []
-    for name, value in given.items():
-        if value is None or value == "":
-            continue
-        if name == "endpoint_url":
-            value = str(value).rstrip("/")
-        elif name in ("connect_timeout", "read_timeout"):
-            value = float(value)
-        if name not in have or have[name] != value:
-            out.append(name)
-    return sorted(out)
-
-
-def _conflict_error(names: Iterable[str]) -> ConfigError:
-    return ConfigError(
-        f"dynamodb option(s) {', '.join(names)} configure the DynamoDB client, and client= is "
-        "used as it is: set them on the client you pass, or pass session= instead (the store "
-        "then makes its client from your session, with these options)"
-    )
-
-
 class DynamoDBStore:
     """The port over one DynamoDB table (see the module docstring for the layout).
 
@@ -296,14 +249,7 @@ class DynamoDBStore:
             read_timeout is not None and read_timeout <= 0
         ):
             raise ConfigError("dynamodb connect_timeout and read_timeout must be positive")
-        if client is not None and aws.is_session(client):  # a Session passed as client=
-            if session is not None:
-                raise ConfigError("pass a boto3 Session as session= and a client as client=")
-            client, session = None, client
-        if client is not None and session is not None:
-            raise ConfigError("pass client= or session=, not both")
-        if session is not None and profile:
-            raise ConfigError("profile= names a profile, session= is one already: pass one")
+        client, session = aws.client_or_session(client, session, profile)
         self.table = table
         self.ttl = ttl
         self.consistent_read = consistent_read
@@ -325,11 +271,11 @@ class DynamoDBStore:
                 "connect_timeout": connect_timeout,
                 "read_timeout": read_timeout,
             }
-            conflicting = _client_conflicts(client, given)
+            conflicting = aws.conflicting_options(client, given)
             if conflicting:
-                raise _conflict_error(conflicting)
+                raise aws.conflict_error("dynamodb", "DynamoDB", conflicting)
             # What the client does is what our own loops and messages follow.
-            self.retry_mode, self.max_attempts = _client_retries(client)
+            self.retry_mode, self.max_attempts = aws.client_retries(client)
             self.connect_timeout = float(client.meta.config.connect_timeout)
             self.read_timeout = float(client.meta.config.read_timeout)
         else:
@@ -1180,13 +1126,13 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
     if client is not None and not aws.is_session(client):
         # Refused here too, to name the options as the URL spells them (max_retries).
         aws.check_service(client, "dynamodb")
-        conflicting = _client_conflicts(client, settings)
+        conflicting = aws.conflicting_options(client, settings)
         if conflicting:
             if "max_retries" in query:
                 conflicting = sorted(
                     "max_retries" if n == "max_attempts" else n for n in conflicting
                 )
-            raise _conflict_error(conflicting)
+            raise aws.conflict_error("dynamodb", "DynamoDB", conflicting)
     return DynamoDBStore(
         table,
         ttl=opts["ttl"],

@@ -78,6 +78,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -1202,38 +1203,28 @@ def from_url(
     a host in it is not used: the client decides where to connect). Options that configure a
     connection (timeouts, pool size, TLS...) are refused then: set them on the client.
     """
-    if client is None and async_client is None:
-        cfg = parse_url(url, **options)
+    cfg = parse_url(url, **options)
+    behaviour: dict[str, Any] = {
+        "prefix": cfg.prefix,
+        "ttl": cfg.ttl,
+        "ttl_on_read": cfg.ttl_on_read,
+    }
+    given = client if client is not None else async_client
+    if given is None:
         with _errors(cfg.where):  # a cluster client reads the slot map at once
             sync = sync_client(cfg)
-        return RedisStore(
-            sync,
-            lambda: _own_async_client(cfg),
-            prefix=cfg.prefix,
-            ttl=cfg.ttl,
-            ttl_on_read=cfg.ttl_on_read,
-            where=cfg.where,
-            owns_client=True,
-        )
-    _, query = url_query(url, options)
-    conflicting = sorted(set(query) & _CONNECTION_OPTIONS)
+        own_async = partial(_own_async_client, cfg)
+        return RedisStore(sync, own_async, where=cfg.where, owns_client=True, **behaviour)
+    conflicting = sorted(set(url_query(url, options)[1]) & _CONNECTION_OPTIONS)
     if conflicting:
         raise ConfigError(
             f"redis option(s) {', '.join(conflicting)} configure a connection, and client= is "
             "used as it is: set them on the client you pass (or drop client= and let the URL "
             "make one)"
         )
-    cfg = parse_url(url, **options)
-    given = client if client is not None else async_client
     if cfg.cluster and not is_cluster_client(given):
         raise ConfigError(
             "the URL asks for a cluster (+cluster / cluster=true) but client= is not a "
             "cluster client: pass a redis.cluster.RedisCluster, or drop +cluster from the URL"
         )
-    return RedisStore(
-        client,
-        async_client=async_client,
-        prefix=cfg.prefix,
-        ttl=cfg.ttl,
-        ttl_on_read=cfg.ttl_on_read,
-    )
+    return RedisStore(client, async_client=async_client, **behaviour)

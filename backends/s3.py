@@ -312,14 +312,7 @@ class S3Store:
         self.endpoint_url = endpoint_url
         self.max_workers = max_workers
         self.conditional_writes = conditional_writes
-        if client is not None and aws.is_session(client):  # a Session passed as client=
-            if session is not None:
-                raise ConfigError("pass a boto3 Session as session= and a client as client=")
-            client, session = None, client
-        if client is not None and session is not None:
-            raise ConfigError("pass client= or session=, not both")
-        if session is not None and profile:
-            raise ConfigError("profile= names a profile, session= is one already: pass one")
+        client, session = aws.client_or_session(client, session, profile)
         self.owns_client = client is None
         if client is not None:
             # The caller's client, as it is (its credentials, retries, instrumentation); our
@@ -872,21 +865,13 @@ def from_url(url: str, **options: Any) -> S3Store:
     if client is not None and aws.is_session(client):
         client, session = None, client
     base, query = url_query(url, options)
+    opts = OPTIONS.parse(query)
     if client is not None:
         aws.check_service(client, "s3")
-        meta = client.meta
-        same = {"region": meta.region_name, "endpoint_url": meta.endpoint_url}
-        conflicting = sorted(
-            k for k in set(query) & _CLIENT_OPTIONS if query[k] != same.get(k, object())
-        )
+        given = {k: opts[k] for k in _CLIENT_OPTIONS if k in query}
+        conflicting = aws.conflicting_options(client, given)
         if conflicting:
-            raise ConfigError(
-                f"s3 option(s) {', '.join(conflicting)} configure the S3 client, and client= is "
-                "used as it is: set them on the client you pass, or pass session= instead "
-                "(the store then makes its client from your session, with these options)"
-            )
-        query = {k: v for k, v in query.items() if k not in _CLIENT_OPTIONS}
-    OPTIONS.check_known(query)
+            raise aws.conflict_error("s3", "S3", conflicting)
     parts = urlsplit(base)
     if "@" in parts.netloc:
         raise ConfigError(
@@ -896,7 +881,6 @@ def from_url(url: str, **options: Any) -> S3Store:
         raise ConfigError(
             "do not put credentials in endpoint_url: use the AWS environment, profile or role"
         )
-    opts = OPTIONS.parse(query)
     return S3Store(
         unquote(parts.netloc),
         unquote(parts.path),
