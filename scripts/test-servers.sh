@@ -55,7 +55,7 @@ for name in "${servers[@]}"; do
   t0=$(date +%s)
   set +e
   CKV_REDIS_SERVER=$name CKV_BACKENDS=redis,redis_cluster \
-    "$PY" -m pytest -p no:cacheprovider -q -m "not slow" \
+    "$PY" -m pytest -p no:cacheprovider -q -m "not slow" -n "${CKV_WORKERS:-2}" \
     tests/test_conformance.py tests/test_scenarios.py tests/test_budget.py tests/test_crash.py \
     "${redis_tests[@]}" "$@"
   status=$?
