@@ -184,3 +184,15 @@ async def test_server_setup_flag_spellings(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("CHECKPOINT_KV_SETUP", "maybe")
     with pytest.raises(ConfigError, match=r"^CHECKPOINT_KV_SETUP='maybe': expected true or"):
         server._environment()
+
+
+def test_s3_client_options_equal_to_the_clients_own_are_accepted() -> None:
+    """The client-vs-options check is the one DynamoDB has (backends/_aws.py): an option equal
+    to the caller's client's own setting is fine (one URL shared with other code)."""
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client("s3", region_name="us-east-1", config=Config(read_timeout=7))
+    assert s3.from_url("s3://bkt/p?region=us-east-1&read_timeout=7", client=client).client is client
+    with pytest.raises(ConfigError, match=r"s3 option\(s\) read_timeout configure the S3 client"):
+        s3.from_url("s3://bkt/p?read_timeout=8", client=client)
