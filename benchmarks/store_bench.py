@@ -235,6 +235,18 @@ def _workload(store: Any, calls: Callable[[], int] | None, repeat: int) -> dict[
 def bench_ops(tmp: str, repeat: int) -> list[dict[str, Any]]:
     rows = []
     proc, redis_url = _start_redis(tmp)
+    services = None
+    if not os.environ.get("BENCH_POSTGRES_DSN") and _importable("langgraph.store.postgres"):
+        from pathlib import Path
+
+        from benchmarks.run import Services  # PostgreSQL 15 as run.py starts it
+
+        services = Services(Path(tmp))
+        why = services.ensure("postgres")
+        if why is None:
+            os.environ["BENCH_POSTGRES_DSN"] = services.fields["postgres"]
+        else:
+            print(why, file=sys.stderr)
     try:
         ours = {"ours memory://": "memory://", "ours sqlite": f"sqlite:///{tmp}/ours.db"}
         if redis_url:
@@ -262,7 +274,18 @@ def bench_ops(tmp: str, repeat: int) -> list[dict[str, Any]]:
         if proc is not None:
             proc.terminate()
             proc.wait()
+        if services is not None:
+            services.stop()
     return rows
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
 
 
 def _markdown(rows: list[dict[str, Any]], first: str) -> str:
