@@ -12,6 +12,7 @@ same way before slicing a page, so every page is still checked against InMemoryS
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import threading
 import uuid
@@ -710,3 +711,79 @@ def test_cosine_without_numpy_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
     plain = vectors.cosine(q, blobs)
     assert plain == pytest.approx(with_numpy, abs=1e-6)
     assert plain[-2:] == [0.0, 0.0]
+
+
+# --- faults: a failed call leaves a state every later reader handles --------------------------
+
+
+def _fresh(url: str, i: int) -> str:
+    """Another isolated space of the same backend (file, prefix, table or bucket prefix)."""
+    if url.startswith("sqlite"):
+        return url.replace(".db", f"-{i}.db")
+    if "prefix=" in url:
+        return url.replace("prefix=", f"prefix=f{i}x")
+    if url.startswith("dynamodb://"):
+        return url.replace("dynamodb://", f"dynamodb://f{i}-")
+    if url.startswith("s3://"):
+        return url.replace("/ckv?", f"/ckv{i}?")
+    return url  # memory://: every open is a new store
+
+
+def _fault_script(store: KVBaseStore, clock: FakeClock) -> None:
+    store.put(("a", "1"), "k1", {"v": 1})
+    store.batch(
+        [
+            PutOp(("a", "2"), "k", {"v": 2}),
+            PutOp(("b",), "k", {"v": 3}),
+            PutOp(("a", "1"), "k1", None),
+        ]
+    )
+    store.put(("a", "1"), "k2", {"v": 4}, ttl=1.0)
+    clock.advance(30)
+    store.get(("a", "1"), "k2")
+    store.search(("a",))
+    store.list_namespaces()
+    clock.advance(100)
+    store.sweep_ttl()
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("kind", ["error", "timeout", "partial"])
+def test_a_failed_call_anywhere_leaves_a_consistent_store(
+    url: str, backend: str, kind: Any
+) -> None:
+    """Fail each port call of a script in turn (refused, applied but unanswered, half-applied):
+    the caller gets the backend's error, every item read back is one that was put, and every
+    namespace holding an item is listed; after a sweep the listing is exact again."""
+    from tests.faults import FaultPlan, FaultyStore, InjectedFault
+
+    counting, _ = _make(url, clock=FakeClock())
+    _fault_script(counting, FakeClock())
+    total = counting.store.total  # type: ignore[attr-defined]
+    counting.close()
+    assert total >= 15
+    written = {("a", "1", "k1"): {"v": 1}, ("a", "2", "k"): {"v": 2}, ("b", "k"): {"v": 3}}
+    written[("a", "1", "k2")] = {"v": 4}
+    for fail_at in range(1, total + 1):
+        fresh = _fresh(url, fail_at)
+        base = open_store(fresh)
+        base.setup()
+        clock = FakeClock()
+        plan = FaultPlan(fail_at=fail_at, kind=kind)
+        faulty = KVBaseStore(FaultyStore(base, plan), clock=clock, owns_store=False)
+        with contextlib.suppress(InjectedFault):
+            _fault_script(faulty, clock)
+        assert plan.fired, fail_at
+        reader = KVBaseStore(base, clock=clock)  # a new process: no cache
+        holding = set()
+        for (*ns, key), value in written.items():
+            item = reader.get(tuple(ns), key)
+            assert item is None or item.value == value, (fail_at, ns, key)
+            if item is not None:
+                holding.add(tuple(ns))
+        listed = set(reader.list_namespaces())
+        assert holding <= listed, (fail_at, kind, holding, listed)
+        reader.sweep_ttl()
+        holding = {ns for ns in holding if reader.search(ns)}
+        assert set(reader.list_namespaces()) == holding, (fail_at, kind)
+        reader.close()

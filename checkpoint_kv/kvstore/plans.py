@@ -340,12 +340,19 @@ def plan_sweep(now: int) -> Plan[int]:
     The port has no conditional delete, so the sweep re-reads the expired items right before
     deleting them and keeps only those still expired in the same generation: a put racing the
     sweep on the same key can still be lost within that one round trip (PostgresStore's
-    sweep is a single DELETE ... WHERE expires_at < now; ours cannot be)."""
+    sweep is a single DELETE ... WHERE expires_at < now; ours cannot be). It also flags the
+    index entries of namespaces it finds empty, which a put or delete cut short by a failure
+    may have left unflagged."""
     removed = 0
-    for ns, _ in (yield from _index_entries(*L.INDEX_ALL)):
+    for ns, flagged in (yield from _index_entries(*L.INDEX_ALL)):
         part = L.ns_partition(ns)
         res = yield Scan(part, *L.ITEMS_AND_REFRESHES)
         recs = list(_parse_partition(ns, res.items))
+        if not recs and not flagged:
+            # An entry left by a put that failed after it, or a delete that failed before
+            # flagging: flag it now (flagging is always safe: readers then check).
+            yield from _flag_if_empty([ns])
+            continue
         expired = [rec for rec, ref in recs if not _visible(rec, ref, now)]
         if not expired:
             continue
