@@ -684,9 +684,9 @@ def test_index_pages(
     kv: tuple[KVBaseStore, CountingStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The namespace index is read in pages (1,000 entries; 3 here) that must join up."""
-    from checkpoint_kv.kvstore import plans
+    from checkpoint_kv.kvstore import batch
 
-    monkeypatch.setattr(plans, "PAGE", 3)
+    monkeypatch.setattr(batch, "PAGE", 3)
     store, c = kv
     namespaces = [("p", f"{i:02d}") for i in range(10)] + [("p",), ("q",)]
     store.batch([PutOp(ns, "k", {"i": i}) for i, ns in enumerate(namespaces)])

@@ -6,8 +6,11 @@ checkpointer.
         graph = builder.compile(checkpointer=saver, store=store)
 
 Modules: ``layout`` (partitions, keys, records), ``filters`` (search filters, namespace
-conditions), ``vectors`` (texts to embed, client-side ranking), ``plans`` (the operations as
-sans-IO plans), ``ttl`` (the sweeper), ``store`` (the ``BaseStore`` facade). See docs/STORE.md.
+conditions), ``vectors`` (texts to embed, client-side ranking), the operations as sans-IO plans
+run by ``checkpoint_kv.drive`` (``plans``: a whole batch and its round-trip budget; ``batch``:
+what they share; ``reads``; ``writes``, with the TTL sweep), ``ttl`` (the sweeper loops),
+``store`` (the ``BaseStore`` facade), ``server`` (``langgraph.json``'s store factory). See
+docs/STORE.md.
 """
 
 from __future__ import annotations
