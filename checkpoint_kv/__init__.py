@@ -8,7 +8,7 @@ Importing this package imports no backend client (redis, boto3): backends load o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checkpoint_kv.errors import (
     BackendUnavailableError,
@@ -87,7 +87,11 @@ def from_url(
     return KVCheckpointSaver(store, serde=serde, shallow=bool(shallow))
 
 
-def store_from_url(url: str | None = None, **options: Any) -> Any:
+if TYPE_CHECKING:
+    from checkpoint_kv.kvstore import KVBaseStore
+
+
+def store_from_url(url: str | None = None, **options: Any) -> KVBaseStore:
     """Long-term memory (LangGraph ``BaseStore``) on the same backends and URLs: see
     :func:`checkpoint_kv.kvstore.store_from_url`. Imported on first call, so importing
     ``checkpoint_kv`` stays as cheap as it was."""
