@@ -113,8 +113,29 @@ def encode_batch(r: WriteBatch) -> bytes:
     )
 
 
+def _cbor_head(major: int, n: int) -> bytes:
+    """A CBOR item head in its shortest form, as ``cbor2`` writes it."""
+    if n < 24:
+        return bytes([major << 5 | n])
+    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if n < 1 << (8 * size):
+            return bytes([major << 5 | info]) + n.to_bytes(size, "big")
+    raise ValueError("value too large for CBOR")
+
+
+# ``{"k": "b", "v": [`` as cbor2 encodes it: a blob is this, the tag (text), the data (bytes).
+_BLOB_PREFIX = b"\xa2\x61k\x61b\x61v\x82"
+
+
 def encode_blob(value: Typed) -> bytes:
-    return _seal({"k": "b", "v": list(value)})
+    """Byte for byte what ``_seal({"k": "b", "v": list(value)})`` writes, built by hand: a
+    channel value can be megabytes, and cbor2 copies a large byte string several times where
+    this copies it once (the CRC runs over it in place)."""
+    tag, data = _typed(value)
+    tag_b = tag.encode("utf-8")
+    head = _BLOB_PREFIX + _cbor_head(3, len(tag_b)) + tag_b + _cbor_head(2, len(data))
+    crc = zlib.crc32(data, zlib.crc32(head))
+    return b"".join((_MAGIC, bytes([FORMAT]), crc.to_bytes(4, "big"), head, data))
 
 
 def _load(key: str, data: bytes, kind: str) -> dict[str, Any]:
@@ -208,7 +229,55 @@ def kind(data: bytes) -> str:
     return chr(data[_HEADER + 4]) if len(data) > _HEADER + 4 else ""
 
 
+def _read_head(data: bytes, pos: int, major: int) -> tuple[int, int] | None:
+    """``(length, next position)`` of the CBOR head of ``major`` type at ``pos``, or None."""
+    if pos >= len(data) or data[pos] >> 5 != major:
+        return None
+    info = data[pos] & 31
+    if info < 24:
+        return info, pos + 1
+    size = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
+    if size is None or pos + 1 + size > len(data):
+        return None
+    return int.from_bytes(data[pos + 1 : pos + 1 + size], "big"), pos + 1 + size
+
+
+def _intact(data: bytes) -> bool:
+    """A readable format with a matching checksum (computed in place, no copy)."""
+    return (
+        len(data) >= _HEADER
+        and data[:1] == _MAGIC
+        and data[1] <= FORMAT
+        and zlib.crc32(memoryview(data)[_HEADER:]) == int.from_bytes(data[2:_HEADER], "big")
+    )
+
+
+def _fast_blob(data: bytes) -> Typed | None:
+    """The typed value of a blob laid out as ``encode_blob`` writes it (else None: the caller
+    decodes with cbor2). Reads the tag and slices the data once, instead of cbor2's copies."""
+    pos = _HEADER + len(_BLOB_PREFIX)
+    if data[_HEADER:pos] != _BLOB_PREFIX:
+        return None
+    tag_head = _read_head(data, pos, 3)
+    if tag_head is None:
+        return None
+    n, pos = tag_head
+    try:
+        tag = data[pos : pos + n].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    data_head = _read_head(data, pos + n, 2)
+    if data_head is None or data_head[0] != len(data) - data_head[1]:
+        return None
+    return tag, data[data_head[1] :]
+
+
 def decode_blob(key: str, data: bytes) -> Typed:
+    if _intact(data):
+        fast = _fast_blob(data)
+        if fast is not None:
+            return fast
+    # Anything else (damage, a newer format, another CBOR layout) takes the checked path.
     obj = _load(key, data, "b")
     try:
         return _typed(obj["v"])
