@@ -395,6 +395,15 @@ def test_ttl_with_fake_clock(url: str, clock: FakeClock) -> None:
         assert ("s", "1") in store.list_namespaces()
         assert store.sweep_ttl() >= 1
         assert ("s", "1") not in store.list_namespaces()
+
+        # a page of a namespace whose first items expired: the search reads further
+        store.batch([PutOp(("p",), f"a{i}", {"i": i}, ttl=1.0) for i in range(5)])
+        store.batch([PutOp(("p",), f"b{i}", {"i": i}, ttl=None) for i in range(3)])
+        clock.advance(61)
+        c.reset()
+        assert [r.key for r in store.search(("p",), limit=2, offset=1)] == ["b1", "b2"]
+        # the index; a0-a2 (expired: their refreshes read); a3 a4 b0 (same); b1 b2
+        assert _calls(c) == {"scan": 4, "get": 2}
     finally:
         store.close()
 

@@ -13,7 +13,9 @@ Round trips (port calls), for the budget tests:
 - ``delete``: one ``write``, then one ``scan`` (limit 1) to see whether the namespace is now
   empty; only then one ``get`` + ``write`` to flag its index entry *maybe empty*.
 - ``search``: one ``scan`` of the index range of the prefix, then one ``scan`` per namespace read
-  (a namespace's items and refreshes in one range), plus refresh writes as for ``get``. A search
+  (a namespace's items and refreshes in one range; without filter or query a scan limited to
+  the items the page still needs, plus a ``get`` of their refresh records if they have a TTL),
+  plus refresh writes as for ``get``. A search
   of one namespace of 1,000 items is 2 round trips (3 with TTL refresh).
 - ``list_namespaces``: one index ``scan`` per 1,000 entries, plus one ``scan`` (limit 1) per
   *maybe empty* namespace it has to vouch for.

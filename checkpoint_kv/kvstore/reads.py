@@ -67,6 +67,12 @@ def plan_search(b: Batch, op: SearchOp) -> Plan[list[SearchItem]]:
     for ns, _ in entries:
         if ns[: len(prefix)] != prefix:
             continue
+        if stop is not None and not op.filter:
+            # Nothing to filter or rank: read only the items the page needs.
+            yield from _first_visible(b, ns, stop - len(found), found)
+            if len(found) >= stop:
+                break
+            continue
         res = yield Scan(L.ns_partition(ns), *L.ITEMS_AND_REFRESHES)
         for rec, ref in parse_partition(ns, res.items):
             if visible(rec, ref, b.now) and matches_filter(rec.value, op.filter):
@@ -94,6 +100,32 @@ def plan_search(b: Batch, op: SearchOp) -> Plan[list[SearchItem]]:
             )
         )
     return out
+
+
+def _first_visible(
+    b: Batch, ns: Namespace, need: int, found: list[tuple[ItemRecord, list[bytes]]]
+) -> Plan[None]:
+    """Append the first ``need`` visible items of ``ns`` in key order: one limited scan (on S3
+    it GETs only those), plus one ``get`` of the refresh records of the items that have a TTL,
+    and another page only when expired items were among them."""
+    part = L.ns_partition(ns)
+    start, end = L.ITEM_RANGE
+    while need > 0:
+        limit = need
+        res = yield Scan(part, start, end, limit=limit)
+        recs = [ItemRecord.decode(k, v) for k, v in res.items]
+        recs = [r for r in recs if r.namespace == ns]
+        keys = [L.refresh_key(r.key) for r in recs if r.ttl is not None]
+        refs = (yield Get(part, keys)) if keys else {}
+        for rec in recs:
+            rk = L.refresh_key(rec.key)
+            ref = L.decode_refresh(rk, refs[rk]) if rk in refs else None
+            if visible(rec, ref, b.now):
+                found.append((rec, []))
+                need -= 1
+        if len(res.items) < limit:
+            return  # the namespace has no more items
+        start = res.items[-1][0] + "!"  # escaped keys never hold "!": the next key is above
 
 
 def plan_list(op: ListNamespacesOp) -> Plan[list[Namespace]]:
