@@ -10,9 +10,12 @@ encrypts everything user-provided and the envelope itself holds only ids.
 
 from __future__ import annotations
 
+import threading
 import zlib
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import cbor2
 
@@ -168,7 +171,7 @@ def _str(v: Any, optional: bool = False) -> Any:
     raise TypeError(f"expected text, found {type(v).__name__}")
 
 
-def decode_checkpoint(key: str, data: bytes) -> CheckpointRecord:
+def _decode_checkpoint(key: str, data: bytes) -> CheckpointRecord:
     obj = _load(key, data, "c")
     try:
         return CheckpointRecord(
@@ -183,7 +186,7 @@ def decode_checkpoint(key: str, data: bytes) -> CheckpointRecord:
         raise CorruptRecordError(f"corrupt checkpoint record at key {key!r}: {e!r}") from e
 
 
-def decode_write(key: str, data: bytes) -> WriteRecord:
+def _decode_write(key: str, data: bytes) -> WriteRecord:
     obj = _load(key, data, "w")
     try:
         batch = obj.get("s")
@@ -204,7 +207,7 @@ def decode_write(key: str, data: bytes) -> WriteRecord:
         raise CorruptRecordError(f"corrupt write record at key {key!r}: {e!r}") from e
 
 
-def decode_batch(key: str, data: bytes) -> WriteBatch:
+def _decode_batch(key: str, data: bytes) -> WriteBatch:
     obj = _load(key, data, "W")
     try:
         writes = []
@@ -272,7 +275,7 @@ def _fast_blob(data: bytes) -> Typed | None:
     return tag, data[data_head[1] :]
 
 
-def decode_blob(key: str, data: bytes) -> Typed:
+def _decode_blob(key: str, data: bytes) -> Typed:
     if _intact(data):
         fast = _fast_blob(data)
         if fast is not None:
@@ -283,3 +286,94 @@ def decode_blob(key: str, data: bytes) -> Typed:
         return _typed(obj["v"])
     except (KeyError, TypeError, ValueError) as e:
         raise CorruptRecordError(f"corrupt blob at key {key!r}: {e!r}") from e
+
+
+# --- decoded records, remembered --------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class Memo:
+    """Records this process decoded (or sealed), by key: ``key -> (stored bytes, decoded)``.
+
+    LangGraph reads the same values again and again (the latest checkpoint's blobs at every
+    invoke, a DeltaChannel's ancestors and their writes at every step). A read whose bytes are
+    identical to remembered ones returns the decoded value without the checksum and CBOR work.
+    Sound because the hit needs *identical bytes* (a changed, damaged or foreign value misses
+    and is checked as usual) and decoded records are immutable (frozen dataclasses, tuples,
+    bytes). Bounded: least recently used entries go past ``max_bytes`` (stored plus decoded
+    size, counted as twice the stored size) or ``max_items``; a value over an eighth of
+    ``max_bytes`` is not kept. Thread-safe. Shared by every saver in the process: it is keyed by
+    content, so which store a value came from does not matter.
+    """
+
+    def __init__(self, max_bytes: int = 32 << 20, max_items: int = 4096) -> None:
+        self.max_bytes, self.max_items = max_bytes, max_items
+        self._items: OrderedDict[tuple[str, str], tuple[bytes, Any]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0  # for tests and profiling
+
+    def get(self, kind: str, key: str, data: bytes) -> Any:
+        with self._lock:
+            entry = self._items.get((kind, key))
+        if entry is not None and (entry[0] is data or entry[0] == data):
+            with self._lock:
+                if (kind, key) in self._items:
+                    self._items.move_to_end((kind, key))
+            self.hits += 1
+            return entry[1]
+        self.misses += 1
+        return None
+
+    def put(self, kind: str, key: str, data: bytes, value: Any) -> None:
+        cost = 2 * len(data)
+        if cost * 8 > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop((kind, key), None)
+            if old is not None:
+                self._size -= 2 * len(old[0])
+            self._items[(kind, key)] = (data, value)
+            self._size += cost
+            while self._size > self.max_bytes or len(self._items) > self.max_items:
+                _, (gone, _) = self._items.popitem(last=False)
+                self._size -= 2 * len(gone)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._size = 0
+
+
+MEMO = Memo()
+
+
+def _memoized(kind: str, key: str, data: bytes, decode: Callable[[str, bytes], T]) -> T:
+    hit = MEMO.get(kind, key, data)
+    if hit is not None:
+        return hit  # type: ignore[no-any-return]
+    value = decode(key, data)
+    MEMO.put(kind, key, data, value)
+    return value
+
+
+def decode_checkpoint(key: str, data: bytes) -> CheckpointRecord:
+    return _memoized("c", key, data, _decode_checkpoint)
+
+
+def decode_write(key: str, data: bytes) -> WriteRecord:
+    return _memoized("w", key, data, _decode_write)
+
+
+def decode_batch(key: str, data: bytes) -> WriteBatch:
+    return _memoized("W", key, data, _decode_batch)
+
+
+def decode_blob(key: str, data: bytes) -> Typed:
+    return _memoized("b", key, data, _decode_blob)
+
+
+def remember_blob(key: str, data: bytes, value: Typed) -> None:
+    """Note a blob just sealed (``data == encode_blob(value)``): reading it back is free."""
+    MEMO.put("b", key, data, value)

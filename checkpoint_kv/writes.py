@@ -67,7 +67,9 @@ def plan_put(
     ops: list[Op] = []
     for ch, ver in new_versions.items():
         typed = codec.dumps(values[ch], f"channel {ch!r}") if ch in values else EMPTY
-        ops.append(Put(K.blob_key(ns, ch, ver), R.encode_blob(typed)))
+        bkey, raw = K.blob_key(ns, ch, ver), R.encode_blob(typed)
+        R.remember_blob(bkey, raw, typed)
+        ops.append(Put(bkey, raw))
     record = R.CheckpointRecord(
         thread_id=thread_id,
         ns=ns,

@@ -8,11 +8,17 @@ deterministic on any machine.
 
 from __future__ import annotations
 
+import operator
 import os
+from typing import Annotated, Any
 
 import cbor2
 import pytest
+from langgraph.channels.delta import DeltaChannel
+from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
 
+import checkpoint_kv
 from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
 from checkpoint_kv.errors import CorruptRecordError, UnsupportedFormatError
@@ -106,3 +112,111 @@ def test_decode_blob_errors_unchanged() -> None:
 
 def _record() -> R.CheckpointRecord:
     return R.CheckpointRecord("t", "", "1", None, ("msgpack", b"c"), ("msgpack", b"m"))
+
+
+# --- decoded records, remembered (records.MEMO) -------------------------------------------------
+
+
+class _Count:
+    """Counts calls of the uncached decoders: the work a read really does."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: dict[str, int] = {}
+        for name in ("_decode_blob", "_decode_checkpoint", "_decode_batch"):
+            monkeypatch.setattr(R, name, self._wrap(name, getattr(R, name)))
+        R.MEMO.clear()
+
+    def _wrap(self, name: str, fn: Any) -> Any:
+        def counted(key: str, data: bytes) -> Any:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            return fn(key, data)
+
+        return counted
+
+    def reset(self) -> dict[str, int]:
+        out, self.calls = self.calls, {}
+        return out
+
+
+def test_memo_returns_the_decoded_value_only_for_identical_bytes() -> None:
+    R.MEMO.clear()
+    one = R.encode_blob(("msgpack", b"one"))
+    two = R.encode_blob(("msgpack", b"two"))
+    assert R.decode_blob("b!k", one) == ("msgpack", b"one")
+    assert R.decode_blob("b!k", bytes(one)) == ("msgpack", b"one")  # equal bytes: a hit
+    assert R.decode_blob("b!k", two) == ("msgpack", b"two")  # other bytes, same key: decoded
+    flipped = two[:-1] + bytes([two[-1] ^ 1])
+    with pytest.raises(CorruptRecordError, match="checksum"):
+        R.decode_blob("b!k", flipped)  # damage is never masked by a remembered value
+    R.remember_blob("b!x", one, ("msgpack", b"one"))
+    with pytest.raises(CorruptRecordError):
+        R.decode_blob("b!x", one[:-1])
+
+
+def test_memo_is_bounded() -> None:
+    memo = R.Memo(max_bytes=8000, max_items=3)
+    for i in range(5):
+        memo.put("b", f"k{i}", bytes(100), i)
+    assert len(memo._items) == 3 and memo.get("b", "k0", bytes(100)) is None
+    assert memo.get("b", "k4", bytes(100)) == 4
+    memo.put("b", "big", bytes(600), "too big to keep")  # over an eighth of max_bytes
+    assert memo.get("b", "big", bytes(600)) is None
+    memo = R.Memo(max_bytes=8000, max_items=100)
+    for i in range(15):
+        memo.put("b", f"m{i}", bytes(400), i)  # counted as 800 bytes each: ten fit
+    assert memo._size == 8000 and len(memo._items) == 10
+    assert memo.get("b", "m4", bytes(400)) is None and memo.get("b", "m5", bytes(400)) == 5
+
+
+def _extend(state: list[str] | None, batches: list[Any]) -> list[str]:
+    out = list(state or [])
+    for b in batches:
+        out.extend(b if isinstance(b, list) else [b])
+    return out
+
+
+class _Chat(TypedDict, total=False):
+    messages: Annotated[list[str], operator.add]
+
+
+class _DeltaChat(TypedDict, total=False):
+    messages: Annotated[list[str], DeltaChannel(_extend)]
+
+
+def _graph(saver: Any, state: type) -> Any:
+    b = StateGraph(state)
+    b.add_node("bot", lambda s: {"messages": [f"bot {len(s['messages'])}"]})
+    b.add_edge(START, "bot")
+    b.add_edge("bot", END)
+    return b.compile(checkpointer=saver)
+
+
+def test_get_tuple_after_put_decodes_no_blob(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The blobs a put sealed read back without a checksum or CBOR pass; asking again decodes
+    nothing at all (the record and the writes were decoded once)."""
+    graph = _graph(checkpoint_kv.from_url("memory://"), _Chat)
+    cfg = {"configurable": {"thread_id": "memo"}}
+    count = _Count(monkeypatch)
+    graph.invoke({"messages": ["user"]}, cfg, durability="sync")
+    count.reset()
+    state = graph.get_state(cfg)
+    assert state.values["messages"] == ["user", "bot 1"]
+    assert count.reset().get("_decode_blob", 0) == 0
+    graph.get_state(cfg)
+    assert count.reset() == {}
+
+
+def test_delta_history_decodes_each_stored_value_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LangGraph rebuilds a DeltaChannel from the ancestors' writes at every step: the second
+    get_state over the same chain decodes no record, write batch or blob again."""
+    saver = checkpoint_kv.from_url("memory://")
+    graph = _graph(saver, _DeltaChat)
+    cfg = {"configurable": {"thread_id": "memo-delta"}}
+    for i in range(12):
+        graph.invoke({"messages": [f"user {i}"]}, cfg, durability="sync")
+    count = _Count(monkeypatch)
+    first = graph.get_state(cfg).values["messages"]
+    decoded = count.reset()
+    assert decoded.get("_decode_checkpoint", 0) >= 12 and decoded.get("_decode_batch", 0) >= 12
+    assert graph.get_state(cfg).values["messages"] == first
+    assert count.reset() == {}
