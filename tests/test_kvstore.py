@@ -838,3 +838,32 @@ def test_large_item_and_concurrent_async_writers(kv: tuple[KVBaseStore, Counting
     found = asyncio.run(go())
     assert [r.value["i"] for r in found] == list(range(20))
     assert store.list_namespaces() == [("big",), ("conc",)]
+
+
+def test_refresh_on_read_off_and_backend_options(tmp_path: Any) -> None:
+    """``refresh_on_read=False`` makes reads write nothing; backend options and a client of
+    your own go through ``store_from_url`` as through ``from_url`` (the client is not closed)."""
+    import fakeredis
+
+    clock = FakeClock()
+    store, c = _make("memory://", clock=clock, ttl={"default_ttl": 1.0, "refresh_on_read": False})
+    store.put(("a",), "k", {"v": 1})
+    c.reset()
+    assert store.get(("a",), "k") is not None and store.search(("a",))
+    assert "write" not in c.calls
+    clock.advance(61)
+    assert store.get(("a",), "k", refresh_ttl=True) is None
+    store.close()
+
+    url = f"sqlite:///{tmp_path / 'opts.db'}?timeout=5&synchronous=FULL"
+    with checkpoint_kv.store_from_url(url) as s:
+        s.setup()
+        s.put(("a",), "k", {"v": 1})
+    with pytest.raises(ConfigError):
+        checkpoint_kv.store_from_url(f"sqlite:///{tmp_path / 'x.db'}?nope=1")
+
+    mine = fakeredis.FakeRedis()
+    with checkpoint_kv.store_from_url("redis://?prefix=mem", client=mine) as s:
+        s.put(("a",), "k", {"v": 2})
+        assert s.get(("a",), "k") is not None
+    assert mine.ping() and any(k.startswith(b"mem:") for k in mine.scan_iter())
