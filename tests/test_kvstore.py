@@ -867,3 +867,15 @@ def test_refresh_on_read_off_and_backend_options(tmp_path: Any) -> None:
         s.put(("a",), "k", {"v": 2})
         assert s.get(("a",), "k") is not None
     assert mine.ping() and any(k.startswith(b"mem:") for k in mine.scan_iter())
+
+
+def test_no_thread_id_escapes_into_a_store_partition() -> None:
+    """Every saver partition is an escaped thread id; none starts with the store's "!"."""
+    from checkpoint_kv import keys as K
+
+    rng = random.Random(11)
+    alphabet = "!#%{}~/:| .-_aZ9é\x00\n" + "".join(chr(c) for c in range(0x20, 0x7F))
+    ids = ["!", "!m", "!mi", "!m!x", "%21m", "~" * 200, "!" * 1000]
+    ids += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 300))) for _ in range(3000)]
+    for t in ids:
+        assert not is_store_partition(K.partition(t)), t
