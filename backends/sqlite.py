@@ -2,9 +2,16 @@
 
 One table ``kv(partition, key, value)`` with a composite primary key: SQLite's BINARY
 collation compares the ASCII keys byte-wise, which is the order the port needs. WAL mode lets
-readers run beside a writer, and ``busy_timeout`` lets two processes share the file. Each
-thread gets its own connection (sqlite3 connections must not cross threads); every ``write``
-is one ``BEGIN IMMEDIATE`` transaction, so a batch is atomic.
+readers run beside a writer, and ``busy_timeout`` lets two processes share the file. Every
+``write`` is one transaction, so a batch is atomic.
+
+Connections come from a small pool: a call takes an idle one (or opens one), uses it alone,
+and hands it back. Per-thread connections were the old design; LangGraph runs writes on
+threads it starts per ``invoke``, so each invoke paid a ``connect`` and its PRAGMAs on a cold
+page cache, and the connections of finished threads stayed open (file descriptors grew with
+every invoke until ``close``). A pooled connection is used by one thread at a time
+(``check_same_thread=False``), never inside another call's transaction, and at most
+``_IDLE`` of them stay open between calls.
 
 ``sqlite:///:memory:`` is one database for the store's lifetime: a private in-memory database
 exists per *connection*, so per-thread connections would each see an empty one (every async
@@ -27,7 +34,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import unquote
 
@@ -56,6 +63,9 @@ CREATE TABLE IF NOT EXISTS kv (
 """
 _PAGE = 1000
 MEMORY = ":memory:"
+# Idle connections kept for reuse; a burst of more concurrent calls opens more, closed when
+# they come back to a full pool.
+_IDLE = 8
 
 
 class SQLiteStore:
@@ -65,8 +75,12 @@ class SQLiteStore:
         self.path = path
         self.timeout = timeout
         self.synchronous = synchronous.upper()
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # The pool: idle connections, the process that opened them (a forked child must not
+        # use its parent's), and a generation bumped by ``close`` so a connection in use
+        # while the store closes is closed when it comes back instead of rejoining the pool.
+        self._idle: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._generation = 0
         self._lock = threading.Lock()
         self._ready = False
         # ``:memory:``: the one connection (the database lives as long as it is open) and the
@@ -99,30 +113,47 @@ class SQLiteStore:
                 self._ready = True
         except (sqlite3.Error, OSError) as e:
             raise BackendUnavailableError(f"cannot open SQLite file {self.path!r}: {e}") from e
-        with self._lock:
-            self._all.append(conn)
         return conn
 
-    def _conn(self) -> sqlite3.Connection:
+    @contextmanager
+    def _use(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one call, this thread's alone until the call ends: ``:memory:``'s
+        one connection under its lock, else one from the pool."""
         if self.in_memory:
             with self._shared_lock:
                 if self._shared is None:
                     self._shared = self._open()
-                return self._shared
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+                yield self._shared
+            return
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's connections are not ours
+                self._idle, self._pid = [], os.getpid()
+            conn = self._idle.pop() if self._idle else None
+            generation = self._generation
         if conn is None:
-            conn = self._local.conn = self._open()
-        return conn
+            conn = self._open()
+        try:
+            yield conn
+        finally:
+            self._release(conn, generation)
 
-    def _guard(self) -> AbstractContextManager[object]:
-        """Held around each use of a connection: the shared ``:memory:`` connection's lock,
-        nothing for a file (each thread has its own connection there)."""
-        return self._shared_lock if self.in_memory else nullcontext()
+    def _release(self, conn: sqlite3.Connection, generation: int) -> None:
+        # A connection still inside a transaction (its ROLLBACK failed) is never reused.
+        with self._lock:
+            keep = (
+                generation == self._generation
+                and len(self._idle) < _IDLE
+                and not conn.in_transaction
+            )
+            if keep:
+                self._idle.append(conn)
+        if not keep:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._guard():
-            conn = self._conn()
+        with self._use() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -132,8 +163,8 @@ class SQLiteStore:
             conn.execute("COMMIT")
 
     def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
-        with self._guard():
-            return self._get(self._conn(), partition, keys)
+        with self._use() as conn:
+            return self._get(conn, partition, keys)
 
     def _get(
         self, conn: sqlite3.Connection, partition: str, keys: Sequence[str]
@@ -165,8 +196,7 @@ class SQLiteStore:
             "SELECT key, value FROM kv WHERE partition = ? AND key >= ? AND key < ? "
             f"ORDER BY key {order} LIMIT ?"
         )
-        with self._guard():
-            conn = self._conn()
+        with self._use() as conn:
             # One read transaction, so the followed refs come from the same snapshot.
             conn.execute("BEGIN")
             try:
@@ -203,8 +233,8 @@ class SQLiteStore:
             conn.execute("DELETE FROM kv WHERE partition = ?", (partition,))
 
     def partitions(self, cursor: str | None = None) -> PartitionPage:
-        with self._guard():
-            rows = self._conn().execute(
+        with self._use() as conn:
+            rows = conn.execute(
                 "SELECT DISTINCT partition FROM kv WHERE partition > ? ORDER BY partition LIMIT ?",
                 (cursor or "", _PAGE),
             )
@@ -212,8 +242,8 @@ class SQLiteStore:
         return PartitionPage(parts, parts[-1] if len(parts) == _PAGE else None)
 
     def setup(self) -> None:
-        with self._guard():
-            self._conn()
+        with self._use():
+            pass
 
     def info(self) -> dict[str, Any]:
         """The port's optional ``info()`` (what ``checkpoint-kv doctor`` reports): the SQLite
@@ -232,13 +262,13 @@ class SQLiteStore:
         """Close every connection; for ``:memory:`` that ends the database (a later call
         starts an empty one)."""
         with self._shared_lock:
-            self._shared = None
+            shared, self._shared = self._shared, None
             with self._lock:
-                conns, self._all = self._all, []
-            for conn in conns:
+                conns, self._idle = self._idle, []
+                self._generation += 1
+            for conn in [*conns, *([shared] if shared is not None else [])]:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
-            self._local = threading.local()
 
 
 def parse_path(url: str) -> str:
