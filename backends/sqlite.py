@@ -30,6 +30,7 @@ crash; ``FULL`` fsyncs every commit and survives those too, at ~5x the write lat
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sqlite3
 import threading
@@ -208,29 +209,23 @@ class SQLiteStore:
         return ScanResult(items, refs)
 
     def write(self, partition: str, ops: Sequence[Op]) -> None:
-        with self._tx() as conn:
-            for op in ops:
-                if isinstance(op, Put):
-                    verb = "INSERT OR IGNORE" if op.if_absent else "INSERT OR REPLACE"
-                    conn.execute(
-                        f"{verb} INTO kv (partition, key, value) VALUES (?, ?, ?)",
-                        (partition, op.key, op.value),
-                    )
-                elif isinstance(op, Delete):
-                    conn.execute(
-                        "DELETE FROM kv WHERE partition = ? AND key = ?", (partition, op.key)
-                    )
-                elif isinstance(op, DeleteRange):
-                    conn.execute(
-                        "DELETE FROM kv WHERE partition = ? AND key >= ? AND key < ?",
-                        (partition, op.start, op.end),
-                    )
-                else:  # pragma: no cover - defensive
-                    raise TypeError(f"unknown op {op!r}")
+        """Apply ``ops`` atomically, in as few statements as their order allows: a saver write
+        (a step's blobs and record, a task's writes) is one multi-row ``INSERT``, which SQLite
+        runs as its own transaction, so it needs no ``BEGIN``/``COMMIT`` around it. Only a
+        batch that takes several statements is wrapped in ``BEGIN IMMEDIATE ... COMMIT``."""
+        self._run(list(_statements(partition, ops)))
 
     def drop(self, partition: str) -> None:
-        with self._tx() as conn:
-            conn.execute("DELETE FROM kv WHERE partition = ?", (partition,))
+        self._run([("DELETE FROM kv WHERE partition = ?", (partition,))])
+
+    def _run(self, statements: list[tuple[str, tuple[object, ...]]]) -> None:
+        if len(statements) == 1:  # one statement is one (implicit) transaction
+            with self._use() as conn:
+                conn.execute(*statements[0])
+        elif statements:
+            with self._tx() as conn:
+                for sql, params in statements:
+                    conn.execute(sql, params)
 
     def partitions(self, cursor: str | None = None) -> PartitionPage:
         with self._use() as conn:
@@ -269,6 +264,61 @@ class SQLiteStore:
             for conn in [*conns, *([shared] if shared is not None else [])]:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
+
+
+# Bound parameters per statement: 999 is SQLite's lowest compiled-in limit (before 3.32), so
+# a chunk fits any build. A put binds 2 (key, value) besides the shared partition (``?1``).
+_MAX_VARS = 999
+_ROWS = (_MAX_VARS - 1) // 2
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_sql(if_absent: bool, rows: int) -> str:
+    verb = "INSERT OR IGNORE" if if_absent else "INSERT OR REPLACE"
+    # "?" after "?1" takes the next free number: (?1, ?2, ?3), (?1, ?4, ?5), ...
+    return f"{verb} INTO kv (partition, key, value) VALUES " + ", ".join(["(?1, ?, ?)"] * rows)
+
+
+@functools.lru_cache(maxsize=256)
+def _delete_sql(rows: int) -> str:
+    return f"DELETE FROM kv WHERE partition = ? AND key IN ({','.join('?' * rows)})"
+
+
+def _statements(partition: str, ops: Sequence[Op]) -> Iterator[tuple[str, tuple[object, ...]]]:
+    """The statements applying ``ops`` in order: consecutive puts of one kind (replace or
+    if-absent) become one multi-row ``INSERT`` (split where a key repeats, so a later put of
+    the same key still runs after the earlier one), consecutive deletes one ``DELETE``."""
+    i, n = 0, len(ops)
+    while i < n:
+        op = ops[i]
+        if isinstance(op, Put):
+            flag, seen = op.if_absent, set[str]()
+            params: list[object] = [partition]
+            while (
+                i < n
+                and isinstance(p := ops[i], Put)
+                and p.if_absent == flag
+                and p.key not in seen
+                and len(seen) < _ROWS
+            ):
+                seen.add(p.key)
+                params += (p.key, p.value)
+                i += 1
+            yield _insert_sql(flag, len(seen)), tuple(params)
+        elif isinstance(op, Delete):
+            keys: list[object] = [partition]
+            while i < n and isinstance(d := ops[i], Delete) and len(keys) <= _ROWS:
+                keys.append(d.key)
+                i += 1
+            yield _delete_sql(len(keys) - 1), tuple(keys)
+        elif isinstance(op, DeleteRange):
+            yield (
+                "DELETE FROM kv WHERE partition = ? AND key >= ? AND key < ?",
+                (partition, op.start, op.end),
+            )
+            i += 1
+        else:  # pragma: no cover - defensive
+            raise TypeError(f"unknown op {op!r}")
 
 
 def parse_path(url: str) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import checkpoint_kv.backends.sqlite as sq
 import pytest
 
-from checkpoint_kv.port import Put
+from checkpoint_kv.port import Delete, DeleteRange, Put
 from checkpoint_kv.registry import open_store
 
 
@@ -126,3 +126,50 @@ def _is_open(conn: sqlite3.Connection) -> bool:
     except sqlite3.ProgrammingError:
         return False
     return True
+
+
+# --- statements per port call ---------------------------------------------------------------
+
+
+def test_a_write_of_puts_is_one_statement(store: sq.SQLiteStore, traced: Traced) -> None:
+    """A saver write (a step's blobs and its record) is one multi-row ``INSERT``, its own
+    transaction: no ``BEGIN``/``COMMIT`` (fails with one ``INSERT`` per row inside
+    ``BEGIN IMMEDIATE ... COMMIT``: 2 + rows statements)."""
+    ops = [Put(f"b{i}", bytes([i]) * 10) for i in range(4)] + [Put("c", b"rec", commit=True)]
+    ran = traced.count(lambda: store.write("t", ops))
+    assert len(ran) == 1 and ran[0].startswith("INSERT OR REPLACE"), ran
+    assert store.get("t", [o.key for o in ops]) == {o.key: o.value for o in ops}
+    assert len(traced.count(lambda: store.drop("t"))) == 1
+    assert store.get("t", [o.key for o in ops]) == {}
+
+
+def test_mixed_batch_is_one_transaction_in_order(store: sq.SQLiteStore, traced: Traced) -> None:
+    """Ops of several kinds take several statements, inside one ``BEGIN IMMEDIATE``; the
+    effect is that of applying them in list order (a repeated key, if-absent puts)."""
+    store.write("t", [Put("old", b"1"), Put("r1", b"x"), Put("r2", b"y"), Put("z", b"z")])
+    ops = [
+        Put("a", b"1"),
+        Put("a", b"2"),  # a repeated key: a new statement, so the later value wins
+        Put("old", b"kept?", if_absent=True),
+        Put("new", b"n", if_absent=True),
+        Delete("z"),
+        DeleteRange("r", "s"),
+        Put("r1", b"back"),
+    ]
+    ran = traced.count(lambda: store.write("t", ops))
+    assert ran[0] == "BEGIN IMMEDIATE" and ran[-1] == "COMMIT", ran
+    assert len(ran) == 2 + 6, ran
+    got = store.scan("t", "!", "~").items
+    assert got == [("a", b"2"), ("new", b"n"), ("old", b"1"), ("r1", b"back")]
+
+
+def test_a_large_batch_is_chunked_in_one_transaction(store: sq.SQLiteStore, traced: Traced) -> None:
+    """More rows than one statement may bind: several ``INSERT``s, one transaction."""
+    n = sq._ROWS * 2 + 5
+    ops = [Put(f"k{i:05}", b"v") for i in range(n)]
+    ran = traced.count(lambda: store.write("t", ops))
+    assert [s.split(" ", 1)[0] for s in ran] == ["BEGIN", "INSERT", "INSERT", "INSERT", "COMMIT"]
+    assert len(store.scan("t", "!", "~").items) == n
+    ran = traced.count(lambda: store.write("t", [Delete(o.key) for o in ops]))
+    assert len(ran) == 2 + 3
+    assert store.scan("t", "!", "~").items == []
