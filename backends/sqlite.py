@@ -192,20 +192,20 @@ class SQLiteStore:
         limit: int | None = None,
         follow: int = 0,
     ) -> ScanResult:
-        order = "DESC" if reverse else "ASC"
-        sql = (
-            "SELECT key, value FROM kv WHERE partition = ? AND key >= ? AND key < ? "
-            f"ORDER BY key {order} LIMIT ?"
-        )
+        """One ``SELECT``, the followed references included (see :data:`_SCAN_FOLLOW`): one
+        statement reads one snapshot, so no read transaction is opened around it."""
+        args = (partition, start, end, -1 if limit is None else limit)
         with self._use() as conn:
-            # One read transaction, so the followed refs come from the same snapshot.
-            conn.execute("BEGIN")
-            try:
-                rows = conn.execute(sql, (partition, start, end, -1 if limit is None else limit))
-                items = [(k, bytes(v)) for k, v in rows]
-                refs = self._get(conn, partition, follow_refs(items, follow)) if follow else {}
-            finally:
-                conn.execute("COMMIT")
+            if not follow:
+                rows = conn.execute(_SCAN[reverse], args).fetchall()
+                return ScanResult([(k, bytes(v)) for k, v in rows])
+            rows = conn.execute(_SCAN_FOLLOW[reverse], (*args, follow)).fetchall()
+        items = [(k, bytes(v)) for tag, k, v in rows if not tag]
+        items.sort(key=_first, reverse=reverse)  # already in order: a safety net, O(n)
+        # The statement returns every row a header names; the port's parser decides which
+        # count (a damaged header is skipped, as for every backend).
+        found = {k: v for tag, k, v in rows if tag}
+        refs = {k: bytes(found[k]) for k in follow_refs(items, follow) if k in found}
         return ScanResult(items, refs)
 
     def write(self, partition: str, ops: Sequence[Op]) -> None:
@@ -264,6 +264,37 @@ class SQLiteStore:
             for conn in [*conns, *([shared] if shared is not None else [])]:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
+
+
+_RANGE = "FROM kv WHERE partition = ?1 AND key >= ?2 AND key < ?3 ORDER BY key {o} LIMIT ?4"
+_SCAN = {r: f"SELECT key, value {_RANGE.format(o='DESC' if r else 'ASC')}" for r in (False, True)}
+# A scan that follows references (``port.follow_refs``) in one statement: the range, then
+# the header ("ref1\nref2\n\n<payload>") of the first ``?5`` items that have one, split at
+# each newline by a recursive CTE, and the rows those keys name. Tagged 0 (item) / 1 (ref).
+_FOLLOW = """
+WITH RECURSIVE
+  items(key, value) AS (SELECT key, value {range}),
+  heads(rest) AS (
+    SELECT CAST(substr(value, 1, instr(value, X'0A0A') - 1) AS TEXT) || char(10)
+    FROM items WHERE instr(value, X'0A0A') > 1 ORDER BY key {o} LIMIT ?5),
+  refs(ref, rest) AS (
+    SELECT NULL, rest FROM heads
+    UNION ALL
+    SELECT substr(rest, 1, instr(rest, char(10)) - 1), substr(rest, instr(rest, char(10)) + 1)
+    FROM refs WHERE rest <> '')
+SELECT 0, key, value FROM items
+UNION ALL
+SELECT 1, key, value FROM kv
+WHERE partition = ?1 AND key IN (SELECT ref FROM refs WHERE ref IS NOT NULL)
+"""
+_SCAN_FOLLOW = {
+    r: _FOLLOW.format(range=_RANGE.format(o="DESC" if r else "ASC"), o="DESC" if r else "ASC")
+    for r in (False, True)
+}
+
+
+def _first(item: tuple[str, bytes]) -> str:
+    return item[0]
 
 
 # Bound parameters per statement: 999 is SQLite's lowest compiled-in limit (before 3.32), so

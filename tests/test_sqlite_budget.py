@@ -5,21 +5,29 @@ runs, ``BEGIN``/``COMMIT`` and ``PRAGMA`` included. The promises:
 
 - a connection is opened (and its PRAGMAs run) once, not once per thread: LangGraph runs
   writes on threads it starts per ``invoke``, and those must reuse pooled connections;
-- connections do not pile up: short-lived threads leave at most the pool's idle connections.
+- connections do not pile up: short-lived threads leave at most the pool's idle connections;
+- every port call a saver makes is one statement: a write of puts is one multi-row ``INSERT``
+  (its own transaction), a scan that follows references one ``SELECT``; so ``put``,
+  ``put_writes`` and ``get_tuple`` are one statement each.
 """
 
 from __future__ import annotations
 
+import operator
+import random
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import checkpoint_kv.backends.sqlite as sq
 import pytest
+from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
 
-from checkpoint_kv.port import Delete, DeleteRange, Put
+from checkpoint_kv import KVCheckpointSaver
+from checkpoint_kv.port import Delete, DeleteRange, Put, follow_refs, frame
 from checkpoint_kv.registry import open_store
 
 
@@ -28,6 +36,7 @@ class Traced:
 
     def __init__(self) -> None:
         self.statements: list[str] = []
+        self.by_thread: dict[int, int] = {}  # statements run per thread (the caller's)
         self.connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
 
@@ -42,8 +51,10 @@ class Traced:
         return connect
 
     def _hit(self, sql: str) -> None:
+        me = threading.get_ident()
         with self._lock:
             self.statements.append(sql)
+            self.by_thread[me] = self.by_thread.get(me, 0) + 1
 
     def count(self, fn: Callable[[], object]) -> list[str]:
         """The statements ``fn`` ran."""
@@ -173,3 +184,94 @@ def test_a_large_batch_is_chunked_in_one_transaction(store: sq.SQLiteStore, trac
     ran = traced.count(lambda: store.write("t", [Delete(o.key) for o in ops]))
     assert len(ran) == 2 + 3
     assert store.scan("t", "!", "~").items == []
+
+
+def test_scans_are_one_statement(store: sq.SQLiteStore, traced: Traced) -> None:
+    """A scan, following references or not, is one ``SELECT`` and no read transaction (fails
+    with ``BEGIN`` + the range + a ``get`` of the refs + ``COMMIT``)."""
+    store.write("t", [Put("b1", b"blob"), Put("c1", frame(["b1"], b"rec"))])
+    ran = traced.count(lambda: store.scan("t", "c", "d", reverse=True, limit=1, follow=1))
+    assert len(ran) == 1, ran
+    assert len(traced.count(lambda: store.scan("t", "a", "z"))) == 1
+    assert len(traced.count(lambda: store.get("t", ["b1", "c1"]))) == 1
+
+
+def test_follow_matches_the_generic_parser(store: sq.SQLiteStore) -> None:
+    """The SQL that follows references returns what ``port.follow_refs`` would pick, on
+    values with and without headers, damaged headers (not ASCII), missing targets, a
+    ``\\n\\n`` inside the payload, both directions, with limits."""
+    rng = random.Random(12)
+    blobs = {f"b{i:02}": bytes([i]) * rng.randrange(1, 50) for i in range(30)}
+    ops = [Put(k, v) for k, v in blobs.items()]
+    for i in range(40):
+        kind = rng.randrange(4)
+        names = rng.sample([*blobs, "b99", "missing"], rng.randrange(1, 4))
+        payload = b"x\n\ny" * rng.randrange(3)
+        if kind == 0:
+            value = frame([], payload)
+        elif kind == 1:
+            value = b"\xff\xfe" + frame(names, payload)  # a damaged header
+        else:
+            value = frame(names, payload)
+        ops.append(Put(f"c{i:02}", value))
+    store.write("t", ops)
+    values = dict((o.key, o.value) for o in ops)
+    for reverse in (False, True):
+        for limit in (None, 1, 3, 10):
+            for follow in (1, 2, 5):
+                res = store.scan("t", "c", "d", reverse=reverse, limit=limit, follow=follow)
+                every = sorted((k for k in values if k.startswith("c")), reverse=reverse)
+                assert [k for k, _ in res.items] == every[:limit]
+                want = follow_refs(res.items, follow)
+                assert res.refs == {k: values[k] for k in want if k in values}
+
+
+# --- statements per saver call --------------------------------------------------------------
+
+
+class Chat(TypedDict):
+    messages: Annotated[list[str], operator.add]
+
+
+def test_saver_calls_are_one_statement_each(store: sq.SQLiteStore, traced: Traced) -> None:
+    """put, put_writes and get_tuple are one statement each on a warm pool, so a chat turn
+    (get_tuple + 3 puts + 2 put_writes here) runs 6 statements, whatever the threads (fails
+    before: 3 PRAGMAs per new thread, BEGIN/COMMIT around each write and the followed read,
+    one INSERT per row: 34 per turn)."""
+    saver = KVCheckpointSaver(store)
+    calls: dict[str, int] = {}
+    wrong: list[tuple[str, int]] = []
+    with store._use(), store._use(), store._use(), store._use():
+        pass  # four connections opened (and their PRAGMAs run) before counting
+    for name in ("put", "put_writes", "get_tuple"):
+        real = getattr(saver, name)
+
+        def counted(*a: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            # Saver calls of one step may run at once on different threads: count this one's.
+            me = threading.get_ident()
+            before = traced.by_thread.get(me, 0)
+            try:
+                return _real(*a, **kw)
+            finally:
+                n = traced.by_thread.get(me, 0) - before
+                calls[_name] = calls.get(_name, 0) + 1
+                if n != 1:  # collected: a background thread's assert might not surface
+                    wrong.append((_name, n))
+
+        setattr(saver, name, counted)
+
+    graph = (
+        StateGraph(Chat)
+        .add_node("reply", lambda s: {"messages": [f"re {len(s['messages'])}"]})
+        .add_edge(START, "reply")
+        .add_edge("reply", END)
+        .compile(checkpointer=saver)
+    )
+    cfg: Any = {"configurable": {"thread_id": "chat"}}
+    for turn in range(3):
+        before = sum(calls.values())
+        ran = traced.count(lambda t=turn: graph.invoke({"messages": [f"m{t}"]}, cfg))  # type: ignore[misc]
+        assert len(ran) == sum(calls.values()) - before == 6, ran
+    assert not wrong, wrong
+    assert graph.get_state(cfg).values["messages"][-1] == "re 5"
+    assert calls["get_tuple"] and calls["put"] and calls["put_writes"]
