@@ -8,7 +8,6 @@ Built-ins are strings, so importing ``checkpoint_kv`` imports no client library 
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import os
@@ -60,11 +59,22 @@ def register(scheme: str, target: str | Callable[..., KVStore]) -> None:
     _REGISTERED[scheme.lower()] = target
 
 
+_EP_CACHE: tuple[object, dict[str, str]] | None = None
+
+
 def _entry_points() -> dict[str, str]:
+    """Schemes third-party distributions register, read once per process: the scan of every
+    installed distribution costs 15-40 ms, and ``from_url`` consults it at every call. (Keyed
+    on the ``entry_points`` function, so a test that patches it is seen.)"""
+    global _EP_CACHE
+    if _EP_CACHE is not None and _EP_CACHE[0] is entry_points:
+        return _EP_CACHE[1]
     try:
-        return {ep.name.lower(): ep.value for ep in entry_points(group="checkpoint_kv.backends")}
+        found = {ep.name.lower(): ep.value for ep in entry_points(group="checkpoint_kv.backends")}
     except Exception:  # a broken third-party distribution must not break ours
-        return {}
+        found = {}
+    _EP_CACHE = (entry_points, found)
+    return found
 
 
 def known_schemes() -> list[str]:
@@ -161,6 +171,8 @@ def open_store(url: str | None = None, **options: Any) -> KVStore:
     )
     if target is None:
         known = known_schemes()
+        import difflib  # only to suggest a scheme in this error
+
         close = difflib.get_close_matches(scheme, known + list(_ALIASES), n=1)
         hint = f" Did you mean {_ALIASES.get(close[0], close[0])}://?" if close else ""
         raise UnknownSchemeError(
