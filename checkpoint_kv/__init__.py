@@ -22,10 +22,12 @@ from checkpoint_kv.errors import (
     UnknownSchemeError,
     UnsupportedFormatError,
 )
-from checkpoint_kv.migrate import copy_threads
 from checkpoint_kv.port import AsyncKVStore, KVStore
 from checkpoint_kv.registry import DEFAULT_URL, known_schemes, open_store, register, split_options
 from checkpoint_kv.saver import KVCheckpointSaver
+
+if TYPE_CHECKING:
+    from checkpoint_kv.migrate import copy_threads
 
 __all__ = [
     "DEFAULT_URL",
@@ -50,6 +52,25 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Imported on first use (PEP 562): a graph that never migrates does not pay for the migration
+# module at import time.
+_LAZY = {"copy_threads": "checkpoint_kv.migrate"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'checkpoint_kv' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 _HISTORY = {"all": False, "full": False, "latest": True, "shallow": True}
 

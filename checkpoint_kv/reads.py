@@ -7,7 +7,7 @@ same round trip where it can (``follow=1``). ``list`` pages lazily (see ``listin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
@@ -18,8 +18,10 @@ from checkpoint_kv.drive import Emit, Get, Partitions, Plan, Scan, StreamPlan
 from checkpoint_kv.groups import Group, ids
 from checkpoint_kv.groups import covered as _covered
 from checkpoint_kv.groups import group as _group
-from checkpoint_kv.listing import Lister
 from checkpoint_kv.port import ScanResult
+
+if TYPE_CHECKING:
+    from checkpoint_kv.listing import Lister
 
 __all__ = ["plan_get_tuple", "plan_list"]
 
@@ -89,6 +91,8 @@ def plan_list(
 ) -> StreamPlan:
     if limit is not None and limit <= 0:
         return
+    from checkpoint_kv.listing import Lister  # on first list(): a chat never lists
+
     before_id = (before or {}).get("configurable", {}).get("checkpoint_id") if before else None
     remaining = [limit]  # shared countdown across threads
 
