@@ -9,7 +9,6 @@ referenced value is there: a missing blob is damage, never an empty channel.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -26,9 +25,11 @@ __all__ = ["EMPTY", "Codec"]
 EMPTY: R.Typed = ("empty", b"")  # the blob of a channel version without a value (as InMemorySaver)
 
 
-@dataclass(frozen=True, slots=True)
 class Codec:
-    serde: SerializerProtocol
+    __slots__ = ("serde",)
+
+    def __init__(self, serde: SerializerProtocol) -> None:
+        self.serde = serde
 
     def dumps(self, value: Any, what: str) -> R.Typed:
         try:

@@ -9,22 +9,19 @@ of key layout, encoding and read/write planning.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from checkpoint_kv.port import AsyncKVStore, KVStore, Op, ScanSpec
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Get:
+class Get(NamedTuple):
     partition: str
     keys: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True)
-class Scan:
+class Scan(NamedTuple):
     partition: str
     start: str
     end: str
@@ -33,37 +30,31 @@ class Scan:
     follow: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ScanMany:
+class ScanMany(NamedTuple):
     """Independent scans of one partition: one round trip where the store has ``scan_many``."""
 
     partition: str
     specs: Sequence[ScanSpec]
 
 
-@dataclass(frozen=True, slots=True)
-class Write:
+class Write(NamedTuple):
     partition: str
     ops: Sequence[Op]
 
 
-@dataclass(frozen=True, slots=True)
-class Drop:
+class Drop(NamedTuple):
     partition: str
 
 
-@dataclass(frozen=True, slots=True)
-class Partitions:
+class Partitions(NamedTuple):
     cursor: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Emit:
+class Emit(NamedTuple):
     value: Any
 
 
-@dataclass(frozen=True, slots=True)
-class OnTarget:
+class OnTarget(NamedTuple):
     """A request for the second store of a two-store plan (a copy's destination). Run by
     ``run`` on one store it goes to that store: a copy within one store."""
 

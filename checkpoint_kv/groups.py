@@ -8,7 +8,6 @@ of a page and raise (naming the key) only when it reaches a damaged one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -73,13 +72,16 @@ def split(key: str, value: bytes) -> tuple[list[str], bytes]:
         raise CorruptRecordError(f"corrupt record at key {key!r}: {e}") from e
 
 
-@dataclass
 class Group:
     """One checkpoint as read from a scan: its record and its stored write values."""
 
-    key: str
-    value: bytes
-    writes: list[tuple[str, bytes]] = field(default_factory=list)
+    def __init__(self, key: str, value: bytes, writes: list[tuple[str, bytes]] | None = None):
+        self.key = key
+        self.value = value
+        self.writes: list[tuple[str, bytes]] = [] if writes is None else writes
+
+    def __repr__(self) -> str:
+        return f"Group({self.key!r}, {len(self.writes)} writes)"
 
     @cached_property
     def _parts(self) -> tuple[list[str], R.CheckpointRecord]:

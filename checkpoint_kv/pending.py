@@ -10,7 +10,7 @@ crash, an interrupt then a resume) merge as ``InMemorySaver`` merges them: an or
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from langgraph.checkpoint.base import writes_sort_key
 
@@ -21,8 +21,7 @@ from checkpoint_kv.port import split_refs
 __all__ = ["Write", "merge"]
 
 
-@dataclass(frozen=True, slots=True)
-class Write:
+class Write(NamedTuple):
     key: str  # the stored key it came from (named in errors)
     task_id: str
     task_path: str

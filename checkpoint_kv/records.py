@@ -14,8 +14,7 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import cbor2
 
@@ -28,8 +27,7 @@ _HEADER = 6  # magic, format, crc32
 Typed = tuple[str, bytes]
 
 
-@dataclass(frozen=True, slots=True)
-class CheckpointRecord:
+class CheckpointRecord(NamedTuple):
     thread_id: str
     ns: str
     checkpoint_id: str
@@ -38,8 +36,7 @@ class CheckpointRecord:
     metadata: Typed
 
 
-@dataclass(frozen=True, slots=True)
-class WriteRecord:
+class WriteRecord(NamedTuple):
     task_id: str
     task_path: str
     idx: int
@@ -51,8 +48,7 @@ class WriteRecord:
     batch: tuple[int, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class WriteBatch:
+class WriteBatch(NamedTuple):
     """Every write of one ``put_writes`` call, stored as ONE value: a backend writes a value
     whole or not at all, so a reader sees a call's writes whole or none of them, even when the
     call is cut short and LangGraph re-runs the task with other values. ``nonce`` orders the
@@ -300,7 +296,7 @@ class Memo:
     invoke, a DeltaChannel's ancestors and their writes at every step). A read whose bytes are
     identical to remembered ones returns the decoded value without the checksum and CBOR work.
     Sound because the hit needs *identical bytes* (a changed, damaged or foreign value misses
-    and is checked as usual) and decoded records are immutable (frozen dataclasses, tuples,
+    and is checked as usual) and decoded records are immutable (named tuples of text,
     bytes). Bounded: least recently used entries go past ``max_bytes`` (stored plus decoded
     size, counted as twice the stored size) or ``max_items``; a value over an eighth of
     ``max_bytes`` is not kept. Thread-safe. Shared by every saver in the process: it is keyed by

@@ -220,3 +220,41 @@ def test_delta_history_decodes_each_stored_value_once(monkeypatch: pytest.Monkey
     assert decoded.get("_decode_checkpoint", 0) >= 12 and decoded.get("_decode_batch", 0) >= 12
     assert graph.get_state(cfg).values["messages"] == first
     assert count.reset() == {}
+
+
+# --- cold start -----------------------------------------------------------------------------
+
+
+def test_import_leaves_migration_and_listing_for_first_use() -> None:
+    """``import checkpoint_kv`` does not import what a graph may never use (issue #12's cold
+    start); the names still resolve on first use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, checkpoint_kv\n"
+        "lazy = ['checkpoint_kv.migrate', 'checkpoint_kv.listing', 'checkpoint_kv.cli']\n"
+        "print([m for m in lazy if m in sys.modules])\n"
+        "from checkpoint_kv import copy_threads\n"
+        "print(callable(copy_threads), 'copy_threads' in dir(checkpoint_kv))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[:2] == ["[]", "True True"]
+
+
+def test_entry_points_are_scanned_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scanning installed distributions costs tens of ms: ``from_url`` does it once."""
+    from checkpoint_kv import registry
+
+    calls: list[str] = []
+
+    def entry_points(group: str) -> list[Any]:
+        calls.append(group)
+        return []
+
+    monkeypatch.setattr(registry, "entry_points", entry_points)
+    for _ in range(3):
+        checkpoint_kv.from_url("memory://")
+    assert calls == ["checkpoint_kv.backends"]
