@@ -937,6 +937,8 @@ class AsyncRedisStore:
         self._loaded: set[str] = set()
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
+        self._ready: set[int] = set()  # ids of cluster clients initialized
+        self._init_locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
     def __repr__(self) -> str:
         kind = "cluster" if self.cluster else "server"
@@ -961,16 +963,34 @@ class AsyncRedisStore:
     def _read_ttl(self) -> int:
         return self.ttl if self.ttl_on_read else 0
 
+    async def _ready_client(self) -> Any:
+        """The client, a cluster one initialized first, once: redis-py's async cluster client
+        fails some of several concurrent first commands (``'NoneType' object has no attribute
+        'writelines'``) while it discovers the nodes, as parallel graph tasks send them."""
+        client = self.client
+        if not self.cluster or id(client) in self._ready:
+            return client
+        with self._lock:
+            for old in [lp for lp in self._init_locks if lp.is_closed()]:
+                del self._init_locks[old]
+            lock = self._init_locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        async with lock:
+            if id(client) not in self._ready:
+                await client.initialize()
+                self._ready.add(id(client))
+        return client
+
     async def _eval(self, script: _Script, partition: str, args: Sequence[Any]) -> Any:
         keys = self.layout.keys(partition)
         with _errors(self.where):
+            client = await self._ready_client()
             if script.sha in self._loaded:
                 try:
-                    return await self.client.evalsha(script.sha, 2, *keys, *args)
+                    return await client.evalsha(script.sha, 2, *keys, *args)
                 except Exception as e:  # by name: valkey's NoScriptError is another class
                     if not _is_noscript(e):
                         raise
-            reply = await self.client.eval(script.source, 2, *keys, *args)
+            reply = await client.eval(script.source, 2, *keys, *args)
             self._loaded.add(script.sha)
             return reply
 

@@ -1097,3 +1097,26 @@ def test_documented_acl_is_enough(tmp_path: Path) -> None:
         saver.close()
     finally:
         server.stop()
+
+
+async def test_cold_async_cluster_client_takes_concurrent_first_calls(
+    url_redis_cluster: str,
+) -> None:
+    """``ainvoke`` of a graph with parallel tasks sends concurrent first commands through a
+    fresh async cluster client: they must all succeed (redis-py fails some with
+    ``'NoneType' object has no attribute 'writelines'`` while the client initializes)."""
+    import asyncio
+
+    from checkpoint_kv.aio import async_twin
+    from checkpoint_kv.port import Put
+    from checkpoint_kv.registry import open_store
+
+    store = open_store(url_redis_cluster)
+    astore = async_twin(store)
+    try:
+        await asyncio.gather(*(astore.write(f"p{i}", [Put("k", b"v")]) for i in range(20)))
+        got = await asyncio.gather(*(astore.get(f"p{i}", ["k"]) for i in range(20)))
+        assert got == [{"k": b"v"}] * 20
+    finally:
+        await astore.close()
+        store.close()
