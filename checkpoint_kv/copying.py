@@ -25,12 +25,13 @@ from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.groups import split
 from checkpoint_kv.port import Op, Put, ScanResult, frame
 
-__all__ = ["PAGE", "CopyJob", "plan_copy"]
+__all__ = ["PAGE", "CopyJob", "families", "plan_copy"]
 
 PAGE = 1000  # source items per scan
 BATCH = 500  # ops per destination write
 BATCH_BYTES = 4 << 20  # bytes per destination write
 _FAMILIES = (K.ALL_BLOBS, K.ALL_NS_INDEX, K.ALL_CHECKPOINTS)
+_EVERY_KEY = (("!", "~"),)  # a memory-store partition: its keys (v!, t!, x!) as they are
 
 
 @dataclass
@@ -55,6 +56,12 @@ class CopyJob:
     keys: set[str] = field(default_factory=set)  # every source key read
     found_thread_id: str | None = None  # the raw id carried by the source's records
     damaged: list[str] = field(default_factory=list)
+
+
+def families(part: str) -> tuple[tuple[str, str], ...]:
+    """The key ranges a copy of ``part`` reads: a thread's key families, or every key of a
+    memory-store partition."""
+    return _FAMILIES if K.is_thread_partition(part) else _EVERY_KEY
 
 
 def _batches(ops: Sequence[Op], max_ops: int, max_bytes: int) -> Iterator[list[Op]]:
@@ -94,7 +101,7 @@ def plan_copy(job: CopyJob) -> Plan[None]:
     records: list[Op] = []
     data: list[Op] = []  # read but not yet written: carried over pages to fill batches
     done = 0
-    for start, end in _FAMILIES:
+    for start, end in families(job.source):
         while True:
             job.reads += 1
             res: ScanResult = yield Scan(job.source, start, end, reverse=True, limit=page)

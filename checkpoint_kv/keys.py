@@ -76,6 +76,16 @@ def partition(thread_id: str) -> str:
     return escape(thread_id)
 
 
+# Partitions starting with "!" belong to the long-term memory store (checkpoint_kv.kvstore): an
+# escaped thread id never starts with it, so the saver and the store can share one URL.
+STORE_MARK = "!"
+
+
+def is_thread_partition(part: str) -> bool:
+    """True for a checkpoint thread's partition, False for the memory store's."""
+    return not part.startswith(STORE_MARK)
+
+
 def version_component(version: str | int | float) -> str:
     # Tag the type so that the int 1 and the string "1" never share a blob key.
     return _VERSION_TAGS.get(type(version), "s") + escape(str(version))
@@ -152,7 +162,10 @@ ALL_BLOBS = prefix_range("b")
 # --- blob family --------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096, typed=True)  # typed: 1, 1.0 and True are different versions
 def blob_key(ns: str, channel: str, version: str | int | float) -> str:
+    # Cached: every put and read lists the blob keys of all the checkpoint's channels, and
+    # most of them are the same as in the previous checkpoint.
     return f"b{SEP}{escape(ns)}{SEP}{escape(channel)}{SEP}{version_component(version)}"
 
 

@@ -149,7 +149,7 @@ def plan_delete_for_runs(codec: Codec, run_ids: Sequence[str]) -> Plan[None]:
     cursor: str | None = None
     while True:
         page = yield Partitions(cursor)
-        for part in page.partitions:
+        for part in filter(K.is_thread_partition, page.partitions):
             groups = yield from read_all(part)
             dead = [
                 g for g in groups if codec.loads(g.key, g.record.metadata).get("run_id") in wanted

@@ -24,7 +24,7 @@ from typing import Any, TypeAlias
 
 from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
-from checkpoint_kv.copying import CopyJob, plan_copy
+from checkpoint_kv.copying import CopyJob, families, plan_copy
 from checkpoint_kv.drive import run_pair
 from checkpoint_kv.errors import (
     CheckpointKVError,
@@ -49,8 +49,6 @@ __all__ = [
 ]
 
 StoreLike: TypeAlias = "str | KVStore | KVCheckpointSaver"
-_FAMILIES = (K.ALL_BLOBS, K.ALL_NS_INDEX, K.ALL_CHECKPOINTS)
-
 
 class CopyVerificationError(CheckpointKVError):
     """After a copy, some source keys are missing on the destination (``report`` says which
@@ -205,7 +203,7 @@ class _Copier:
 
     def verify(self, tc: ThreadCopy, src_keys: set[str]) -> None:
         seen: set[str] = set()
-        for start, end in _FAMILIES:
+        for start, end in families(tc.partition):
             while True:
                 items = self._scan(self.dst, tc.partition, start, end, self.page_size).items
                 seen.update(k for k, _ in items)

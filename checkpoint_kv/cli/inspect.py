@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 from langgraph.checkpoint.base import CheckpointTuple
 
+from checkpoint_kv import keys as K
 from checkpoint_kv.cli.common import (
     EXIT_OK,
     add_command,
@@ -41,7 +42,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def cmd_threads(args: argparse.Namespace, out: TextIO) -> int:
     with saver(args) as s:
-        docs = [summary(s, p) for p in all_partitions(s.store)]
+        docs = [summary(s, p) for p in all_partitions(s.store) if K.is_thread_partition(p)]
     docs.sort(key=lambda d: d["last_update"] or "", reverse=True)
     if args.limit is not None:
         docs = docs[: args.limit]

@@ -73,7 +73,7 @@ def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
                 need_thread(s.store, args.url, t)
             parts = [K.partition(t) for t in args.threads]
         else:
-            parts = list(all_partitions(s.store))
+            parts = [p for p in all_partitions(s.store) if K.is_thread_partition(p)]
         befores = [summary(s, p) for p in parts]
         befores = [b for b in befores if b["checkpoints"]]
         total = sum(b["checkpoints"] for b in befores)
