@@ -112,11 +112,11 @@ for url in (
 print("botocore floor: IfNoneMatch and request_checksum_calculation are there")
 EOF
 
-echo "== pytest: conformance + scenarios at the lowest versions"
+echo "== pytest: conformance + scenarios + the memory store at the lowest versions"
 export CKV_BACKENDS=${CKV_BACKENDS:-memory,sqlite,fakeredis,redis}
 set +e
 "$VPY" -m pytest -p no:cacheprovider -q -m "not slow" \
-  tests/test_conformance.py tests/test_scenarios.py "$@"
+  tests/test_conformance.py tests/test_scenarios.py tests/test_kvstore.py "$@"
 status=$?
 set -e
 echo "== test-lowest took $(($(date +%s) - started)) s"
