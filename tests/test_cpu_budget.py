@@ -258,3 +258,9 @@ def test_entry_points_are_scanned_once(monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(3):
         checkpoint_kv.from_url("memory://")
     assert calls == ["checkpoint_kv.backends"]
+
+
+def test_cached_blob_keys_keep_version_types_apart() -> None:
+    keys = {K.blob_key("", "ch", v) for v in (1, 1.0, True, "1")}
+    assert len(keys) == 4
+    assert K.blob_key("ns", "ch", 1) == "b!ns!ch!i1"
