@@ -271,21 +271,25 @@ _SCAN = {r: f"SELECT key, value {_RANGE.format(o='DESC' if r else 'ASC')}" for r
 # A scan that follows references (``port.follow_refs``) in one statement: the range, then
 # the header ("ref1\nref2\n\n<payload>") of the first ``?5`` items that have one, split at
 # each newline by a recursive CTE, and the rows those keys name. Tagged 0 (item) / 1 (ref).
+# The header stays a BLOB while it is split (byte-wise, whatever bytes a damaged one holds:
+# text functions would stop at a NUL) and is cast to TEXT, byte for byte, only to be compared
+# with keys; each step consumes at least one byte or ends the chain, so it always terminates.
 _FOLLOW = """
 WITH RECURSIVE
   items(key, value) AS (SELECT key, value {range}),
-  heads(rest) AS (
-    SELECT CAST(substr(value, 1, instr(value, X'0A0A') - 1) AS TEXT) || char(10)
-    FROM items WHERE instr(value, X'0A0A') > 1 ORDER BY key {o} LIMIT ?5),
   refs(ref, rest) AS (
-    SELECT NULL, rest FROM heads
+    SELECT NULL, head FROM (
+      SELECT substr(value, 1, instr(value, X'0A0A') - 1) AS head
+      FROM items WHERE instr(value, X'0A0A') > 1 ORDER BY key {o} LIMIT ?5)
     UNION ALL
-    SELECT substr(rest, 1, instr(rest, char(10)) - 1), substr(rest, instr(rest, char(10)) + 1)
-    FROM refs WHERE rest <> '')
+    SELECT
+      CASE WHEN instr(rest, X'0A') > 0 THEN substr(rest, 1, instr(rest, X'0A') - 1) ELSE rest END,
+      CASE WHEN instr(rest, X'0A') > 0 THEN substr(rest, instr(rest, X'0A') + 1) END
+    FROM refs WHERE rest IS NOT NULL)
 SELECT 0, key, value FROM items
 UNION ALL
 SELECT 1, key, value FROM kv
-WHERE partition = ?1 AND key IN (SELECT ref FROM refs WHERE ref IS NOT NULL)
+WHERE partition = ?1 AND key IN (SELECT CAST(ref AS TEXT) FROM refs WHERE ref IS NOT NULL)
 """
 _SCAN_FOLLOW = {
     r: _FOLLOW.format(range=_RANGE.format(o="DESC" if r else "ASC"), o="DESC" if r else "ASC")

@@ -198,24 +198,30 @@ def test_scans_are_one_statement(store: sq.SQLiteStore, traced: Traced) -> None:
 
 def test_follow_matches_the_generic_parser(store: sq.SQLiteStore) -> None:
     """The SQL that follows references returns what ``port.follow_refs`` would pick, on
-    values with and without headers, damaged headers (not ASCII), missing targets, a
+    values with and without headers, damaged headers (not ASCII, random bytes), missing targets, a
     ``\\n\\n`` inside the payload, both directions, with limits."""
     rng = random.Random(12)
     blobs = {f"b{i:02}": bytes([i]) * rng.randrange(1, 50) for i in range(30)}
     ops = [Put(k, v) for k, v in blobs.items()]
     for i in range(40):
-        kind = rng.randrange(4)
+        kind = rng.randrange(5)
         names = rng.sample([*blobs, "b99", "missing"], rng.randrange(1, 4))
         payload = b"x\n\ny" * rng.randrange(3)
         if kind == 0:
             value = frame([], payload)
         elif kind == 1:
             value = b"\xff\xfe" + frame(names, payload)  # a damaged header
+        elif kind == 2:  # random bytes (invalid UTF-8, NUL, lone newlines), then a ref
+            junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 12)))
+            value = junk.replace(b"\n\n", b"\n") + b"\n" + frame(names, payload)
         else:
             value = frame(names, payload)
         ops.append(Put(f"c{i:02}", value))
+    ops.append(Put("c99", b"\x00b01\nb02\n\npayload"))  # a NUL ends no text here: b02 found
     store.write("t", ops)
     values = dict((o.key, o.value) for o in ops)
+    res = store.scan("t", "c99", "d", follow=1)
+    assert res.refs == {"b02": values["b02"]}
     for reverse in (False, True):
         for limit in (None, 1, 3, 10):
             for follow in (1, 2, 5):
