@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 __all__ = [
     "commit_groups",
@@ -59,21 +59,18 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
-class Put:
+class Put(NamedTuple):
     key: str
     value: bytes
     if_absent: bool = False
     commit: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Delete:
+class Delete(NamedTuple):
     key: str
 
 
-@dataclass(frozen=True, slots=True)
-class DeleteRange:
+class DeleteRange(NamedTuple):
     """Delete every key with ``start <= key < end``."""
 
     start: str
@@ -83,8 +80,7 @@ class DeleteRange:
 Op = Put | Delete | DeleteRange
 
 
-@dataclass(frozen=True, slots=True)
-class ScanSpec:
+class ScanSpec(NamedTuple):
     """One scan of a ``scan_many`` batch (same meaning as ``scan``'s arguments)."""
 
     start: str
