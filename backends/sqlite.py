@@ -83,6 +83,7 @@ class SQLiteStore:
         self._pid = os.getpid()
         self._generation = 0
         self._lock = threading.Lock()
+        self._writer = threading.Lock()  # see _run
         self._ready = False
         # ``:memory:``: the one connection (the database lives as long as it is open) and the
         # lock that serialises every use of it, transactions included (re-entrant: a scan
@@ -219,13 +220,21 @@ class SQLiteStore:
         self._run([("DELETE FROM kv WHERE partition = ?", (partition,))])
 
     def _run(self, statements: list[tuple[str, tuple[object, ...]]]) -> None:
-        if len(statements) == 1:  # one statement is one (implicit) transaction
-            with self._use() as conn:
-                conn.execute(*statements[0])
-        elif statements:
-            with self._tx() as conn:
-                for sql, params in statements:
-                    conn.execute(sql, params)
+        # SQLite takes one writer at a time; in-process writers queue on ``_writer`` and
+        # start the moment the previous one ends, instead of finding the file locked and
+        # sleeping in SQLite's busy handler (1, 2, 5, 10... ms, retrying each time). LangGraph
+        # runs a step's ``put`` and ``put_writes`` at once, so that happened most turns.
+        # Other processes still meet at SQLite's lock (``timeout``).
+        if not statements:
+            return
+        with self._writer:
+            if len(statements) == 1:  # one statement is one (implicit) transaction
+                with self._use() as conn:
+                    conn.execute(*statements[0])
+            else:
+                with self._tx() as conn:
+                    for sql, params in statements:
+                        conn.execute(sql, params)
 
     def partitions(self, cursor: str | None = None) -> PartitionPage:
         with self._use() as conn:

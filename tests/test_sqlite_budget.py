@@ -281,3 +281,46 @@ def test_saver_calls_are_one_statement_each(store: sq.SQLiteStore, traced: Trace
     assert not wrong, wrong
     assert graph.get_state(cfg).values["messages"][-1] == "re 5"
     assert calls["get_tuple"] and calls["put"] and calls["put_writes"]
+
+
+def test_writers_of_one_process_queue_instead_of_meeting_the_lock(tmp_path: Path) -> None:
+    """A write that starts while another thread's write holds SQLite's lock waits for it in
+    the process, not in SQLite's busy handler (which sleeps and retries): with the busy
+    timeout at 0, the second write fails with "database is locked" unless it queued. The
+    first writer pauses inside its transaction until the second has either failed or had
+    time to block; the pause bounds a wait, nothing is timed."""
+    s = open_store(f"sqlite:///{tmp_path / 'lock.db'}?timeout=0")
+    assert isinstance(s, sq.SQLiteStore)
+    s.setup()
+    second_done = threading.Event()
+    errors: list[BaseException] = []
+    paused = threading.Event()
+
+    def second() -> None:
+        try:
+            s.write("t", [Put("b", b"2")])
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            second_done.set()
+
+    def pause_inside(sql: str) -> None:
+        if sql.startswith("DELETE") and not paused.is_set():  # BEGIN IMMEDIATE has run
+            paused.set()
+            threading.Thread(target=second).start()
+            second_done.wait(timeout=0.5)  # failed at once, or blocked behind us
+
+    with s._use() as conn:  # the pool's one connection is the first writer's
+        conn.set_trace_callback(pause_inside)
+    try:
+        s.write("t", [Put("a", b"1"), Delete("x")])  # two statements: BEGIN IMMEDIATE ...
+        assert second_done.wait(timeout=30)
+    finally:
+        s.close()
+    assert paused.is_set()
+    assert not errors, errors
+    s2 = open_store(f"sqlite:///{tmp_path / 'lock.db'}")
+    try:
+        assert s2.get("t", ["a", "b"]) == {"a": b"1", "b": b"2"}
+    finally:
+        s2.close()
