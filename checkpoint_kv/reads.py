@@ -111,7 +111,7 @@ def plan_list(
         cursor: str | None = None
         while True:
             page = yield Partitions(cursor)
-            for part in page.partitions:
+            for part in filter(K.is_thread_partition, page.partitions):
                 yield from lister(part).plan(None)
                 if remaining[0] is not None and remaining[0] <= 0:
                     return
