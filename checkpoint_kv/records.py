@@ -324,7 +324,7 @@ class Memo:
 
     def put(self, kind: str, key: str, data: bytes, value: Any) -> None:
         cost = 2 * len(data)
-        if cost * 8 > self.max_bytes:
+        if cost * 8 > self.max_bytes or type(data) is not bytes:  # bytearray may still change
             return
         with self._lock:
             old = self._items.pop((kind, key), None)

@@ -264,3 +264,13 @@ def test_cached_blob_keys_keep_version_types_apart() -> None:
     keys = {K.blob_key("", "ch", v) for v in (1, 1.0, True, "1")}
     assert len(keys) == 4
     assert K.blob_key("ns", "ch", 1) == "b!ns!ch!i1"
+
+
+def test_memo_keeps_only_immutable_bytes() -> None:
+    """A backend handing out a bytearray could change it later: such a read is not kept."""
+    R.MEMO.clear()
+    raw = bytearray(R.encode_blob(("msgpack", b"v")))
+    assert R.decode_blob("b!mutable", raw) == ("msgpack", b"v")
+    raw[-1] ^= 1
+    with pytest.raises(CorruptRecordError):
+        R.decode_blob("b!mutable", raw)
