@@ -111,7 +111,7 @@ def plan_list(
         cursor: str | None = None
         while True:
             page = yield Partitions(cursor)
-            for part in filter(K.is_thread_partition, page.partitions):
+            for part in [p for p in page.partitions if K.is_thread_partition(p)]:
                 yield from lister(part).plan(None)
                 if remaining[0] is not None and remaining[0] <= 0:
                     return
