@@ -84,8 +84,10 @@ def test_sqlite_counts_statements(results: dict[str, Any]) -> None:
     for name in ("chat", "chat-delta", "history"):
         port = sq[name]["hits_by_kind"]["port calls"]
         assert port == mem[name]["hits_by_kind"]["port calls"], name
-        assert sq[name]["hits"] > port, name  # each write is at least BEGIN, INSERT, COMMIT
-    assert sq["chat"]["ops"]["saver.put"]["hits_mean"] >= 3
+        # A port call is at least one statement (a write: one multi-row INSERT; a scan: one
+        # SELECT; several statements only inside BEGIN IMMEDIATE ... COMMIT).
+        assert sq[name]["hits"] >= port, name
+    assert sq["chat"]["ops"]["saver.put"]["hits_mean"] >= 1
     assert sq["chat"]["bytes_sent"] == mem["chat"]["bytes_sent"] > 0
 
 
