@@ -50,6 +50,7 @@ __all__ = [
 
 StoreLike: TypeAlias = "str | KVStore | KVCheckpointSaver"
 
+
 class CopyVerificationError(CheckpointKVError):
     """After a copy, some source keys are missing on the destination (``report`` says which
     threads); re-running the copy is safe and writes only what is missing."""
