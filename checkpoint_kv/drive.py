@@ -133,13 +133,7 @@ async def _async_call(store: AsyncKVStore, req: Request) -> Any:
 
 
 def run(store: KVStore, plan: Plan[T]) -> T:
-    result: Any = None
-    while True:
-        try:
-            req = plan.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        result = _sync_call(store, req)
+    return run_pair(store, store, plan)
 
 
 def run_pair(source: KVStore, target: KVStore, plan: Plan[T]) -> T:
@@ -150,7 +144,7 @@ def run_pair(source: KVStore, target: KVStore, plan: Plan[T]) -> T:
             req = plan.send(result)
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
-        result = _sync_call(target, req) if isinstance(req, OnTarget) else _sync_call(source, req)
+        result = _sync_call(target if isinstance(req, OnTarget) else source, req)
 
 
 async def arun(store: AsyncKVStore, plan: Plan[T]) -> T:
