@@ -142,6 +142,7 @@ from checkpoint_kv.port import (
     Put,
     ScanResult,
     follow_refs,
+    header_refs,
 )
 
 __all__ = ["OPTIONS", "DynamoDBError", "DynamoDBStore", "from_url"]
@@ -610,6 +611,7 @@ class DynamoDBStore:
         # the referenced items are fetched together, in one BatchGetItem.
         refs: list[str] = []
         taken = 0
+        have = {i["SK"]["S"] for i in live}
         for item in live:
             if taken >= follow:
                 break
@@ -617,9 +619,11 @@ class DynamoDBStore:
                 items = self._values(pk, live)
                 refs = follow_refs(items, follow)
                 return ScanResult(items, self.get(partition, refs) if refs else {})
-            found = follow_refs([(item["SK"]["S"], self._binary(pk, item["SK"]["S"], item))], 1)
-            taken += bool(found)
-            refs += [k for k in found if k not in refs]
+            found = header_refs(self._binary(pk, item["SK"]["S"], item))
+            if found is None:
+                continue  # a write
+            taken += 1
+            refs += [k for k in found if k not in refs and k not in have]
         needed = [k for i in live for k in _chunk_keys(i)]
         fetched = self._batch_get(pk, needed + refs, bool(needed)) if needed or refs else {}
         heads = self._live(pk, [fetched[k] for k in refs if k in fetched])

@@ -229,7 +229,7 @@ local function scan(start, stop, rev, limit, follow)
       if sep and sep > 1 then
         taken = taken + 1
         for ref in string.gmatch(string.sub(v, 1, sep - 1), '[^\\n]+') do
-          if not seen[ref] then
+          if not seen[ref] and ref ~= '.' then
             seen[ref] = true
             wanted[#wanted + 1] = ref
           end

@@ -572,11 +572,39 @@ class S3Store:
         limit: int | None = None,
         follow: int = 0,
     ) -> ScanResult:
+        return self._scan(partition, start, end, reverse, limit, follow, 0)
+
+    def scan_records(
+        self, partition: str, start: str, end: str, limit: int | None, follow: int, records: int
+    ) -> ScanResult:
+        """A descending scan that GETs only the items through the ``records``-th record of the
+        LIST page (see ``port``): "the latest checkpoint" reads the newest record, its writes
+        and the record before it (most often what the newest reads its unchanged values
+        from), not the whole page."""
+        return self._scan(partition, start, end, True, limit, follow, records)
+
+    def _scan(
+        self,
+        partition: str,
+        start: str,
+        end: str,
+        reverse: bool,
+        limit: int | None,
+        follow: int,
+        records: int,
+    ) -> ScanResult:
         # Descending with a limit: one LIST. Ascending: the whole range, reversed.
         listed = self._list_range(partition, start, end, limit if reverse else None, inline=True)
         if not reverse:
             listed.reverse()
             listed = listed if limit is None else listed[: max(limit, 0)]
+        if records:
+            seen = 0
+            for i, (k, _) in enumerate(listed):
+                seen += _is_record(k)
+                if seen >= records:
+                    listed = listed[: i + 1]
+                    break
         keys = [k for k, _ in listed]
         values = self._get_many(partition, keys, [etag for _, etag in listed])
         items = [(k, values[k]) for k in keys if k in values]  # a key deleted meanwhile is gone

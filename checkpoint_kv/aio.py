@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 from checkpoint_kv.port import AsyncKVStore, KVStore, Op, PartitionPage, ScanResult
 
@@ -17,6 +18,13 @@ __all__ = ["ThreadedAsyncStore", "async_twin"]
 class ThreadedAsyncStore:
     def __init__(self, sync: KVStore) -> None:
         self.sync = sync
+        records = getattr(sync, "scan_records", None)
+        if callable(records):  # the optional fast path (S3), also in a worker thread
+
+            async def scan_records(*args: Any) -> ScanResult:
+                return await asyncio.to_thread(records, *args)
+
+            self.scan_records = scan_records
 
     def __repr__(self) -> str:
         return f"ThreadedAsyncStore({self.sync!r})"

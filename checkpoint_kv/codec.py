@@ -15,10 +15,12 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointTuple
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from checkpoint_kv import keys as K
 from checkpoint_kv import pending
 from checkpoint_kv import records as R
 from checkpoint_kv.errors import CorruptRecordError, SerializationError
-from checkpoint_kv.groups import Group, always_stored, blob_keys, tconf
+from checkpoint_kv.groups import Group, always_stored, tconf
+from checkpoint_kv.packing import Locator, home_refs, value_at
 
 __all__ = ["EMPTY", "Codec"]
 
@@ -26,10 +28,11 @@ EMPTY: R.Typed = ("empty", b"")  # the blob of a channel version without a value
 
 
 class Codec:
-    __slots__ = ("serde",)
+    __slots__ = ("locator", "serde")
 
-    def __init__(self, serde: SerializerProtocol) -> None:
+    def __init__(self, serde: SerializerProtocol, locator: Locator | None = None) -> None:
         self.serde = serde
+        self.locator = Locator() if locator is None else locator  # see packing.py
 
     def dumps(self, value: Any, what: str) -> R.Typed:
         try:
@@ -66,23 +69,35 @@ class Codec:
         ):
             raise CorruptRecordError(f"corrupt checkpoint at key {g.key!r}: not a checkpoint")
         versions = checkpoint.get("channel_versions", {})
-        bkeys = blob_keys(rec.ns, versions)
-        if sorted(g.refs) != sorted(bkeys.values()):
+        if sorted(g.refs) != home_refs(rec, rec.ns, versions):
             # The reference header sits outside the checksum: it must agree with the record.
             raise CorruptRecordError(f"corrupt record at key {g.key!r}: reference header mismatch")
+        inline = {(ch, vc): typed for ch, vc, typed in rec.inline or ()}
+        homes = {ch: home for ch, _, home in rec.homes}
         values: dict[str, Any] = {}
-        for ch, bkey in bkeys.items():
-            raw = blobs.get(bkey)
-            if raw is None:
-                if always_stored(versions[ch]):
-                    raise CorruptRecordError(
-                        f"checkpoint at key {g.key!r} references the value of channel {ch!r} "
-                        f"at key {bkey!r}, which is missing (deleted, expired or evicted)"
-                    )
-                continue  # format 1 stored nothing for an empty channel
-            typed = R.decode_blob(bkey, raw)
+        locs: dict[str, tuple[str, str]] = {}
+        for ch, ver in versions.items():
+            vc = K.version_component(ver)
+            typed = inline.get((ch, vc))
+            loc = g.key
+            if typed is None:
+                loc = homes.get(ch) or K.blob_key_vc(rec.ns, ch, vc)
+                raw = blobs.get(loc)
+                typed = None if raw is None else value_at(loc, raw, ch, vc)
+                if typed is None:
+                    if always_stored(ver):
+                        why = "is missing (deleted, expired or evicted)"
+                        if raw is not None:
+                            why = "does not hold that version (damaged or overwritten)"
+                        raise CorruptRecordError(
+                            f"checkpoint at key {g.key!r} references the value of channel "
+                            f"{ch!r} at key {loc!r}, which {why}"
+                        )
+                    continue  # format 1 stored nothing for an empty channel
+            locs[ch] = (vc, loc)
             if typed[0] != EMPTY[0]:
-                values[ch] = self.loads(bkey, typed)
+                values[ch] = self.loads(loc, typed)
+        self.locator.note(rec.thread_id, rec.ns, locs)
         writes = pending.merge(g.writes)
         return CheckpointTuple(
             config=config or tconf(rec.thread_id, rec.ns, rec.checkpoint_id),

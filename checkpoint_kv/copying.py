@@ -23,7 +23,7 @@ from checkpoint_kv import records as R
 from checkpoint_kv.drive import OnTarget, Plan, Scan, Write
 from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.groups import split
-from checkpoint_kv.port import Op, Put, ScanResult, frame
+from checkpoint_kv.port import NO_REFS, Op, Put, ScanResult, frame
 
 __all__ = ["PAGE", "CopyJob", "families", "plan_copy"]
 
@@ -90,10 +90,8 @@ def _record(job: CopyJob, key: str, value: bytes) -> bytes | None:
         job.found_thread_id = r.thread_id
     if job.thread_id is None or job.thread_id == r.thread_id:
         return value
-    moved = R.CheckpointRecord(
-        job.thread_id, r.ns, r.checkpoint_id, r.parent_id, r.checkpoint, r.metadata
-    )
-    return frame(refs, R.encode_checkpoint(moved))
+    moved = r._replace(thread_id=job.thread_id)  # homes are keys of the same partition
+    return frame(refs or [NO_REFS], R.encode_checkpoint(moved))
 
 
 def plan_copy(job: CopyJob) -> Plan[None]:

@@ -32,6 +32,7 @@ from checkpoint_kv import records as R
 from checkpoint_kv.drive import Get, Plan, Scan, ScanMany
 from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.groups import Group, always_stored, group, ids, version_gap
+from checkpoint_kv.packing import value_at, where
 from checkpoint_kv.port import ScanResult, ScanSpec
 
 __all__ = ["plan_delta"]
@@ -45,11 +46,15 @@ class _Seeds:
     markers, keys read and found absent, and the lowest key the probe reached (below it nothing
     is known; a key the probe covered and did not return is absent)."""
 
-    def __init__(self, items: Sequence[tuple[str, bytes]], capped: bool) -> None:
+    def __init__(
+        self, items: Sequence[tuple[str, bytes]], capped: bool, scanned: bool = True
+    ) -> None:
         self.values: dict[str, R.Typed] = {}
         self.empty: set[str] = set()
         self.absent: set[str] = set()
         self.floor = items[-1][0] if capped and items else None
+        if not scanned:
+            self.floor = "\U0010ffff"  # no blob scanned: every blob key is unknown
         for key, raw in items:
             self.add(key, raw)
 
@@ -57,7 +62,9 @@ class _Seeds:
         if raw is None:
             self.absent.add(key)
             return
-        typed = R.decode_blob(key, raw)
+        self.put(key, R.decode_blob(key, raw))
+
+    def put(self, key: str, typed: R.Typed) -> None:
         if typed[0] == "empty":
             self.empty.add(key)
         else:
@@ -102,21 +109,26 @@ def plan_delta(
     depth = max([int(counters[ch][1]) for ch in channels if ch in counters] or [0])
     per_checkpoint = max(2.0, len(items) / len(groups))
     exhausted = len(res.items) < _FIRST_PAGE
-    specs: list[ScanSpec] = []
+    # Blob scans only for channels whose values are blobs of their own (format 1, shallow):
+    # packed values come with the records.
+    blob_specs: dict[str, ScanSpec] = {}
     for ch in channels:
+        if ch in tversions and K.is_record(where(target.key, target.record, ch, tversions[ch])[1]):
+            continue
         lo, hi = K.blob_channel_range(ns, ch)
         top = K.blob_key(ns, ch, tversions[ch]) + K.SEP if ch in tversions else hi
         updates = int(counters[ch][0]) if ch in counters else 4
-        specs.append(ScanSpec(lo, top, reverse=True, limit=max(8, 2 * updates + 8)))
+        blob_specs[ch] = ScanSpec(lo, top, reverse=True, limit=max(8, 2 * updates + 8))
+    specs = list(blob_specs.values())
     need = max(64, int((depth + 4) * per_checkpoint * 1.5)) if counters else 256
     deeper = not exhausted and (depth + 2 > len(groups) or not counters)
     if deeper:
         specs.append(ScanSpec(start, items[-1][0], reverse=True, limit=need))
-    results: list[ScanResult] = yield ScanMany(part, specs)
-    seeds = {
-        ch: _Seeds(r.items, capped=len(r.items) >= (s.limit or 0))
-        for ch, r, s in zip(channels, results, specs, strict=False)
-    }
+    results: list[ScanResult] = (yield ScanMany(part, specs)) if specs else []
+    seeds = {ch: _Seeds([], capped=False, scanned=False) for ch in channels}
+    for (ch, spec), r in zip(blob_specs.items(), results, strict=False):
+        seeds[ch] = _Seeds(r.items, capped=len(r.items) >= (spec.limit or 0))
+    fetched: dict[str, bytes | None] = {}  # home records read by key
     if deeper:
         exhausted = len(results[-1].items) < need
         items += results[-1].items
@@ -125,11 +137,16 @@ def plan_delta(
     while True:
         # Unless the scan reached the start, the last group may lack some of its writes.
         whole = groups if exhausted else groups[:-1]
-        chain, missing_parent, unknown = _walk(target, whole, channels, seeds, ns, versions)
+        chain, missing_parent, unknown = _walk(
+            target, whole, channels, seeds, ns, versions, fetched
+        )
         if unknown:
-            found = yield Get(part, sorted(unknown))
+            found = yield Get(part, sorted(set(unknown.values())))
             for ch, key in unknown.items():
-                seeds[ch].add(key, found.get(key))
+                if K.is_record(key):
+                    fetched[key] = found.get(key)
+                else:
+                    seeds[ch].add(key, found.get(key))
             continue
         if missing_parent is None:
             break
@@ -154,11 +171,13 @@ def _walk(
     seeds: dict[str, _Seeds],
     ns: str,
     versions: Callable[[Group], ChannelVersions],
+    fetched: dict[str, bytes | None],
 ) -> tuple[list[Group], str | None, dict[str, str]]:
     """Ancestors of ``target`` nearest first, until every channel has its seed or the root.
     Returns the chain, the id of a parent not in ``groups`` (None if the walk ended), and the
-    blobs (channel -> key) the walk must know before it can go on."""
+    keys (channel -> blob or home record) the walk must read before it can go on."""
     by_id = {g.record.checkpoint_id: g for g in groups}
+    held = {g.key: g.value for g in groups}
     chain: list[Group] = []
     pid = target.record.parent_id
     remaining = set(channels)
@@ -172,7 +191,24 @@ def _walk(
         for ch in list(remaining):
             if ch not in here:
                 continue
-            key = K.blob_key(ns, ch, here[ch])
+            vc, loc, typed = where(g.key, g.record, ch, here[ch])
+            key = K.blob_key_vc(ns, ch, vc)
+            if typed is None and K.is_record(loc):
+                if loc not in held and loc not in fetched:
+                    unknown[ch] = loc
+                    remaining.discard(ch)  # decided once the record is read
+                    continue
+                raw = held.get(loc) or fetched.get(loc)
+                typed = None if raw is None else value_at(loc, raw, ch, vc)
+                if typed is None and always_stored(here[ch]):
+                    raise CorruptRecordError(
+                        f"checkpoint at key {g.key!r} references the value of channel {ch!r} "
+                        f"at key {loc!r}, which is missing or does not hold it"
+                    )
+                if typed is None:
+                    seeds[ch].absent.add(key)
+            if typed is not None:
+                seeds[ch].put(key, typed)
             if not seeds[ch].known(key):
                 unknown[ch] = key
                 remaining.discard(ch)  # decided once the blob is read

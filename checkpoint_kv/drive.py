@@ -28,6 +28,9 @@ class Scan(NamedTuple):
     reverse: bool = False
     limit: int | None = None
     follow: int = 0
+    # A descending scan whose caller needs only the items through the N-th record: sent to the
+    # store's optional ``scan_records`` (S3: fewer GETs), else a plain scan.
+    records: int = 0
 
 
 class ScanMany(NamedTuple):
@@ -80,6 +83,9 @@ def _sync_call(store: KVStore, req: Request) -> Any:
             for s in req.specs
         ]
     if isinstance(req, Scan):
+        head = getattr(store, "scan_records", None) if req.records and req.reverse else None
+        if head is not None:
+            return head(req.partition, req.start, req.end, req.limit, req.follow, req.records)
         return store.scan(
             req.partition,
             req.start,
@@ -113,6 +119,9 @@ async def _async_call(store: AsyncKVStore, req: Request) -> Any:
             for s in req.specs
         ]
     if isinstance(req, Scan):
+        head = getattr(store, "scan_records", None) if req.records and req.reverse else None
+        if head is not None:
+            return await head(req.partition, req.start, req.end, req.limit, req.follow, req.records)
         return await store.scan(
             req.partition,
             req.start,

@@ -59,7 +59,7 @@ class DelegatingStore:
     """
 
     #: Optional port methods forwarded when ``inner`` has them (a subclass may hide some).
-    optional: ClassVar[tuple[str, ...]] = ("scan_many", "info")
+    optional: ClassVar[tuple[str, ...]] = ("scan_many", "scan_records", "info")
 
     def __init__(self, inner: KVStore, *, astore: AsyncKVStore | None = None) -> None:
         self.inner = inner
@@ -247,7 +247,7 @@ class CountingStore(DelegatingStore):
     def after_call(self, method: str, args: tuple[Any, ...], result: Any) -> None:
         if method == "get":
             self.calls["items"] += len(result)
-        elif method == "scan":
+        elif method in ("scan", "scan_records"):
             self.calls["items"] += _scanned(result)
         elif method == "scan_many":
             self.calls["items"] += sum(_scanned(r) for r in result)

@@ -166,7 +166,12 @@ ALL_BLOBS = prefix_range("b")
 def blob_key(ns: str, channel: str, version: str | int | float) -> str:
     # Cached: every put and read lists the blob keys of all the checkpoint's channels, and
     # most of them are the same as in the previous checkpoint.
-    return f"b{SEP}{escape(ns)}{SEP}{escape(channel)}{SEP}{version_component(version)}"
+    return blob_key_vc(ns, channel, version_component(version))
+
+
+def blob_key_vc(ns: str, channel: str, vc: str) -> str:
+    """The blob key of a version already turned into its component (``version_component``)."""
+    return f"b{SEP}{escape(ns)}{SEP}{escape(channel)}{SEP}{vc}"
 
 
 def blob_channel_range(ns: str, channel: str) -> tuple[str, str]:

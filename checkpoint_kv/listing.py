@@ -129,6 +129,7 @@ class Lister:
         p.opened = True
         p.exhausted = len(res.items) < p.page
         self.blobs.update(res.refs)
+        self.blobs.update(kv for kv in res.items if K.is_record(kv[0]))  # homes among them
         items = p.carry + res.items
         groups = group(items, reverse=True)
         p.carry = []

@@ -18,7 +18,8 @@ from checkpoint_kv.drive import Drop, Get, Partitions, Plan, Scan, Write
 from checkpoint_kv.errors import ConfigError, CorruptRecordError
 from checkpoint_kv.groups import Group
 from checkpoint_kv.groups import group as _group
-from checkpoint_kv.port import Delete, DeleteRange, Op, ScanResult
+from checkpoint_kv.packing import value_at, where
+from checkpoint_kv.port import NO_REFS, Delete, DeleteRange, Op, Put, ScanResult, frame
 
 __all__ = ["plan_copy_thread", "plan_delete_for_runs", "plan_prune"]
 
@@ -58,16 +59,49 @@ def plan_copy_thread(source: str, target: str) -> Plan[None]:
 def _drop(part: str, dead: list[Group], kept: list[Group]) -> Plan[None]:
     """Delete the dead checkpoints: their records first (one write), then their writes and the
     blobs that only they referenced. A blob a concurrent put wrote but has not yet committed is
-    referenced by no dead record, so it is never deleted (no range deletes over blobs)."""
+    referenced by no dead record, so it is never deleted (no range deletes over blobs).
+
+    A kept record whose unchanged values live in a dead record (its home, see ``packing``) is
+    first rewritten with those values inline, so it never points at a deleted record."""
+    dead_keys = {g.key for g in dead}
+    held = {g.key: g.value for g in dead}
+    rehomed = [op for g in kept if (op := _rehome(g, dead_keys, held)) is not None]
+    if rehomed:
+        yield Write(part, rehomed)
     yield Write(part, [Delete(g.key) for g in dead])
     live = {k for g in kept for k in g.refs}
     ops: list[Op] = [
         DeleteRange(*K.prefix_range(K.checkpoint_prefix(g.record.ns, g.record.checkpoint_id)))
         for g in dead
     ]
-    ops += [Delete(k) for k in sorted({k for g in dead for k in g.refs} - live)]
+    # Record keys among the refs are homes: a dead one is deleted above, a kept one is kept.
+    refs = {k for g in dead for k in g.refs if not K.is_record(k)}
+    ops += [Delete(k) for k in sorted(refs - live)]
     for i in range(0, len(ops), _DELETE_BATCH):
         yield Write(part, ops[i : i + _DELETE_BATCH])
+
+
+def _rehome(g: Group, dead: set[str], held: dict[str, bytes]) -> Put | None:
+    """``g``'s record rewritten with the values it reads from dead records inline (None if it
+    reads none). ``g.refs`` is updated to the new header."""
+    try:
+        rec = g.record
+    except CorruptRecordError:
+        return None  # left as it is; reading it names the damage
+    if not any(h in dead for _, _, h in rec.homes):
+        return None
+    inline = list(rec.inline or ())
+    homes = []
+    for ch, vc, h in rec.homes:
+        typed = value_at(h, held[h], ch, vc) if h in dead else None
+        if typed is None:
+            homes.append((ch, vc, h))  # kept home, or already damaged: left to name on read
+        else:
+            inline.append((ch, vc, typed))
+    moved = {h for _, _, h in rec.homes} - {h for _, _, h in homes}
+    g.refs[:] = [r for r in g.refs if r not in moved]
+    new = rec._replace(inline=tuple(inline), homes=tuple(homes))
+    return Put(g.key, frame(g.refs or [NO_REFS], R.encode_checkpoint(new)), commit=True)
 
 
 def plan_prune(
@@ -124,19 +158,28 @@ def _keep(codec: Codec, part: str, gs: list[Group]) -> Plan[list[Group]]:
     chain = [latest]
     while chain[-1].record.parent_id in by_id:
         chain.append(by_id[chain[-1].record.parent_id])
-    ns = latest.record.ns
-    wanted = {
-        (g.key, ch): K.blob_key(ns, ch, v)
-        for g in chain
-        for ch, v in codec.versions(g).items()
-        if ch in need
-    }
-    found = yield Get(part, sorted(set(wanted.values())))
-    seeds = {k for k, v in found.items() if R.decode_blob(k, v)[0] != EMPTY[0]}
+    held = {g.key: g.value for g in gs}
+    wanted: dict[tuple[str, str], R.Typed | str] = {}  # (record, channel) -> value or key
+    for g in chain:
+        for ch, v in codec.versions(g).items():
+            if ch in need:
+                _, loc, typed = where(g.key, g.record, ch, v)
+                wanted[(g.key, ch)] = typed if typed is not None else loc
+    keys = sorted({w for w in wanted.values() if isinstance(w, str) and w not in held})
+    found = {**held, **((yield Get(part, keys)) if keys else {})}
+
+    def seed(g: Group, ch: str) -> bool:
+        w = wanted.get((g.key, ch))
+        if isinstance(w, str):
+            raw = found.get(w)
+            vc = K.version_component(codec.versions(g)[ch])
+            w = None if raw is None else value_at(w, raw, ch, vc)
+        return w is not None and w[0] != EMPTY[0]
+
     kept: list[Group] = []
     for g in chain:
         kept.append(g)
-        need = {ch for ch in need if wanted.get((g.key, ch)) not in seeds}
+        need = {ch for ch in need if not seed(g, ch)}
         if not need:
             break
     return kept

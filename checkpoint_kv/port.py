@@ -12,8 +12,9 @@ Contract, in the words a backend author needs:
   ``start <= key < end`` in key order (descending when ``reverse``), at most ``limit`` of them.
   With ``follow=N`` the values are framed (see :func:`frame`): the backend also returns, in
   ``ScanResult.refs``, the values of the keys referenced by the first ``N`` returned values that
-  carry references. This lets "read a checkpoint and its blobs" be one round trip where the
-  backend can (a Redis script); :func:`follow_refs` is the generic way for the others.
+  carry references (it may leave out keys that are among the returned items). This lets "read
+  a checkpoint and the values it references" be one round trip where the backend can (a Redis
+  script); :func:`follow_refs` is the generic way for the others.
 - ``write(partition, ops)`` applies ``Put``/``Delete``/``DeleteRange`` ops to one partition, in
   one round trip where the backend can, with the effect of applying them in list order. It is
   atomic where the backend can make it so. Where it cannot (a batch split across calls, parallel
@@ -24,6 +25,10 @@ Contract, in the words a backend author needs:
 - Optional fast path ``scan_many(partition, specs)``: several independent scans of one partition
   in one round trip (a Redis pipeline); stores without it get them one by one (see
   ``drive.py``).
+- Optional fast path ``scan_records(partition, start, end, limit, follow, records)``: a
+  descending ``scan`` that may stop after the ``records``-th record key (a key ending in
+  ``!~``, a put's commit) among the items: the caller needs no item past it. For stores that
+  pay per value read (S3: one GET each); the others are sent a plain ``scan``.
 - ``drop(partition)`` removes a partition; ``partitions(cursor)`` pages through the partitions.
 - ``setup()`` creates what the backend needs (idempotent); ``close()`` releases connections.
 - Optional ``info() -> dict[str, Any]``: what the backend says about itself for
@@ -53,8 +58,10 @@ __all__ = [
     "Put",
     "ScanResult",
     "ScanSpec",
+    "NO_REFS",
     "frame",
     "follow_refs",
+    "header_refs",
     "split_refs",
 ]
 
@@ -166,7 +173,13 @@ class AsyncKVStore(Protocol):
 _SEP = b"\n\n"
 
 
+NO_REFS = "."  # the header of a record that references nothing (never a key)
+
+
 def frame(refs: Sequence[str], payload: bytes) -> bytes:
+    """``ref1\nref2\n\n<payload>``. A record framed with ``[NO_REFS]`` still counts as a
+    record that carries references for ``follow`` (none to read); ``[]`` frames a value that
+    is not a record (a write), which ``follow`` passes over."""
     return "\n".join(refs).encode("ascii") + _SEP + payload
 
 
@@ -175,7 +188,26 @@ def split_refs(value: bytes) -> tuple[list[str], bytes]:
     if i < 0:
         raise ValueError("value is not framed (no reference header)")
     head = value[:i]
-    return (head.decode("ascii").split("\n") if head else []), value[i + 2 :]
+    refs = head.decode("ascii").split("\n") if head else []
+    return ([] if refs == [NO_REFS] else refs), value[i + 2 :]
+
+
+def header_refs(value: bytes, valid: Callable[[str], bool] | None = None) -> list[str] | None:
+    """The keys a framed record references, or None for a value without a reference header
+    (a write) or with a damaged one (not ASCII, or a key ``valid`` refuses: the saver, which
+    checks the header against the record, raises ``CorruptRecordError`` naming the record)."""
+    i = value.find(_SEP)
+    if i <= 0:
+        return None
+    try:
+        refs = value[:i].decode("ascii").split("\n")
+    except UnicodeDecodeError:
+        return None
+    if refs == [NO_REFS]:
+        return []
+    if valid is not None and not all(k and valid(k) for k in refs):
+        return None
+    return refs
 
 
 def follow_refs(
@@ -183,26 +215,21 @@ def follow_refs(
     follow: int,
     valid: Callable[[str], bool] | None = None,
 ) -> list[str]:
-    """Keys referenced by the first ``follow`` items that carry references, deduplicated.
-
-    The header sits outside the record's checksum: a damaged one (not ASCII, or with a key
-    ``valid`` refuses) is skipped, and the saver, which checks the header against the record,
-    raises ``CorruptRecordError`` naming the record when it reaches it."""
+    """Keys referenced by the first ``follow`` items that carry a reference header,
+    deduplicated, leaving out the keys among ``items`` (the caller has their values)."""
+    have = {k for k, _ in items}
     keys: dict[str, None] = {}
     taken = 0
     for _, value in items:
         if taken >= follow:
             break
-        i = value.find(_SEP)
-        if i <= 0:
+        refs = header_refs(value, valid)
+        if refs is None:
+            if value.find(_SEP) > 0:
+                taken += 1  # a damaged header still counts: its record is named on read
             continue
         taken += 1
-        try:
-            refs = value[:i].decode("ascii").split("\n")
-        except UnicodeDecodeError:
-            continue
-        if valid is None or all(k and valid(k) for k in refs):
-            keys.update(dict.fromkeys(refs))
+        keys.update(dict.fromkeys(k for k in refs if k not in have))
     return list(keys)
 
 

@@ -36,7 +36,7 @@ def plan_get_tuple(codec: Codec, config: RunnableConfig) -> Plan[CheckpointTuple
         groups = _group(res.items, reverse=False)
         if not groups:
             return None
-        return codec.tuple(groups[0], res.refs, config)
+        return codec.tuple(groups[0], res.refs, config)  # a home is never in its own range
     found = yield from _latest(part, K.ns_prefix(ns) + K.SEP, K.ns_prefix(ns) + K.AFTER_SEP)
     if found is None:
         return None
@@ -57,9 +57,14 @@ def _latest(part: str, start: str, end: str) -> Plan[tuple[Group, dict[str, byte
     covered: set[str] = set()
     while True:
         follow = 0 if covered else 1
-        res: ScanResult = yield Scan(part, start, end, reverse=True, limit=limit, follow=follow)
+        # Through the second record: the newest, its writes, and the one before it (where the
+        # newest most often reads its unchanged values; see packing.py).
+        res: ScanResult = yield Scan(
+            part, start, end, reverse=True, limit=limit, follow=follow, records=2
+        )
         items += res.items
         blobs.update(res.refs)
+        blobs.update(kv for kv in res.items if K.is_record(kv[0]))  # homes among them
         covered |= _covered(res.items, follow)
         groups = _group(items, reverse=True)
         exhausted = len(res.items) < limit
@@ -69,8 +74,9 @@ def _latest(part: str, start: str, end: str) -> Plan[tuple[Group, dict[str, byte
             return None
         end, limit = res.items[-1][0], limit * 4
     group = groups[0]
-    if group.key not in covered:
-        blobs.update((yield Get(part, [k for k in group.refs if k not in blobs])))
+    missing = [k for k in group.refs if k not in blobs]
+    if group.key not in covered and missing:
+        blobs.update((yield Get(part, missing)))
     return group, blobs
 
 

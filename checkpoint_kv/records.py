@@ -20,7 +20,7 @@ import cbor2
 
 from checkpoint_kv.errors import CorruptRecordError, UnsupportedFormatError
 
-FORMAT = 1
+FORMAT = 2  # the newest format this version reads; see ``_seal``
 _MAGIC = b"K"
 _HEADER = 6  # magic, format, crc32
 
@@ -34,6 +34,12 @@ class CheckpointRecord(NamedTuple):
     parent_id: str | None
     checkpoint: Typed  # the checkpoint dict without channel_values
     metadata: Typed
+    # Format 2 ("packed"): the values this put wrote, ``(channel, version component, value)``,
+    # live in the record itself; ``homes`` names, per unchanged channel, the record that holds
+    # its value, ``(channel, version component, record key)``. Format 1 (``inline is None``):
+    # every value is a blob of its own (``keys.blob_key``), as shallow savers still write.
+    inline: tuple[tuple[str, str, Typed], ...] | None = None
+    homes: tuple[tuple[str, str, str], ...] = ()
 
 
 class WriteRecord(NamedTuple):
@@ -67,23 +73,28 @@ def _typed(v: Any) -> Typed:
     return tag, data
 
 
-def _seal(obj: dict[str, Any]) -> bytes:
+def _seal(obj: dict[str, Any], fmt: int = 1) -> bytes:
+    """Format 1 unless the value needs a newer one: an older checkpoint-kv reading it then says
+    "upgrade" (``UnsupportedFormatError``) instead of misreading it."""
     body = cbor2.dumps(obj)
-    return _MAGIC + bytes([FORMAT]) + zlib.crc32(body).to_bytes(4, "big") + body
+    return _MAGIC + bytes([fmt]) + zlib.crc32(body).to_bytes(4, "big") + body
 
 
 def encode_checkpoint(r: CheckpointRecord) -> bytes:
-    return _seal(
-        {
-            "k": "c",
-            "t": r.thread_id,
-            "n": r.ns,
-            "i": r.checkpoint_id,
-            "p": r.parent_id,
-            "c": list(r.checkpoint),
-            "m": list(r.metadata),
-        }
-    )
+    obj: dict[str, Any] = {
+        "k": "c",
+        "t": r.thread_id,
+        "n": r.ns,
+        "i": r.checkpoint_id,
+        "p": r.parent_id,
+        "c": list(r.checkpoint),
+        "m": list(r.metadata),
+    }
+    if r.inline is None:
+        return _seal(obj)
+    obj["b"] = [[ch, vc, tag, data] for ch, vc, (tag, data) in r.inline]
+    obj["h"] = [list(h) for h in r.homes]
+    return _seal(obj, 2)
 
 
 def encode_write(r: WriteRecord) -> bytes:
@@ -134,7 +145,7 @@ def encode_blob(value: Typed) -> bytes:
     tag_b = tag.encode("utf-8")
     head = _BLOB_PREFIX + _cbor_head(3, len(tag_b)) + tag_b + _cbor_head(2, len(data))
     crc = zlib.crc32(data, zlib.crc32(head))
-    return b"".join((_MAGIC, bytes([FORMAT]), crc.to_bytes(4, "big"), head, data))
+    return b"".join((_MAGIC, b"\x01", crc.to_bytes(4, "big"), head, data))
 
 
 def _load(key: str, data: bytes, kind: str) -> dict[str, Any]:
@@ -167,6 +178,16 @@ def _str(v: Any, optional: bool = False) -> Any:
     raise TypeError(f"expected text, found {type(v).__name__}")
 
 
+def _inline(v: Any) -> tuple[tuple[str, str, Typed], ...] | None:
+    if v is None:
+        return None
+    return tuple((_str(ch), _str(vc), _typed((tag, data))) for ch, vc, tag, data in v)
+
+
+def _homes(v: Any) -> tuple[tuple[str, str, str], ...]:
+    return tuple((_str(ch), _str(vc), _str(key)) for ch, vc, key in v or ())
+
+
 def _decode_checkpoint(key: str, data: bytes) -> CheckpointRecord:
     obj = _load(key, data, "c")
     try:
@@ -177,6 +198,8 @@ def _decode_checkpoint(key: str, data: bytes) -> CheckpointRecord:
             parent_id=_str(obj["p"], optional=True),
             checkpoint=_typed(obj["c"]),
             metadata=_typed(obj["m"]),
+            inline=_inline(obj.get("b")),
+            homes=_homes(obj.get("h")),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise CorruptRecordError(f"corrupt checkpoint record at key {key!r}: {e!r}") from e

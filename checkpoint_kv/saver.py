@@ -36,6 +36,7 @@ from checkpoint_kv.delta import plan_delta
 from checkpoint_kv.drive import arun, astream, run, stream
 from checkpoint_kv.errors import redact
 from checkpoint_kv.maintenance import plan_copy_thread, plan_delete_for_runs, plan_prune
+from checkpoint_kv.packing import Locator
 from checkpoint_kv.port import AsyncKVStore, KVStore
 from checkpoint_kv.reads import plan_get_tuple, plan_list
 from checkpoint_kv.writes import plan_put, plan_put_writes
@@ -66,6 +67,7 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         self.store = store
         self.astore = astore if astore is not None else async_twin(store)
         self.shallow = shallow
+        self._locator = Locator()  # where recent values live (see packing.py)
 
     def __repr__(self) -> str:
         return redact(f"KVCheckpointSaver(store={self.store!r}, shallow={self.shallow})")
@@ -123,7 +125,7 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
 
     @property
     def _codec(self) -> Codec:
-        return Codec(self.serde)
+        return Codec(self.serde, self._locator)
 
     # --- the BaseCheckpointSaver API: sync ----------------------------------------------------
 
@@ -164,10 +166,14 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         run(self.store, plan_put_writes(self._codec, config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
+        self._locator.forget([thread_id])
         self.store.drop(K.partition(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        run(self.store, plan_delete_for_runs(self._codec, run_ids))
+        try:
+            run(self.store, plan_delete_for_runs(self._codec, run_ids))
+        finally:  # records may be gone or rewritten
+            self._locator.clear()
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         run(self.store, plan_copy_thread(source_thread_id, target_thread_id))
@@ -179,7 +185,10 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         strategy: str = "keep_latest",
         skip_corrupt: bool = False,
     ) -> None:
-        run(self.store, plan_prune(self._codec, thread_ids, strategy, skip_corrupt))
+        try:
+            run(self.store, plan_prune(self._codec, thread_ids, strategy, skip_corrupt))
+        finally:  # records may be gone or rewritten
+            self._locator.forget(thread_ids)
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -226,10 +235,14 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         await arun(self.astore, plan_put_writes(self._codec, config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
+        self._locator.forget([thread_id])
         await self.astore.drop(K.partition(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await arun(self.astore, plan_delete_for_runs(self._codec, run_ids))
+        try:
+            await arun(self.astore, plan_delete_for_runs(self._codec, run_ids))
+        finally:  # records may be gone or rewritten
+            self._locator.clear()
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         await arun(self.astore, plan_copy_thread(source_thread_id, target_thread_id))
@@ -241,7 +254,10 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         strategy: str = "keep_latest",
         skip_corrupt: bool = False,
     ) -> None:
-        await arun(self.astore, plan_prune(self._codec, thread_ids, strategy, skip_corrupt))
+        try:
+            await arun(self.astore, plan_prune(self._codec, thread_ids, strategy, skip_corrupt))
+        finally:  # records may be gone or rewritten
+            self._locator.forget(thread_ids)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

@@ -24,9 +24,10 @@ from langgraph.checkpoint.base import (
 from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
 from checkpoint_kv.codec import EMPTY, Codec
-from checkpoint_kv.drive import Plan, Write
+from checkpoint_kv.drive import Get, Plan, Write
 from checkpoint_kv.groups import blob_keys, ids, tconf
-from checkpoint_kv.port import DeleteRange, Op, Put, frame
+from checkpoint_kv.packing import home_refs, locations, value_at
+from checkpoint_kv.port import NO_REFS, DeleteRange, Op, Put, frame
 
 __all__ = ["plan_put", "plan_put_writes"]
 
@@ -61,15 +62,15 @@ def plan_put(
     new_versions: ChannelVersions,
 ) -> Plan[RunnableConfig]:
     thread_id, ns, parent_id = ids(config)
+    part = K.partition(thread_id)
     cp: dict[str, Any] = dict(checkpoint)
     values: dict[str, Any] = cp.pop("channel_values", None) or {}
     cid = str(cp["id"])
-    ops: list[Op] = []
-    for ch, ver in new_versions.items():
-        typed = codec.dumps(values[ch], f"channel {ch!r}") if ch in values else EMPTY
-        bkey, raw = K.blob_key(ns, ch, ver), R.encode_blob(typed)
-        R.remember_blob(bkey, raw, typed)
-        ops.append(Put(bkey, raw))
+    # Serialize everything before any I/O: a refused value writes nothing.
+    new = {
+        ch: codec.dumps(values[ch], f"channel {ch!r}") if ch in values else EMPTY
+        for ch in new_versions
+    }
     record = R.CheckpointRecord(
         thread_id=thread_id,
         ns=ns,
@@ -78,16 +79,61 @@ def plan_put(
         checkpoint=codec.dumps(cp, "the checkpoint"),
         metadata=codec.dumps(get_checkpoint_metadata(config, metadata), "the metadata"),
     )
-    versions = cp.get("channel_versions", {})
+    versions: ChannelVersions = cp.get("channel_versions", {})
+    wanted = {ch: K.version_component(v) for ch, v in versions.items() if ch not in new_versions}
+    homes: dict[str, str] = {}
+    if wanted:
+        homes = yield from codec.locator.plan_homes(part, thread_id, ns, parent_id, wanted)
+    key = K.record_key(ns, cid)
+    ops: list[Op] = []
     if ns:
         # The namespace index lets list() of a whole thread open namespaces lazily.
         ops.append(Put(K.ns_index_key(ns), K.escape(cid).encode("ascii")))
-    refs = list(blob_keys(ns, versions).values())
-    ops.append(Put(K.record_key(ns, cid), frame(refs, R.encode_checkpoint(record)), commit=True))
+    if shallow:
+        ops += yield from _as_blobs(part, ns, new_versions, new, homes, wanted)
+        refs = list(blob_keys(ns, versions).values())
+        locs = {
+            ch: (K.version_component(v), r)
+            for (ch, v), r in zip(versions.items(), refs, strict=True)
+        }
+    else:
+        inline = tuple((ch, K.version_component(v), new[ch]) for ch, v in new_versions.items())
+        packed = tuple((ch, wanted[ch], h) for ch, h in homes.items() if K.is_record(h))
+        record = record._replace(inline=inline, homes=packed)
+        refs = home_refs(record, ns, versions)
+        locs = locations(key, record)
+    ops.append(Put(key, frame(refs or [NO_REFS], R.encode_checkpoint(record)), commit=True))
     if shallow and not (metadata or {}).get("counters_since_delta_snapshot"):
         ops += _shallow_cleanup(ns, cid, versions if _snapshots(values) else new_versions)
-    yield Write(K.partition(thread_id), ops)
+    yield Write(part, ops)
+    codec.locator.note(thread_id, ns, locs)
     return tconf(thread_id, ns, cid)
+
+
+def _as_blobs(
+    part: str,
+    ns: str,
+    new_versions: ChannelVersions,
+    new: dict[str, R.Typed],
+    homes: dict[str, str],
+    wanted: dict[str, str],
+) -> Plan[list[Op]]:
+    """A shallow put's values as blobs of their own (format 1): the step's new values, and the
+    unchanged values that live in packed records (a thread a non-shallow saver wrote), since
+    this put deletes the older records."""
+    ops: list[Op] = []
+    for ch, ver in new_versions.items():
+        bkey, raw = K.blob_key(ns, ch, ver), R.encode_blob(new[ch])
+        R.remember_blob(bkey, raw, new[ch])
+        ops.append(Put(bkey, raw))
+    packed = {ch: h for ch, h in homes.items() if K.is_record(h)}
+    if packed:
+        got = yield Get(part, sorted(set(packed.values())))
+        for ch, h in packed.items():
+            typed = value_at(h, got[h], ch, wanted[ch]) if h in got else None
+            if typed is not None:
+                ops.append(Put(K.blob_key_vc(ns, ch, wanted[ch]), R.encode_blob(typed)))
+    return ops
 
 
 def plan_put_writes(

@@ -68,8 +68,9 @@ class Recorder:
     def __init__(self, saver: KVCheckpointSaver, store: CountingStore) -> None:
         self.per_call: dict[str, list[dict[str, int]]] = {}
         self.local = threading.local()
-        for name in ("get", "scan", "write", "drop", "partitions"):
-            self._wrap_port(store, name)
+        for name in ("get", "scan", "scan_many", "scan_records", "write", "drop", "partitions"):
+            if hasattr(store, name):
+                self._wrap_port(store, name)
         for name in ("put", "put_writes", "get_tuple"):
             self._wrap(saver, name)
 
@@ -105,7 +106,7 @@ def test_graph_step_costs_one_round_trip_per_write(counted: Any) -> None:
     assert rec.per_call["put"] and all(c == {"write": 1} for c in rec.per_call["put"])
     assert rec.per_call["put_writes"] and all(c == {"write": 1} for c in rec.per_call["put_writes"])
     # One get_tuple per invoke, each a single port call.
-    assert all(sum(c.values()) == 1 for c in rec.per_call["get_tuple"])
+    assert all(sum(c.values()) == 1 for c in rec.per_call["get_tuple"]), rec.per_call["get_tuple"]
 
 
 def test_reads_budget(counted: Any) -> None:

@@ -25,7 +25,7 @@ import checkpoint_kv
 from checkpoint_kv import CorruptRecordError, KVCheckpointSaver
 from checkpoint_kv import keys as K
 from checkpoint_kv.instrument import CountingStore
-from checkpoint_kv.port import Delete, Put
+from checkpoint_kv.port import Delete, Put, split_refs
 from tests.faults import FaultPlan, InjectedFault, faulty_saver
 
 
@@ -95,15 +95,19 @@ def test_rerun_after_a_whole_run_keeps_the_first(saver: KVCheckpointSaver) -> No
 
 
 def _victim(saver: KVCheckpointSaver) -> tuple[Any, str]:
+    """A chat thread and the key of a value its latest checkpoint reads from elsewhere: the
+    record that wrote that value (its home, see ``checkpoint_kv.packing``)."""
     graph = chat(saver, PlainChat)
     graph.invoke({"messages": ["hi"]}, cfg("v"))
     t = saver.get_tuple(cfg("v"))
     assert t is not None
-    ver = t.checkpoint["channel_versions"]["messages"]
-    return graph, K.blob_key("", "messages", ver)
+    key = K.record_key("", t.config["configurable"]["checkpoint_id"])
+    refs, _ = split_refs(saver.store.get(K.partition("v"), [key])[key])
+    assert refs and all(K.is_record(r) for r in refs), refs
+    return graph, refs[0]
 
 
-def test_missing_blob_raises_naming_the_key(saver: KVCheckpointSaver) -> None:
+def test_missing_value_raises_naming_the_key(saver: KVCheckpointSaver) -> None:
     graph, key = _victim(saver)
     saver.store.write(K.partition("v"), [Delete(key)])
     with pytest.raises(CorruptRecordError, match=key.replace("!", ".")):
@@ -160,7 +164,9 @@ def test_damaged_record_does_not_hide_the_healthy_ones(saver: KVCheckpointSaver)
     for turn in range(4):
         graph.invoke({"messages": [f"user:{turn}"]}, cfg("dmg"))
     history = list(saver.list(cfg("dmg")))
-    bad = history[-2].config["configurable"]["checkpoint_id"]
+    # The oldest: no later checkpoint reads a value from it (a damaged home is named by the
+    # checkpoints that read from it, see test_missing_value_raises_naming_the_key).
+    bad = history[-1].config["configurable"]["checkpoint_id"]
     key = K.record_key("", bad)
     value = saver.store.get(K.partition("dmg"), [key])[key]
     saver.store.write(K.partition("dmg"), [Put(key, value[:-3] + b"XYZ")])
@@ -168,13 +174,14 @@ def test_damaged_record_does_not_hide_the_healthy_ones(saver: KVCheckpointSaver)
     with pytest.raises(CorruptRecordError, match=key.replace("!", ".")):
         for t in saver.list(cfg("dmg")):
             seen.append(t.config["configurable"]["checkpoint_id"])
-    assert seen == [t.config["configurable"]["checkpoint_id"] for t in history[:-2]]
+    assert seen == [t.config["configurable"]["checkpoint_id"] for t in history[:-1]]
     with pytest.raises(CorruptRecordError):
         list(saver.list(None))
 
 
 def test_prune_deletes_records_first_and_spares_foreign_blobs(saver: KVCheckpointSaver) -> None:
-    """The first write of a prune deletes only records; a blob no dead record references (a
+    """A prune first moves into the kept checkpoints the values they read from dead records
+    (rewriting them whole), then deletes only records; a blob no dead record references (a
     concurrent put's, not yet committed) survives."""
     graph = chat(saver, PlainChat)
     for turn in range(3):
@@ -194,7 +201,11 @@ def test_prune_deletes_records_first_and_spares_foreign_blobs(saver: KVCheckpoin
             store.write(partition, ops)
 
     KVCheckpointSaver(Spy(), serde=saver.serde).prune(["p"])  # type: ignore[arg-type]
-    assert writes and all(isinstance(op, Delete) and K.is_record(op.key) for op in writes[0])
+    assert writes
+    if all(isinstance(op, Put) for op in writes[0]):
+        assert all(op.commit and K.is_record(op.key) for op in writes.pop(0))
+    assert all(isinstance(op, Delete) and K.is_record(op.key) for op in writes[0])
+    assert not any(isinstance(op, Put) for w in writes for op in w)
     assert saver.store.get(part, [foreign]) == {foreign: b"uncommitted"}
     assert len(list(saver.list(cfg("p")))) == 1
     assert len(graph.get_state(cfg("p")).values["messages"]) == 6

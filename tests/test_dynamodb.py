@@ -290,15 +290,16 @@ def test_api_calls_per_operation(saver: KVCheckpointSaver) -> None:
     latest = saver.get_tuple(config)
     assert latest is not None and latest.checkpoint["channel_values"]["turns"] == 12
     got = calls.take()
-    assert len(got) <= 2, got
-    assert got == ["Query", "BatchGetItem"]
+    # One Query: the record, its writes, and the records its unchanged values live in (its
+    # homes: the checkpoints just before it) come in the same page.
+    assert got == ["Query"], got
 
     history = list(saver.list(config, limit=10))
     assert len(history) == 10
     got = calls.take()
     assert len(got) <= 3, got
 
-    # put: one changed channel -> its blob and the record in one TransactWriteItems
+    # put: one changed channel -> one item (the record carries the new value): PutItem
     cp = latest.checkpoint
     versions = {"notes": saver.get_next_version(cp["channel_versions"]["notes"])}
     new_cp: Any = {
@@ -308,7 +309,7 @@ def test_api_calls_per_operation(saver: KVCheckpointSaver) -> None:
         "channel_values": {**cp["channel_values"], "notes": "changed"},
     }
     next_config = saver.put(latest.config, new_cp, {"source": "update", "step": 99}, versions)
-    assert calls.take() == ["TransactWriteItems"]
+    assert calls.take() == ["PutItem"]
 
     # put_writes: one call, whatever the number of writes (one packed item: PutItem)
     saver.put_writes(next_config, [("messages", ["a"]), ("notes", "b")], task_id="t1")
@@ -320,12 +321,12 @@ def test_api_calls_per_operation(saver: KVCheckpointSaver) -> None:
     again = saver.get_tuple({"configurable": {"thread_id": "chat-1"}})
     assert again is not None and again.checkpoint["channel_values"]["notes"] == "changed"
     assert [w[0] for w in again.pending_writes] == ["t1", "t1", "t2"]
-    assert calls.take() == ["Query", "BatchGetItem"]
+    assert calls.take() == ["Query"]
 
 
 def test_graph_step_calls_and_async_parity(saver: KVCheckpointSaver) -> None:
-    """A whole turn: 1 load (Query + BatchGetItem) and 1 call per put / put_writes; the async
-    twin makes exactly the same calls."""
+    """A whole turn: 1 load (one Query) and 1 call per put / put_writes; the async twin makes
+    exactly the same calls."""
     store = ddb_store(saver)
     graph = chat_graph(saver)
     config: Any = {"configurable": {"thread_id": "parity"}}
@@ -336,16 +337,15 @@ def test_graph_step_calls_and_async_parity(saver: KVCheckpointSaver) -> None:
     asyncio.run(graph.ainvoke({"messages": ["async turn"]}, config))
     async_calls = calls.take()
     assert sorted(sync_calls) == sorted(async_calls)
-    assert sync_calls.count("Query") == 1 and sync_calls.count("BatchGetItem") == 1
-    # 4 checkpoints (input, start, think, answer) + 3 tasks' writes = 7 writes, one call each
-    writes = [c for c in sync_calls if c in ("TransactWriteItems", "PutItem")]
-    assert len(writes) == len(sync_calls) - 2 == 7, sync_calls
+    assert sync_calls.count("Query") == 1 and sync_calls.count("BatchGetItem") == 0
+    # 4 checkpoints (input, start, think, answer) + 3 tasks' writes = 7 writes, one PutItem each
+    assert sync_calls.count("PutItem") == len(sync_calls) - 1 == 7, sync_calls
 
     async def aget() -> list[str]:
         await saver.aget_tuple(config)
         return calls.take()
 
-    assert asyncio.run(aget()) == ["Query", "BatchGetItem"]
+    assert asyncio.run(aget()) == ["Query"]
 
 
 # --- large values -----------------------------------------------------------------------------
@@ -372,10 +372,10 @@ def test_five_megabyte_state_round_trips(saver: KVCheckpointSaver) -> None:
     calls = Calls(store)
     state = graph.get_state(config)
     assert state.values["blob"] == big and state.values["n"] == 1
-    # + 1 call for the blob's chunks (the chunks of the parent checkpoint's 5 MB pending write,
-    # which the saver's first page also reads, come in the same BatchGetItem as the blob heads)
-    assert calls.take() == ["Query", "BatchGetItem", "BatchGetItem"]
-    # writing it again: chunks (one BatchWriteItem), then the head, then the record
+    # + 1 call for the chunks of the record (it carries the 5 MB value) and of the parent
+    # checkpoint's 5 MB pending write, which the saver's first page also reads
+    assert calls.take() == ["Query", "BatchGetItem"]
+    # writing it again: chunks (one BatchWriteItem), then the record's head
     latest = saver.get_tuple(config)
     assert latest is not None
     cp: Any = {**latest.checkpoint, "id": str(uuid6(clock_seq=-2))}
@@ -384,13 +384,14 @@ def test_five_megabyte_state_round_trips(saver: KVCheckpointSaver) -> None:
     cp["channel_values"] = {**cp["channel_values"], "blob": big[::-1]}
     calls.take()
     saver.put(latest.config, cp, {"source": "update", "step": 5}, versions)
-    assert calls.take() == ["BatchWriteItem", "PutItem", "PutItem"]
+    assert calls.take() == ["BatchWriteItem", "PutItem"]
     again = saver.get_tuple(config)
     assert again is not None and again.checkpoint["channel_values"]["blob"] == big[::-1]
     calls.take()
     state = graph.get_state(state.config)
     assert state.values["blob"] == big and state.values["n"] == 1
-    assert calls.take() == ["Query", "BatchGetItem", "BatchGetItem"]  # by id: the same
+    # by id: the scan covers only that checkpoint, so its homes come in one more BatchGetItem
+    assert calls.take() == ["Query", "BatchGetItem", "BatchGetItem"]
     # no chunk is visible to a scan, however wide
     every = store.scan("big", "", "\U0010ffff").items
     assert every and all(not k.startswith(CHUNK_MARK) for k, _ in every)
@@ -1223,10 +1224,10 @@ def test_lambda_example_against_moto(
     assert module.handler({"message": "no thread"}, None)["statusCode"] == 400
     assert module.SAVER is saver  # created once at module scope, reused
 
-    # 1 load (a new thread: Query only; then Query + BatchGetItem) + 1 call per write
+    # 1 load (one Query: the latest record, its writes and its homes) + 1 call per write
     assert first.count("Query") == 1 and "BatchGetItem" not in first
-    assert warm.count("Query") == 1 and warm.count("BatchGetItem") == 1
-    assert len(warm) == 2 + 7, warm  # 4 puts + 3 put_writes
+    assert warm.count("Query") == 1 and warm.count("BatchGetItem") == 0
+    assert len(warm) == 1 + 7, warm  # 4 puts + 3 put_writes
     assert "DescribeTable" not in warm and "Scan" not in warm
 
     # least privilege: the template grants exactly what was used, plus what delete needs

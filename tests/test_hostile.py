@@ -170,16 +170,25 @@ def _stored(saver: KVCheckpointSaver, thread: str) -> dict[str, bytes]:
     return dict(saver.store.scan(K.partition(thread), "", "~").items)
 
 
-def _setup_victim(saver: KVCheckpointSaver) -> tuple[str, str, str]:
-    """A checkpoint with a blob and a write; returns their keys (record, blob, write)."""
-    cfg = _put(saver, "victim", "", "1f0-1", {"msg": "hello " * 10})
+def _setup_victim(saver: KVCheckpointSaver, which: str = "record") -> dict[str, str]:
+    """A checkpoint with a write, whose value lives in its parent's record (its *home*, the
+    packed layout) or, for ``which="blob"``, in a blob of its own (format 1, what a shallow
+    saver writes). Returns the keys: record, home or blob, write."""
+    saver.shallow = which == "blob"
+    parent = _put(saver, "victim", "", "1f0-0", {"msg": "hello " * 10})
+    cp = _cp("1f0-1", {"msg": "hello " * 10})
+    cfg = saver.put(parent, cp, {"source": "loop", "step": 1}, {})
     saver.put_writes(cfg, [("msg", "pending")], "task1")
-    rec = K.record_key("", "1f0-1")
-    blob = K.blob_key("", "msg", "00001.1")
+    keys = {"record": K.record_key("", "1f0-1")}
+    if which == "blob":
+        keys["blob"] = K.blob_key("", "msg", "00001.1")
+    else:
+        keys["home"] = K.record_key("", "1f0-0")
     stored = set(_stored(saver, "victim"))
     (write,) = (k for k in stored if k.startswith(K.checkpoint_prefix("", "1f0-1") + "!w!task1!"))
-    assert stored == {rec, blob, write}
-    return rec, blob, write
+    keys["write"] = write
+    assert stored == set(keys.values())
+    return keys
 
 
 def _replace(saver: KVCheckpointSaver, key: str, value: bytes) -> None:
@@ -200,7 +209,7 @@ def _reads(saver: KVCheckpointSaver) -> list[Any]:
     ]
 
 
-@pytest.mark.parametrize("which", ["record", "blob", "write"])
+@pytest.mark.parametrize("which", ["record", "home", "blob", "write"])
 @pytest.mark.parametrize(
     "damage",
     [
@@ -214,8 +223,7 @@ def _reads(saver: KVCheckpointSaver) -> list[Any]:
     ],
 )
 def test_corrupt_record_names_the_key(saver: KVCheckpointSaver, which: str, damage: Any) -> None:
-    keys = dict(zip(("record", "blob", "write"), _setup_victim(saver), strict=True))
-    key = keys[which]
+    key = _setup_victim(saver, which)[which]
     value = _stored(saver, "victim")[key]
     _replace(saver, key, damage(value))
     for read in _reads(saver):
@@ -225,10 +233,11 @@ def test_corrupt_record_names_the_key(saver: KVCheckpointSaver, which: str, dama
 
 
 @pytest.mark.heavy
-def test_flipped_bytes_never_silently_wrong(saver: KVCheckpointSaver) -> None:
+@pytest.mark.parametrize("layout", ["home", "blob"])
+def test_flipped_bytes_never_silently_wrong(saver: KVCheckpointSaver, layout: str) -> None:
     """Flip each byte of each stored record: either a CorruptRecordError naming the key or
     exactly the original data, never something else."""
-    _setup_victim(saver)
+    _setup_victim(saver, layout)
     original = saver.get_tuple(_conf("victim"))
     outcomes: dict[str, list[str]] = {}
     for key, value in _stored(saver, "victim").items():
@@ -258,10 +267,9 @@ def _future(value: bytes, framed: bool) -> bytes:
     return (b"\n".join(r.encode() for r in refs) + b"\n\n" + data) if framed else data
 
 
-@pytest.mark.parametrize("which", ["record", "blob", "write"])
+@pytest.mark.parametrize("which", ["record", "home", "blob", "write"])
 def test_newer_format_is_refused(saver: KVCheckpointSaver, which: str) -> None:
-    keys = dict(zip(("record", "blob", "write"), _setup_victim(saver), strict=True))
-    key = keys[which]
+    key = _setup_victim(saver, which)[which]
     _replace(saver, key, _future(_stored(saver, "victim")[key], framed=which != "blob"))
     for read in _reads(saver):
         with pytest.raises(UnsupportedFormatError) as e:

@@ -133,7 +133,8 @@ def test_interrupted_thread_resumes_on_destination(
 
 
 def _fill(saver: KVCheckpointSaver, thread_id: str, n: int) -> None:
-    """``n`` checkpoints, each with a changed channel (a blob) and two pending writes."""
+    """``n`` checkpoints, each with a changed channel (inline in its record) and two pending
+    writes (one value)."""
     cfg: dict[str, Any] = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
     cp = empty_checkpoint()
     version: str | None = None
@@ -161,7 +162,7 @@ def test_copy_1000_checkpoints_uses_batched_calls(
 ) -> None:
     with checkpoint_kv.from_url(url_sqlite) as src:
         _fill(src, "big", n)
-    keys = n * 3  # a record, one put_writes call (two writes, one value) and a blob each
+    keys = n * 2  # a record (with its new value) and one put_writes call (two writes) each
     dst_inner = open_store(str(request.getfixturevalue(f"url_{backend_name}")))
     dst_inner.setup()
     dst = CountingStore(dst_inner)
@@ -169,11 +170,11 @@ def test_copy_1000_checkpoints_uses_batched_calls(
     try:
         report = copy_threads(src_store, dst, ["big"])
         (tc,) = report.threads
-        assert (tc.checkpoints, tc.writes, tc.blobs) == (n, n, n)
+        assert (tc.checkpoints, tc.writes, tc.blobs) == (n, n, 0)
         assert tc.copied == keys and tc.verified
         # Writes: at most 500 ops each, never one per key.
         # (data first, records held back and written last)
-        batches = math.ceil(2 * n / 500) + math.ceil(n / 500)
+        batches = math.ceil(n / 500) + math.ceil(n / 500)
         assert dst.calls["write"] == report.write_calls == batches
         # Reads: one source page per 1,000 keys (+1 per family for the last short page),
         # one destination range probe per source page, one verification pass.
@@ -216,33 +217,33 @@ class FlakyStore(CountingStore):
 
 
 class LossyStore(CountingStore):
-    """Silently loses every blob put: verification must notice."""
+    """Silently loses every put_writes value: verification must notice."""
 
     def write(self, partition: str, ops: Sequence[Op]) -> None:
-        super().write(partition, [op for op in ops if not op.key.startswith("b!")])  # type: ignore[union-attr]
+        super().write(partition, [op for op in ops if "!w!" not in op.key])  # type: ignore[union-attr]
 
 
 def test_interrupted_copy_resumes_and_never_shows_half_checkpoints(url_sqlite: str) -> None:
     with checkpoint_kv.from_url(url_sqlite) as src:
-        _fill(src, "t", 400)  # 1,200 keys: 3 write batches of 400
+        _fill(src, "t", 400)  # 800 keys: 2 write batches of 200 (writes), then 2 (records)
         src_tuples = {
             t.config["configurable"]["checkpoint_id"]: t
             for t in src.list({"configurable": {"thread_id": "t"}})
         }
     inner = open_store("memory://")
-    flaky = FlakyStore(inner, fail_at=3)
+    flaky = FlakyStore(inner, fail_at=4)
     with pytest.raises(ConnectionError):
-        copy_threads(url_sqlite, flaky, ["t"], batch_size=400)
+        copy_threads(url_sqlite, flaky, ["t"], batch_size=200)
     with KVCheckpointSaver(inner) as partial:
         seen = list(partial.list({"configurable": {"thread_id": "t"}}))
-        # Blobs were written first: whatever checkpoint is visible is whole.
+        # Writes were copied first, records last: whatever checkpoint is visible is whole.
         for t in seen:
             want = src_tuples[t.config["configurable"]["checkpoint_id"]]
             assert t.checkpoint == want.checkpoint
         assert len(seen) < len(src_tuples)
     report = copy_threads(url_sqlite, inner, ["t"], batch_size=400)
     (tc,) = report.threads
-    assert tc.skipped > 0 and tc.copied + tc.skipped == 1200 and tc.verified
+    assert tc.skipped > 0 and tc.copied + tc.skipped == 800 and tc.verified
     with KVCheckpointSaver(inner) as done:
         assert len(list(done.list({"configurable": {"thread_id": "t"}}))) == 400
 

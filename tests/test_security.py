@@ -59,13 +59,16 @@ class _Boom:
         return (Path.touch, (Path(self.path),))
 
 
-@pytest.mark.parametrize("where", ["blob", "write", "checkpoint", "metadata"])
+@pytest.mark.parametrize("where", ["value", "blob", "write", "checkpoint", "metadata"])
 def test_planted_pickle_is_not_executed(
     saver: KVCheckpointSaver, tmp_path: Path, where: str
 ) -> None:
-    """A value with type tag "pickle" planted in the store is refused, never unpickled."""
+    """A value with type tag "pickle" planted in the store is refused, never unpickled:
+    a channel value in its record or in a blob of its own (shallow), a write, a checkpoint,
+    metadata."""
     marker = tmp_path / "pwned"
     payload = ("pickle", pickle.dumps(_Boom(str(marker))))
+    saver.shallow = where == "blob"
     cfg = _put(saver, "victim", {"msg": "hello"})
     saver.put_writes(cfg, [("msg", "pending")], "task1")
     part = K.partition("victim")
@@ -79,14 +82,13 @@ def test_planted_pickle_is_not_executed(
         stored = saver.store.get(part, [key])[key]
         refs = stored.split(b"\n\n", 1)[0].decode().split("\n")
         rec = R.decode_checkpoint(key, stored.split(b"\n\n", 1)[1])
-        rec = R.CheckpointRecord(
-            rec.thread_id,
-            rec.ns,
-            rec.checkpoint_id,
-            rec.parent_id,
-            payload if where == "checkpoint" else rec.checkpoint,
-            payload if where == "metadata" else rec.metadata,
+        rec = rec._replace(
+            checkpoint=payload if where == "checkpoint" else rec.checkpoint,
+            metadata=payload if where == "metadata" else rec.metadata,
         )
+        if where == "value":
+            assert rec.inline
+            rec = rec._replace(inline=tuple((ch, vc, payload) for ch, vc, _ in rec.inline))
         value = frame(refs, R.encode_checkpoint(rec))
     saver.store.write(part, [Put(key, value)])
     reads = [

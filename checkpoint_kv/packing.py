@@ -1,0 +1,150 @@
+"""Where a checkpoint's channel values live (storage format 2, "packed").
+
+A put writes ONE value: the checkpoint record carrying the values of the channels that changed
+in that step (``inline``). A channel that did not change is read from the record that wrote its
+current version, its *home*, named in the record (``homes``). So S3 and DynamoDB write one
+object / item per put (atomic there), and storage keeps one copy per channel version.
+Format-1 records and shallow savers keep one blob per value (``keys.blob_key``); a reader
+follows either, and a packed record whose channel has no known home refers to that blob key
+(exactly format 1's meaning).
+
+``Locator`` remembers where recent values live, by ``(thread, ns, channel, version)``, so a
+put finds the homes of its unchanged channels without a read in LangGraph's loop (a
+``get_tuple``, then ``put``s; also with ``durability="exit"``, whose parent was never stored).
+Only on a miss does a put read its parent's record. Our versions carry random bits
+(``KVCheckpointSaver.get_next_version``), so a version names one value across forks.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+
+from langgraph.checkpoint.base import ChannelVersions
+
+from checkpoint_kv import keys as K
+from checkpoint_kv import records as R
+from checkpoint_kv.drive import Get, Plan
+from checkpoint_kv.errors import CorruptRecordError
+from checkpoint_kv.port import split_refs
+
+__all__ = ["Locator", "home_refs", "locations", "value_at"]
+
+Loc = tuple[str, str]  # (version component, key of the record or blob that holds the value)
+
+
+def locations(key: str, rec: R.CheckpointRecord) -> dict[str, Loc]:
+    """channel -> where its value lives, as far as the record says (empty for format 1)."""
+    if rec.inline is None:
+        return {}
+    out = {ch: (vc, home) for ch, vc, home in rec.homes}
+    for ch, vc, _ in rec.inline:
+        out[ch] = (vc, key)
+    return out
+
+
+def home_refs(rec: R.CheckpointRecord, ns: str, versions: ChannelVersions) -> list[str]:
+    """The keys a record's values are read from, besides itself: its homes, and for format 1
+    (or a channel without a home) the blob keys. Sorted: the reference header's order."""
+    inline = {ch for ch, _, _ in rec.inline or ()}
+    homes = {ch: home for ch, _, home in rec.homes}
+    refs = {
+        homes.get(ch) or K.blob_key(ns, ch, v) for ch, v in versions.items() if ch not in inline
+    }
+    return sorted(refs)
+
+
+def value_at(key: str, raw: bytes, channel: str, vc: str) -> R.Typed | None:
+    """The value of ``channel`` at version component ``vc`` stored at ``key``: the inline value
+    of a packed record (None if it holds none), or a blob."""
+    if not K.is_record(key):
+        return R.decode_blob(key, raw)
+    try:
+        _, payload = split_refs(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorruptRecordError(f"corrupt record at key {key!r}: {e}") from e
+    for ch, v, typed in R.decode_checkpoint(key, payload).inline or ():
+        if ch == channel and v == vc:
+            return typed
+    return None
+
+
+class Locator:
+    """Where recently written or read values live: ``(thread, ns, channel, version) -> key``.
+    Least recently used entries go past ``max_items``; thread-safe."""
+
+    def __init__(self, max_items: int = 16384) -> None:
+        self.max_items = max_items
+        self._items: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def note(self, thread_id: str, ns: str, locs: Mapping[str, Loc]) -> None:
+        with self._lock:
+            for ch, (vc, key) in locs.items():
+                k = (thread_id, ns, ch, vc)
+                self._items[k] = key
+                self._items.move_to_end(k)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+
+    def find(self, thread_id: str, ns: str, wanted: Mapping[str, str]) -> dict[str, str]:
+        """channel -> home record for the ``wanted`` channel -> version component pairs known."""
+        out: dict[str, str] = {}
+        with self._lock:
+            for ch, vc in wanted.items():
+                key = self._items.get((thread_id, ns, ch, vc))
+                if key is not None:
+                    out[ch] = key
+        return out
+
+    def forget(self, thread_ids: Iterable[str]) -> None:
+        """Drop what is known of these threads (deleted, pruned: their records may be gone)."""
+        gone = set(thread_ids)
+        with self._lock:
+            for k in [k for k in self._items if k[0] in gone]:
+                del self._items[k]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def plan_homes(
+        self, part: str, thread_id: str, ns: str, parent_id: str | None, wanted: Mapping[str, str]
+    ) -> Plan[dict[str, str]]:
+        """The home record of each ``wanted`` channel (channel -> version component): from what
+        this process knows, else from the parent's record (one read). A channel left out has no
+        known home: the put refers to its blob key (format 1), as a put always did."""
+        found = self.find(thread_id, ns, wanted)
+        if len(found) == len(wanted) or parent_id is None:
+            return found
+        pkey = K.record_key(ns, parent_id)
+        got = yield Get(part, [pkey])
+        raw = got.get(pkey)
+        if raw is not None:
+            try:
+                _, payload = split_refs(raw)
+                locs = locations(pkey, R.decode_checkpoint(pkey, payload))
+            except (ValueError, UnicodeDecodeError, CorruptRecordError):
+                locs = {}  # a damaged parent: its children read as damaged too, naming keys
+            self.note(thread_id, ns, locs)
+            for ch, vc in wanted.items():
+                loc = locs.get(ch)
+                if ch not in found and loc is not None and loc[0] == vc:
+                    found[ch] = loc[1]
+        return found
+
+
+def where(
+    key: str, rec: R.CheckpointRecord, channel: str, version: object
+) -> tuple[str, str, R.Typed | None]:
+    """``(version component, key holding the value, the value if the record itself holds it)``
+    of ``channel`` at ``version`` in the record stored at ``key``."""
+    vc = K.version_component(version)  # type: ignore[arg-type]
+    for ch, v, typed in rec.inline or ():
+        if ch == channel and v == vc:
+            return vc, key, typed
+    for ch, _, home in rec.homes:
+        if ch == channel:
+            return vc, home, None
+    return vc, K.blob_key_vc(rec.ns, channel, vc), None
