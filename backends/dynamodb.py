@@ -11,8 +11,10 @@ Layout (single table, on-demand billing)::
 API calls per port call, and why:
 
 - ``write`` is ONE call. A batch that coalesces to a single item uses ``PutItem`` /
-  ``DeleteItem`` (half the write units of a transaction); anything larger is one
-  ``TransactWriteItems``, atomic, so a checkpoint and its blobs appear together. A transaction
+  ``DeleteItem`` (half the write units of a transaction): the saver's ``put`` (one record
+  carrying the step's new values) and ``put_writes`` are one item each. Anything larger is one
+  ``TransactWriteItems``, atomic (a subgraph's put, with its namespace index; a shallow put
+  with its deletes). A transaction
   may not name one item twice, so ops on the same key are first coalesced to their net effect
   (``Delete`` then ``Put`` = ``Put``...). A batch over a transaction's limits (100 actions,
   4 MB: copies, prunes, values of megabytes) is split at its commit barriers like
@@ -28,8 +30,10 @@ API calls per port call, and why:
   so the exclusive bound is exact; ``Limit`` = the items still needed, never a
   FilterExpression), following ``LastEvaluatedKey`` only while more items are needed (an item
   equal to ``end`` or an expired one costs a further page). ``follow=N`` adds one
-  ``BatchGetItem`` for the referenced keys (``UnprocessedKeys`` retried). Reads are strongly
-  consistent unless ``?consistent_read=false``. So the saver's ``get_tuple`` is 2 calls.
+  ``BatchGetItem`` for the referenced keys not among the items (``UnprocessedKeys`` retried).
+  Reads are strongly consistent unless ``?consistent_read=false``. So the saver's
+  ``get_tuple`` is one call when the records its values live in come in the page (the
+  usual case), else 2.
 - ``partitions`` is a paginated, projected ``Scan`` (admin path: ``list(None)``, CLI). Items of
   one partition are contiguous in a scan, so the cursor remembers the last partition it reported
   and a partition spanning two pages is reported once.

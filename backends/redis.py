@@ -202,12 +202,27 @@ return vals
 # (an index entry without its value: the thread is damaged). A followed reference that is
 # absent is left out: the saver names it (a record's promise, see DESIGN-NOTES).
 _LUA_SCAN_FN = """
-local function scan(start, stop, rev, limit, follow)
+local function scan(start, stop, rev, limit, follow, records)
   local keys
   if rev == '1' then
     keys = redis.call('ZREVRANGEBYLEX', Z, '(' .. stop, '[' .. start, 'LIMIT', 0, limit)
   else
     keys = redis.call('ZRANGEBYLEX', Z, '[' .. start, '(' .. stop, 'LIMIT', 0, limit)
+  end
+  records = tonumber(records or '0')
+  if records > 0 then  -- scan_records: stop before the (records + 1)-th checkpoint record
+    local seen = 0
+    for i = 1, #keys do
+      if string.sub(keys[i], -2) == '!~' then
+        seen = seen + 1
+        if seen > records then
+          local cut = {}
+          for j = 1, i - 1 do cut[j] = keys[j] end
+          keys = cut
+          break
+        end
+      end
+    end
   end
   local vals = hmget(keys)
   local items = {}
@@ -251,14 +266,14 @@ local function scan(start, stop, rev, limit, follow)
 end
 """
 
-# ARGV: start, end, reverse, limit, follow, ttl_on_read  ->  {items, refs}
+# ARGV: start, end, reverse, limit, follow, ttl_on_read, records  ->  {items, refs}
 _LUA_SCAN = (
     _LUA_COMMON
     + _LUA_SCAN_FN
     + """
 local bad = partial()
 if bad then return redis.error_reply(bad) end
-local result, err = scan(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+local result, err = scan(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[7])
 if not result then return redis.error_reply(err) end
 touch(tonumber(ARGV[6]))
 return result
@@ -402,9 +417,16 @@ def _decode_get(keys: Sequence[str], reply: Sequence[bytes | None]) -> dict[str,
 
 
 def _scan_args(
-    start: str, end: str, reverse: bool, limit: int | None, follow: int, ttl_on_read: int
+    start: str,
+    end: str,
+    reverse: bool,
+    limit: int | None,
+    follow: int,
+    ttl_on_read: int,
+    records: int = 0,
 ) -> list[Any]:
-    return [start, end, 1 if reverse else 0, -1 if limit is None else limit, follow, ttl_on_read]
+    lim = -1 if limit is None else limit
+    return [start, end, 1 if reverse else 0, lim, follow, ttl_on_read, records]
 
 
 def _scans_args(specs: Sequence[ScanSpec], ttl_on_read: int) -> list[Any]:
@@ -806,6 +828,14 @@ class RedisStore:
         args = _scan_args(start, end, reverse, limit, follow, self._read_ttl)
         return _decode_scan(self._eval(SCAN, partition, args))
 
+    def scan_records(
+        self, partition: str, start: str, end: str, limit: int | None, follow: int, records: int
+    ) -> ScanResult:
+        """A descending scan that stops before the ``records + 1``-th checkpoint record (see
+        the port): "the latest checkpoint" does not ship the older records' values."""
+        args = _scan_args(start, end, True, limit, follow, self._read_ttl, records)
+        return _decode_scan(self._eval(SCAN, partition, args))
+
     def scan_many(self, partition: str, specs: Sequence[ScanSpec]) -> list[ScanResult]:
         """Several scans of one thread in one round trip (one script call)."""
         return [
@@ -1011,6 +1041,12 @@ class AsyncRedisStore:
         follow: int = 0,
     ) -> ScanResult:
         args = _scan_args(start, end, reverse, limit, follow, self._read_ttl)
+        return _decode_scan(await self._eval(SCAN, partition, args))
+
+    async def scan_records(
+        self, partition: str, start: str, end: str, limit: int | None, follow: int, records: int
+    ) -> ScanResult:
+        args = _scan_args(start, end, True, limit, follow, self._read_ttl, records)
         return _decode_scan(await self._eval(SCAN, partition, args))
 
     async def scan_many(self, partition: str, specs: Sequence[ScanSpec]) -> list[ScanResult]:

@@ -34,11 +34,15 @@ a write key of ~375 bytes plus a 120-byte partition, so a prefix of up to ``MAX_
 keeps every object key under S3's 1,024-byte limit (checked on every write anyway).
 
 Values. LIST returns keys only, so a scan is LIST, then parallel GETs of the items, then
-parallel GETs of the followed references (``port.follow_refs``; only from a well-formed header:
-a damaged one is not turned into object keys, the saver reports the record, naming its key;
-keys no object can have read as absent): ``get_tuple`` is 3 sequential
-*waves* of requests, ``list(limit=10)`` 3. Requests of a wave run on a bounded thread pool
-(``max_workers``, also the HTTP connection pool size); ``waves`` counts sequential phases.
+parallel GETs of the followed references not among them (``port.follow_refs``; only from a
+well-formed header: a damaged one is not turned into object keys, the saver reports the
+record, naming its key; keys no object can have read as absent). "The latest checkpoint"
+(``scan_records``) GETs only the newest record of its page and its writes; the record holds
+the step's new values and copies of small unchanged ones. So ``get_tuple`` is one LIST and
+one GET (plus one per write object) in 2 sequential *waves*, a third only for a large value
+that lives in an older record, whatever the thread's length; ``list(limit=10)`` at most 3.
+Requests of a wave run on a bounded thread pool (``max_workers``, also the HTTP connection pool
+size); ``waves`` counts sequential phases.
 
 Cache. LIST returns each key's ETag, so values this process already read or wrote are served
 from a bounded in-memory cache when the ETag still matches (``cache_mb``, default 64; 0 turns
@@ -48,9 +52,10 @@ the chain back to its snapshot) then sends the GETs of new objects only; a cold 
 Lambda) pays the full count.
 
 Writes. ``write`` splits the batch at its commit barriers (``port.commit_groups``): requests of a
-group run in parallel, groups strictly in order, so ``put`` is 2 waves (blobs, then the record:
-a reader never sees a record before its blobs) and ``put_writes`` 1. Within a group the ops are
-resolved to one action per key first, so list order is honoured even in parallel.
+group run in parallel, groups strictly in order. A ``put`` is one object (the record carries
+the step's new values), a ``put_writes`` one; in a subgraph the namespace index goes first.
+Within a group the ops are resolved to one action per key first, so list order is honoured
+even in parallel.
 ``Put(if_absent=True)`` is a conditional PUT with ``If-None-Match: *``; 412 means "already
 there", which is the wanted outcome. For stores without conditional writes,
 ``conditional_writes=false`` falls back to HEAD then PUT: NOT atomic (two racing writers of the
@@ -577,10 +582,9 @@ class S3Store:
     def scan_records(
         self, partition: str, start: str, end: str, limit: int | None, follow: int, records: int
     ) -> ScanResult:
-        """A descending scan that GETs only the items through the ``records``-th record of the
-        LIST page (see ``port``): "the latest checkpoint" reads the newest record, its writes
-        and the record before it (most often what the newest reads its unchanged values
-        from), not the whole page."""
+        """A descending scan that GETs only the items before the ``records + 1``-th record of
+        the LIST page (see ``port``): "the latest checkpoint" reads the newest record and its
+        writes, not the whole page."""
         return self._scan(partition, start, end, True, limit, follow, records)
 
     def _scan(
@@ -598,12 +602,12 @@ class S3Store:
         if not reverse:
             listed.reverse()
             listed = listed if limit is None else listed[: max(limit, 0)]
-        if records:
+        if records:  # stop before the (records + 1)-th record
             seen = 0
             for i, (k, _) in enumerate(listed):
                 seen += _is_record(k)
-                if seen >= records:
-                    listed = listed[: i + 1]
+                if seen > records:
+                    listed = listed[:i]
                     break
         keys = [k for k, _ in listed]
         values = self._get_many(partition, keys, [etag for _, etag in listed])

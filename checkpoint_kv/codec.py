@@ -76,6 +76,7 @@ class Codec:
         homes = {ch: home for ch, _, home in rec.homes}
         values: dict[str, Any] = {}
         locs: dict[str, tuple[str, str]] = {}
+        found: dict[str, R.Typed] = {}
         for ch, ver in versions.items():
             vc = K.version_component(ver)
             typed = inline.get((ch, vc))
@@ -95,9 +96,10 @@ class Codec:
                         )
                     continue  # format 1 stored nothing for an empty channel
             locs[ch] = (vc, loc)
+            found[ch] = typed
             if typed[0] != EMPTY[0]:
                 values[ch] = self.loads(loc, typed)
-        self.locator.note(rec.thread_id, rec.ns, locs)
+        self.locator.note(rec.thread_id, rec.ns, locs, found)
         writes = pending.merge(g.writes)
         return CheckpointTuple(
             config=config or tconf(rec.thread_id, rec.ns, rec.checkpoint_id),

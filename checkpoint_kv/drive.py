@@ -28,8 +28,8 @@ class Scan(NamedTuple):
     reverse: bool = False
     limit: int | None = None
     follow: int = 0
-    # A descending scan whose caller needs only the items through the N-th record: sent to the
-    # store's optional ``scan_records`` (S3: fewer GETs), else a plain scan.
+    # A descending scan whose caller needs only the items before the (N + 1)-th record: sent
+    # to the store's optional ``scan_records`` (S3: fewer GETs), else a plain scan.
     records: int = 0
 
 

@@ -70,32 +70,50 @@ def value_at(key: str, raw: bytes, channel: str, vc: str) -> R.Typed | None:
     return None
 
 
+CARRY_MAX = 2048  # a value this small (serialized) is copied into the next records instead
+CARRY_TOTAL = 8192  # of being read from its home, up to this much per put
+
+
 class Locator:
-    """Where recently written or read values live: ``(thread, ns, channel, version) -> key``.
-    Least recently used entries go past ``max_items``; thread-safe."""
+    """Where recently written or read values live: ``(thread, ns, channel, version) -> (key,
+    the value if it is small)``. Least recently used entries go past ``max_items`` (small
+    values: at most ``max_items * CARRY_MAX`` bytes); thread-safe."""
 
     def __init__(self, max_items: int = 16384) -> None:
         self.max_items = max_items
-        self._items: OrderedDict[tuple[str, str, str, str], str] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str, str, str], tuple[str, R.Typed | None]]
+        self._items = OrderedDict()
         self._lock = threading.Lock()
 
-    def note(self, thread_id: str, ns: str, locs: Mapping[str, Loc]) -> None:
+    def note(
+        self,
+        thread_id: str,
+        ns: str,
+        locs: Mapping[str, Loc],
+        values: Mapping[str, R.Typed] | None = None,
+    ) -> None:
+        values = values or {}
         with self._lock:
             for ch, (vc, key) in locs.items():
                 k = (thread_id, ns, ch, vc)
-                self._items[k] = key
+                typed = values.get(ch)
+                small = typed if typed is not None and len(typed[1]) <= CARRY_MAX else None
+                self._items[k] = (key, small)
                 self._items.move_to_end(k)
             while len(self._items) > self.max_items:
                 self._items.popitem(last=False)
 
-    def find(self, thread_id: str, ns: str, wanted: Mapping[str, str]) -> dict[str, str]:
-        """channel -> home record for the ``wanted`` channel -> version component pairs known."""
-        out: dict[str, str] = {}
+    def find(
+        self, thread_id: str, ns: str, wanted: Mapping[str, str]
+    ) -> dict[str, tuple[str, R.Typed | None]]:
+        """channel -> (key holding it, the value if small) for the ``wanted`` channel ->
+        version component pairs known."""
+        out: dict[str, tuple[str, R.Typed | None]] = {}
         with self._lock:
             for ch, vc in wanted.items():
-                key = self._items.get((thread_id, ns, ch, vc))
-                if key is not None:
-                    out[ch] = key
+                entry = self._items.get((thread_id, ns, ch, vc))
+                if entry is not None:
+                    out[ch] = entry
         return out
 
     def forget(self, thread_ids: Iterable[str]) -> None:
@@ -111,10 +129,10 @@ class Locator:
 
     def plan_homes(
         self, part: str, thread_id: str, ns: str, parent_id: str | None, wanted: Mapping[str, str]
-    ) -> Plan[dict[str, str]]:
-        """The home record of each ``wanted`` channel (channel -> version component): from what
-        this process knows, else from the parent's record (one read). A channel left out has no
-        known home: the put refers to its blob key (format 1), as a put always did."""
+    ) -> Plan[dict[str, tuple[str, R.Typed | None]]]:
+        """Where each ``wanted`` channel's value lives (channel -> version component): from
+        what this process knows, else from the parent's record (one read). A channel left out
+        has no known home: the put refers to its blob key (format 1), as a put always did."""
         found = self.find(thread_id, ns, wanted)
         if len(found) == len(wanted) or parent_id is None:
             return found
@@ -124,14 +142,17 @@ class Locator:
         if raw is not None:
             try:
                 _, payload = split_refs(raw)
-                locs = locations(pkey, R.decode_checkpoint(pkey, payload))
+                rec = R.decode_checkpoint(pkey, payload)
             except (ValueError, UnicodeDecodeError, CorruptRecordError):
-                locs = {}  # a damaged parent: its children read as damaged too, naming keys
-            self.note(thread_id, ns, locs)
+                return found  # a damaged parent: its children read as damaged too, naming keys
+            locs = locations(pkey, rec)
+            inline = {ch: typed for ch, _, typed in rec.inline or ()}
+            self.note(thread_id, ns, locs, inline)
             for ch, vc in wanted.items():
                 loc = locs.get(ch)
                 if ch not in found and loc is not None and loc[0] == vc:
-                    found[ch] = loc[1]
+                    typed = inline.get(ch) if loc[1] == pkey else None
+                    found[ch] = (loc[1], typed if typed and len(typed[1]) <= CARRY_MAX else None)
         return found
 
 

@@ -26,9 +26,10 @@ Contract, in the words a backend author needs:
   in one round trip (a Redis pipeline); stores without it get them one by one (see
   ``drive.py``).
 - Optional fast path ``scan_records(partition, start, end, limit, follow, records)``: a
-  descending ``scan`` that may stop after the ``records``-th record key (a key ending in
-  ``!~``, a put's commit) among the items: the caller needs no item past it. For stores that
-  pay per value read (S3: one GET each); the others are sent a plain ``scan``.
+  descending ``scan`` that may stop before the ``records + 1``-th record key (a key ending in
+  ``!~``, a put's commit) among the items: the caller needs no item from there on. For stores
+  that pay per value shipped (S3: one GET each; Redis: the older records' values over the
+  wire); the others are sent a plain ``scan``.
 - ``drop(partition)`` removes a partition; ``partitions(cursor)`` pages through the partitions.
 - ``setup()`` creates what the backend needs (idempotent); ``close()`` releases connections.
 - Optional ``info() -> dict[str, Any]``: what the backend says about itself for

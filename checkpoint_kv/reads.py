@@ -57,10 +57,10 @@ def _latest(part: str, start: str, end: str) -> Plan[tuple[Group, dict[str, byte
     covered: set[str] = set()
     while True:
         follow = 0 if covered else 1
-        # Through the second record: the newest, its writes, and the one before it (where the
-        # newest most often reads its unchanged values; see packing.py).
+        # The newest record and its writes: a store may stop at the next record (records=1),
+        # so a short page means the newest checkpoint is whole, not that the range ended.
         res: ScanResult = yield Scan(
-            part, start, end, reverse=True, limit=limit, follow=follow, records=2
+            part, start, end, reverse=True, limit=limit, follow=follow, records=1
         )
         items += res.items
         blobs.update(res.refs)

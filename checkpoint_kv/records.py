@@ -393,6 +393,12 @@ def decode_blob(key: str, data: bytes) -> Typed:
     return _memoized("b", key, data, _decode_blob)
 
 
+def remember_checkpoint(key: str, data: bytes, value: CheckpointRecord) -> None:
+    """Note a record just sealed (``data == encode_checkpoint(value)``): the next invoke's
+    ``get_tuple`` reads it back without decoding it (it carries the step's values)."""
+    MEMO.put("c", key, data, value)
+
+
 def remember_blob(key: str, data: bytes, value: Typed) -> None:
     """Note a blob just sealed (``data == encode_blob(value)``): reading it back is free."""
     MEMO.put("b", key, data, value)

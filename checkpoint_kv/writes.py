@@ -1,10 +1,10 @@
-"""The write plans: ``put`` and ``put_writes``, each one port ``write`` call.
+"""The write plans: ``put`` and ``put_writes``, each one port ``write`` call of one value.
 
-``put`` writes the step's new channel blobs, the namespace index (subgraphs) and the checkpoint
-record last, as the commit: a backend that cannot write the batch atomically lands the blobs
-before the record, so no reader sees a record whose values are missing. ``put_writes`` stores
-one value per call (every write of the call together), so a cut-short call leaves nothing half
-written. See docs/ARCHITECTURE.md for the key layout.
+``put`` writes the checkpoint record carrying the step's new values and copies of small
+unchanged ones; larger unchanged values are named by their home record (see ``packing``). A
+shallow saver writes format 1 instead: the new values as blobs, then the record as the
+commit. ``put_writes`` stores one value per call (every write of the call together), so a
+cut-short call leaves nothing half written. See docs/ARCHITECTURE.md for the key layout.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from checkpoint_kv import records as R
 from checkpoint_kv.codec import EMPTY, Codec
 from checkpoint_kv.drive import Get, Plan, Write
 from checkpoint_kv.groups import blob_keys, ids, tconf
-from checkpoint_kv.packing import home_refs, locations, value_at
+from checkpoint_kv.packing import CARRY_TOTAL, home_refs, locations, value_at
 from checkpoint_kv.port import NO_REFS, DeleteRange, Op, Put, frame
 
 __all__ = ["plan_put", "plan_put_writes"]
@@ -81,7 +81,7 @@ def plan_put(
     )
     versions: ChannelVersions = cp.get("channel_versions", {})
     wanted = {ch: K.version_component(v) for ch, v in versions.items() if ch not in new_versions}
-    homes: dict[str, str] = {}
+    homes: dict[str, tuple[str, R.Typed | None]] = {}
     if wanted:
         homes = yield from codec.locator.plan_homes(part, thread_id, ns, parent_id, wanted)
     key = K.record_key(ns, cid)
@@ -96,18 +96,42 @@ def plan_put(
             ch: (K.version_component(v), r)
             for (ch, v), r in zip(versions.items(), refs, strict=True)
         }
+        noted = new
     else:
-        inline = tuple((ch, K.version_component(v), new[ch]) for ch, v in new_versions.items())
-        packed = tuple((ch, wanted[ch], h) for ch, h in homes.items() if K.is_record(h))
-        record = record._replace(inline=inline, homes=packed)
+        record = _pack(record, new_versions, new, homes, wanted)
         refs = home_refs(record, ns, versions)
         locs = locations(key, record)
-    ops.append(Put(key, frame(refs or [NO_REFS], R.encode_checkpoint(record)), commit=True))
+        noted = {ch: typed for ch, _, typed in record.inline or ()}
+    payload = R.encode_checkpoint(record)
+    R.remember_checkpoint(key, payload, record)
+    ops.append(Put(key, frame(refs or [NO_REFS], payload), commit=True))
     if shallow and not (metadata or {}).get("counters_since_delta_snapshot"):
         ops += _shallow_cleanup(ns, cid, versions if _snapshots(values) else new_versions)
     yield Write(part, ops)
-    codec.locator.note(thread_id, ns, locs)
+    codec.locator.note(thread_id, ns, locs, noted)
     return tconf(thread_id, ns, cid)
+
+
+def _pack(
+    record: R.CheckpointRecord,
+    new_versions: ChannelVersions,
+    new: dict[str, R.Typed],
+    homes: dict[str, tuple[str, R.Typed | None]],
+    wanted: dict[str, str],
+) -> R.CheckpointRecord:
+    """The record with the step's new values inline, and for each unchanged channel its home
+    record, or a copy of its value when small (then a reader needs no other record: the
+    latest checkpoint of a chat is most often one value)."""
+    inline = [(ch, K.version_component(v), new[ch]) for ch, v in new_versions.items()]
+    packed = []
+    budget = CARRY_TOTAL
+    for ch, (home, small) in homes.items():
+        if small is not None and len(small[1]) <= budget:
+            inline.append((ch, wanted[ch], small))
+            budget -= len(small[1])
+        elif K.is_record(home):
+            packed.append((ch, wanted[ch], home))
+    return record._replace(inline=tuple(inline), homes=tuple(packed))
 
 
 def _as_blobs(
@@ -115,7 +139,7 @@ def _as_blobs(
     ns: str,
     new_versions: ChannelVersions,
     new: dict[str, R.Typed],
-    homes: dict[str, str],
+    homes: dict[str, tuple[str, R.Typed | None]],
     wanted: dict[str, str],
 ) -> Plan[list[Op]]:
     """A shallow put's values as blobs of their own (format 1): the step's new values, and the
@@ -126,13 +150,14 @@ def _as_blobs(
         bkey, raw = K.blob_key(ns, ch, ver), R.encode_blob(new[ch])
         R.remember_blob(bkey, raw, new[ch])
         ops.append(Put(bkey, raw))
-    packed = {ch: h for ch, h in homes.items() if K.is_record(h)}
-    if packed:
-        got = yield Get(part, sorted(set(packed.values())))
-        for ch, h in packed.items():
-            typed = value_at(h, got[h], ch, wanted[ch]) if h in got else None
-            if typed is not None:
-                ops.append(Put(K.blob_key_vc(ns, ch, wanted[ch]), R.encode_blob(typed)))
+    packed = {ch: h for ch, (h, _) in homes.items() if K.is_record(h)}
+    known = {ch: homes[ch][1] for ch in packed if homes[ch][1] is not None}
+    unknown = sorted({h for ch, h in packed.items() if ch not in known})
+    got = (yield Get(part, unknown)) if unknown else {}
+    for ch, h in packed.items():
+        typed = known.get(ch) or (value_at(h, got[h], ch, wanted[ch]) if h in got else None)
+        if typed is not None:
+            ops.append(Put(K.blob_key_vc(ns, ch, wanted[ch]), R.encode_blob(typed)))
     return ops
 
 

@@ -97,3 +97,12 @@ def saver(url: str) -> Iterator[KVCheckpointSaver]:
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture
+def no_carry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No value is small enough to be copied into later records (``packing.CARRY_MAX = -1``):
+    a checkpoint reads its unchanged values from the records that wrote them (their homes)."""
+    from checkpoint_kv import packing
+
+    monkeypatch.setattr(packing, "CARRY_MAX", -1)

@@ -107,7 +107,7 @@ def _victim(saver: KVCheckpointSaver) -> tuple[Any, str]:
     return graph, refs[0]
 
 
-def test_missing_value_raises_naming_the_key(saver: KVCheckpointSaver) -> None:
+def test_missing_value_raises_naming_the_key(saver: KVCheckpointSaver, no_carry: None) -> None:
     graph, key = _victim(saver)
     saver.store.write(K.partition("v"), [Delete(key)])
     with pytest.raises(CorruptRecordError, match=key.replace("!", ".")):

@@ -222,7 +222,9 @@ def _reads(saver: KVCheckpointSaver) -> list[Any]:
         pytest.param(lambda v: b"\n\n" + cbor2.dumps({"f": 1, "k": "c"}), id="fields-missing"),
     ],
 )
-def test_corrupt_record_names_the_key(saver: KVCheckpointSaver, which: str, damage: Any) -> None:
+def test_corrupt_record_names_the_key(
+    saver: KVCheckpointSaver, which: str, damage: Any, no_carry: None
+) -> None:
     key = _setup_victim(saver, which)[which]
     value = _stored(saver, "victim")[key]
     _replace(saver, key, damage(value))
@@ -234,7 +236,9 @@ def test_corrupt_record_names_the_key(saver: KVCheckpointSaver, which: str, dama
 
 @pytest.mark.heavy
 @pytest.mark.parametrize("layout", ["home", "blob"])
-def test_flipped_bytes_never_silently_wrong(saver: KVCheckpointSaver, layout: str) -> None:
+def test_flipped_bytes_never_silently_wrong(
+    saver: KVCheckpointSaver, layout: str, no_carry: None
+) -> None:
     """Flip each byte of each stored record: either a CorruptRecordError naming the key or
     exactly the original data, never something else."""
     _setup_victim(saver, layout)
@@ -268,7 +272,7 @@ def _future(value: bytes, framed: bool) -> bytes:
 
 
 @pytest.mark.parametrize("which", ["record", "home", "blob", "write"])
-def test_newer_format_is_refused(saver: KVCheckpointSaver, which: str) -> None:
+def test_newer_format_is_refused(saver: KVCheckpointSaver, which: str, no_carry: None) -> None:
     key = _setup_victim(saver, which)[which]
     _replace(saver, key, _future(_stored(saver, "victim")[key], framed=which != "blob"))
     for read in _reads(saver):

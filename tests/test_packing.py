@@ -33,10 +33,13 @@ class Delta(TypedDict, total=False):
     notes: str
 
 
+NOTES = "first " * 500  # too large to be copied into later records: read from its home
+
+
 def _graph(saver: Any, schema: Any) -> Any:
     b = StateGraph(schema)
     b.add_node("bot", lambda s: {"messages": [f"bot:{len(s['messages'])}"]})
-    b.add_node("note", lambda s: {} if s.get("notes") else {"notes": "first " * 50})
+    b.add_node("note", lambda s: {} if s.get("notes") else {"notes": NOTES})
     b.add_edge(START, "bot")
     b.add_edge("bot", "note")
     b.add_edge("note", END)
@@ -132,7 +135,7 @@ def test_a_put_is_one_value_and_homes_are_records(saver: KVCheckpointSaver) -> N
     puts = [b for b in ops if any(K.is_record(op.key) for op in b)]
     assert puts and all(len(b) == 1 and isinstance(b[0], Put) and b[0].commit for b in puts)
     latest = counted.get_tuple(_cfg("one"))
-    assert latest is not None and latest.checkpoint["channel_values"]["notes"] == "first " * 50
+    assert latest is not None and latest.checkpoint["channel_values"]["notes"] == NOTES
     recs = _records(saver, "one")
     newest = recs[max(recs)]
     assert newest.homes and all(K.is_record(h) for _, _, h in newest.homes)
@@ -158,3 +161,22 @@ def test_cold_put_reads_its_parent_once(saver: KVCheckpointSaver) -> None:
     assert dict(store.calls) == {"write": 1}
     t = KVCheckpointSaver(saver.store, serde=saver.serde).get_tuple(_cfg("c"))
     assert t is not None and t.checkpoint["channel_values"] == {"a": "A", "b": "B2"}
+
+
+def test_small_unchanged_values_are_copied_large_ones_homed(saver: KVCheckpointSaver) -> None:
+    """A record holds copies of its small unchanged values (so "the latest checkpoint" is one
+    value to read) and names the home of the large ones (stored once)."""
+    va, vb, vc = (saver.get_next_version(None) for _ in range(3))
+    cp = empty_checkpoint()
+    cp["id"] = "1f0-a"
+    cp["channel_versions"] = {"small": va, "large": vb}
+    cp["channel_values"] = {"small": "s", "large": "L" * 5000}
+    cfg = saver.put(_cfg("s"), cp, {}, {"small": va, "large": vb})
+    child = {**cp, "id": "1f0-b", "channel_versions": {"small": va, "large": vb, "new": vc}}
+    child["channel_values"] = {**cp["channel_values"], "new": 1}
+    saver.put(cfg, child, {}, {"new": vc})
+    rec = _records(saver, "s")[K.record_key("", "1f0-b")]
+    assert {ch for ch, _, _ in rec.inline or ()} == {"small", "new"}
+    assert [(ch, h) for ch, _, h in rec.homes] == [("large", K.record_key("", "1f0-a"))]
+    t = KVCheckpointSaver(saver.store, serde=saver.serde).get_tuple(_cfg("s"))
+    assert t is not None and t.checkpoint["channel_values"] == child["channel_values"]

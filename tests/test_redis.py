@@ -39,7 +39,7 @@ from checkpoint_kv import (
 )
 from checkpoint_kv import keys as K
 from checkpoint_kv.errors import BackendError
-from checkpoint_kv.port import Put, split_refs
+from checkpoint_kv.port import Put
 from tests.fixtures_redis import (
     RedisClusterProcs,
     RedisProc,
@@ -849,9 +849,8 @@ def _damaged_thread(url: str, damage: str) -> tuple[KVCheckpointSaver, Any, str,
     client = saver.store.client  # type: ignore[attr-defined]
     z, h = f"{prefix}:{{victim}}:z", f"{prefix}:{{victim}}:h"
     members = [m.decode() for m in client.zrange(z, 0, -1)]
-    # The record the latest checkpoint reads a value from (its home, see checkpoint_kv.packing)
-    latest = max(m for m in members if m.endswith("!~") and m.startswith("c!"))
-    blob = split_refs(client.hget(h, latest))[0][0]
+    # The oldest record: one the latest checkpoint does not read (damage anywhere counts)
+    blob = min(m for m in members if m.endswith("!~") and m.startswith("c!"))
     if damage == "hash":
         client.delete(h)
     elif damage == "index":

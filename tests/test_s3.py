@@ -217,8 +217,9 @@ def test_get_tuple_latest_and_by_id_two_waves_one_list(
     assert tup is not None and tup.checkpoint["id"] == last["configurable"]["checkpoint_id"]
     assert tup.checkpoint["channel_values"]["step"] == 5
     assert len(tup.pending_writes or []) == 2
-    # the record, its write, and the record before it (where unchanged values usually live)
-    assert calls.ops == {"ListObjectsV2": 1, "GetObject": 3}
+    # the record (with the values of its step) and its write: the page's older items are not
+    # fetched (scan_records)
+    assert calls.ops == {"ListObjectsV2": 1, "GetObject": 2}
     assert calls.waves == 2
     calls.reset()
     assert tup.parent_config is not None
@@ -281,7 +282,7 @@ def test_latest_costs_the_same_on_500_checkpoints_as_on_5(
         tup = saver.get_tuple(cfg(thread))
         assert tup is not None and tup.checkpoint["channel_values"]["step"] == 499
         counts[thread] = (calls.ops["ListObjectsV2"], calls.ops["GetObject"], calls.waves)
-    assert counts["big"] == counts["small"] == (1, 2, 2)
+    assert counts["big"] == counts["small"] == (1, 1, 2)
     calls.reset()
     assert len(list(saver.list(cfg("big"), limit=10))) == 10
     assert calls.ops["ListObjectsV2"] == 1 and calls.waves <= 3

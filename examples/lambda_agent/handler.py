@@ -10,8 +10,9 @@ connection pool). The client is the application's own (its credentials, retry an
 Config, X-Ray/OpenTelemetry instrumentation): the saver sends every call through it and never
 closes it. ``CHECKPOINT_KV_URL`` then carries only the store's options (``ttl``, ``prefix``).
 
-Per invocation the checkpointer makes: 2 API calls to load the thread (Query + BatchGetItem;
-1 on a new thread) and 1 per checkpoint and per task's writes (TransactWriteItems or PutItem).
+Per invocation the checkpointer makes: 1 API call to load the thread (one Query: the latest
+checkpoint, its writes and the records its unchanged values live in) and 1 PutItem per
+checkpoint and per task's writes.
 """
 
 from __future__ import annotations
