@@ -123,8 +123,11 @@ class Lister:
     def _read_page(self, p: _Pager) -> Plan[None]:
         want = self.remaining[0]
         follow = 0 if not self.follow else min(want, p.page) if want is not None else p.page
+        # Without a filter every checkpoint read is listed: no more than ``want`` are needed,
+        # so a store may stop before the next record (a short page then ends this pager).
+        records = want if want is not None and self.follow and not self.shallow else 0
         res: ScanResult = yield Scan(
-            self.part, p.start, p.end, reverse=True, limit=p.page, follow=follow
+            self.part, p.start, p.end, reverse=True, limit=p.page, follow=follow, records=records
         )
         p.opened = True
         p.exhausted = len(res.items) < p.page
