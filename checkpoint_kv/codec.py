@@ -15,12 +15,11 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointTuple
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from checkpoint_kv import keys as K
 from checkpoint_kv import pending
 from checkpoint_kv import records as R
 from checkpoint_kv.errors import CorruptRecordError, SerializationError
 from checkpoint_kv.groups import Group, always_stored, tconf
-from checkpoint_kv.packing import Locator, home_refs, value_at
+from checkpoint_kv.packing import Locator, home_refs, value_at, where
 
 __all__ = ["EMPTY", "Codec"]
 
@@ -72,17 +71,12 @@ class Codec:
         if sorted(g.refs) != home_refs(rec, rec.ns, versions):
             # The reference header sits outside the checksum: it must agree with the record.
             raise CorruptRecordError(f"corrupt record at key {g.key!r}: reference header mismatch")
-        inline = {(ch, vc): typed for ch, vc, typed in rec.inline or ()}
-        homes = {ch: home for ch, _, home in rec.homes}
         values: dict[str, Any] = {}
         locs: dict[str, tuple[str, str]] = {}
         found: dict[str, R.Typed] = {}
         for ch, ver in versions.items():
-            vc = K.version_component(ver)
-            typed = inline.get((ch, vc))
-            loc = g.key
+            vc, loc, typed = where(g.key, rec, ch, ver)
             if typed is None:
-                loc = homes.get(ch) or K.blob_key_vc(rec.ns, ch, vc)
                 raw = blobs.get(loc)
                 typed = None if raw is None else value_at(loc, raw, ch, vc)
                 if typed is None:

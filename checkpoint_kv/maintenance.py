@@ -159,22 +159,23 @@ def _keep(codec: Codec, part: str, gs: list[Group]) -> Plan[list[Group]]:
     while chain[-1].record.parent_id in by_id:
         chain.append(by_id[chain[-1].record.parent_id])
     held = {g.key: g.value for g in gs}
-    wanted: dict[tuple[str, str], R.Typed | str] = {}  # (record, channel) -> value or key
-    for g in chain:
-        for ch, v in codec.versions(g).items():
-            if ch in need:
-                _, loc, typed = where(g.key, g.record, ch, v)
-                wanted[(g.key, ch)] = typed if typed is not None else loc
-    keys = sorted({w for w in wanted.values() if isinstance(w, str) and w not in held})
+    # (record, channel) -> (version component, key holding the value, the value if in hand)
+    wanted = {
+        (g.key, ch): where(g.key, g.record, ch, v)
+        for g in chain
+        for ch, v in codec.versions(g).items()
+        if ch in need
+    }
+    keys = sorted({loc for _, loc, typed in wanted.values() if typed is None} - held.keys())
     found = {**held, **((yield Get(part, keys)) if keys else {})}
 
     def seed(g: Group, ch: str) -> bool:
-        w = wanted.get((g.key, ch))
-        if isinstance(w, str):
-            raw = found.get(w)
-            vc = K.version_component(codec.versions(g)[ch])
-            w = None if raw is None else value_at(w, raw, ch, vc)
-        return w is not None and w[0] != EMPTY[0]
+        if (g.key, ch) not in wanted:
+            return False
+        vc, loc, typed = wanted[(g.key, ch)]
+        if typed is None and loc in found:
+            typed = value_at(loc, found[loc], ch, vc)
+        return typed is not None and typed[0] != EMPTY[0]
 
     kept: list[Group] = []
     for g in chain:

@@ -50,6 +50,13 @@ def _cfg(thread: str) -> Any:
     return {"configurable": {"thread_id": thread}}
 
 
+def _turns(graphs: tuple[Any, ...], turns: range, thread: str, **kw: Any) -> None:
+    """The same chat turns on every graph (ours and the InMemorySaver model)."""
+    for turn in turns:
+        for g in graphs:
+            g.invoke({"messages": [f"user:{turn}"]}, _cfg(thread), **kw)
+
+
 def _records(saver: KVCheckpointSaver, thread: str) -> dict[str, R.CheckpointRecord]:
     items = saver.store.scan(K.partition(thread), *K.ALL_CHECKPOINTS).items
     return {k: R.decode_checkpoint(k, split_refs(v)[1]) for k, v in items if K.is_record(k)}
@@ -70,15 +77,11 @@ def test_format1_thread_goes_on_packed(saver: KVCheckpointSaver, schema: Any) ->
     model = _graph(InMemorySaver(), schema)
     ours = _graph(saver, schema)
     saver.shallow = True  # writes format 1: every value a blob of its own
-    for turn in range(4):
-        for g in (ours, model):
-            g.invoke({"messages": [f"user:{turn}"]}, _cfg("t"))
+    _turns((ours, model), range(4), "t")
     assert all(r.inline is None for r in _records(saver, "t").values())
     _same_as_model(saver, model, "t", schema)
     saver.shallow = False
-    for turn in range(4, 9):
-        for g in (ours, model):
-            g.invoke({"messages": [f"user:{turn}"]}, _cfg("t"))
+    _turns((ours, model), range(4, 9), "t")
     recs = _records(saver, "t")
     assert any(r.inline is None for r in recs.values())
     assert any(r.inline is not None for r in recs.values())
@@ -94,15 +97,11 @@ def test_packed_thread_goes_on_shallow(saver: KVCheckpointSaver, schema: Any) ->
     """A shallow saver deletes older records: values it would read from them become blobs."""
     model = _graph(InMemorySaver(), schema)
     ours = _graph(saver, schema)
-    for turn in range(4):
-        for g in (ours, model):
-            g.invoke({"messages": [f"user:{turn}"]}, _cfg("t"))
+    _turns((ours, model), range(4), "t")
     _same_as_model(saver, model, "t", schema)
     shallow = KVCheckpointSaver(saver.store, serde=saver.serde, shallow=True)
     ours = _graph(shallow, schema)
-    for turn in range(4, 9):
-        for g in (ours, model):
-            g.invoke({"messages": [f"user:{turn}"]}, _cfg("t"))
+    _turns((ours, model), range(4, 9), "t")
     _same_as_model(shallow, model, "t", schema)
 
 
@@ -111,9 +110,7 @@ def test_durability_exit_read_cold(saver: KVCheckpointSaver, schema: Any) -> Non
     """With durability="exit" a put's parent was never stored: its homes still resolve."""
     model = _graph(InMemorySaver(), schema)
     ours = _graph(saver, schema)
-    for turn in range(7):
-        for g in (ours, model):
-            g.invoke({"messages": [f"user:{turn}"]}, _cfg("x"), durability="exit")
+    _turns((ours, model), range(7), "x", durability="exit")
     _same_as_model(saver, model, "x", schema)
 
 
