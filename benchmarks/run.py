@@ -340,28 +340,36 @@ def venv_python(name: str | None) -> tuple[str | None, str | None]:
 # --- measuring ------------------------------------------------------------------------------
 
 
+def _importtime(python: str, stmt: str, env: dict[str, str]) -> dict[str, tuple[int, int]] | None:
+    """One fresh interpreter's ``-X importtime``: module -> (self us, cumulative us); top-level
+    modules keep their indentation-free name, nested ones are prefixed with a space."""
+    r = subprocess.run(
+        [python, "-X", "importtime", "-c", stmt],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    if r.returncode != 0:
+        return None
+    out: dict[str, tuple[int, int]] = {}
+    for line in r.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        own, cum, name = line[len("import time:") :].split("|", 2)
+        top = name.startswith(" ") and not name.startswith("  ")
+        out[(name.strip() if top else " " + name.strip())] = (int(own), int(cum))
+    return out
+
+
 def import_time_ms(python: str, stmt: str, repeat: int, env: dict[str, str]) -> float | None:
     """Median over ``repeat`` fresh interpreters of the top-level cumulative import times."""
     runs = []
     for _ in range(repeat):
-        r = subprocess.run(
-            [python, "-X", "importtime", "-c", stmt],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
-        if r.returncode != 0:
+        mods = _importtime(python, stmt, env)
+        if mods is None:
             return None
-        total = 0
-        for line in r.stderr.splitlines():
-            if not line.startswith("import time:") or "cumulative" in line:
-                continue
-            _, cum, name = line[len("import time:") :].split("|", 2)
-            if not name.startswith(" ") or name.startswith("  "):
-                continue  # only top-level imports: their cumulative times cover the rest
-            total += int(cum)
-        runs.append(total / 1000)
+        runs.append(sum(cum for name, (_, cum) in mods.items() if not name.startswith(" ")) / 1000)
     return statistics.median(runs)
 
 
@@ -374,20 +382,39 @@ COLD_START = {
 
 
 def cold_start(repeat: int) -> dict[str, Any]:
-    """Median ``-X importtime`` total of each statement over ``repeat`` alternating runs."""
+    """Median ``-X importtime`` total of each statement over ``repeat`` alternating runs, and
+    the median time spent in the modules only ``import checkpoint_kv`` loads (``added_ms``):
+    the two totals are ~0.5 s each and swing by tens of ms between runs, the added modules'
+    own times do not."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    # As installed: pip compiles every package to bytecode, ours included. A source checkout
+    # under PYTHONDONTWRITEBYTECODE would compile our modules at every start and theirs not, so
+    # both statements get one bytecode cache, warmed once before timing.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="ckv-pyc-")
+    for stmt in COLD_START.values():
+        subprocess.run([sys.executable, "-c", stmt], env=env, capture_output=True, timeout=120)
     runs: dict[str, list[float]] = {k: [] for k in COLD_START}
+    added: list[float] = []
     for _ in range(repeat):
-        for key, stmt in COLD_START.items():
-            ms = import_time_ms(sys.executable, stmt, 1, env)
-            if ms is not None:
-                runs[key].append(ms)
+        got = {k: _importtime(sys.executable, stmt, env) for k, stmt in COLD_START.items()}
+        for key, mods in got.items():
+            if mods is not None:
+                top = sum(cum for name, (_, cum) in mods.items() if not name.startswith(" "))
+                runs[key].append(top / 1000)
+        base, ours = got["base"], got["checkpoint_kv"]
+        if base is not None and ours is not None:
+            seen = {name.strip() for name in base}
+            extra = [own for name, (own, _) in ours.items() if name.strip() not in seen]
+            added.append(sum(extra) / 1000)
     out: dict[str, Any] = {"repeat": repeat, "statements": COLD_START, "runs_ms": runs}
     for key, xs in runs.items():
         out[key + "_ms"] = statistics.median(xs) if xs else None
     if out["base_ms"] is not None and out["checkpoint_kv_ms"] is not None:
         out["overhead_ms"] = out["checkpoint_kv_ms"] - out["base_ms"]
+    out["added_ms"] = statistics.median(added) if added else None
+    out["added_runs_ms"] = added
     return out
 
 

@@ -35,7 +35,6 @@ from checkpoint_kv.codec import Codec
 from checkpoint_kv.delta import plan_delta
 from checkpoint_kv.drive import arun, astream, run, stream
 from checkpoint_kv.errors import redact
-from checkpoint_kv.maintenance import plan_copy_thread, plan_delete_for_runs, plan_prune
 from checkpoint_kv.packing import Locator
 from checkpoint_kv.port import AsyncKVStore, KVStore
 from checkpoint_kv.reads import plan_get_tuple, plan_list
@@ -170,12 +169,16 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         self.store.drop(K.partition(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        from checkpoint_kv.maintenance import plan_delete_for_runs  # lazy: keeps the import cheap
+
         try:
             run(self.store, plan_delete_for_runs(self._codec, run_ids))
         finally:  # records may be gone or rewritten
             self._locator.clear()
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        from checkpoint_kv.maintenance import plan_copy_thread  # lazy: keeps the import cheap
+
         run(self.store, plan_copy_thread(source_thread_id, target_thread_id))
 
     def prune(
@@ -185,6 +188,8 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         strategy: str = "keep_latest",
         skip_corrupt: bool = False,
     ) -> None:
+        from checkpoint_kv.maintenance import plan_prune  # lazy: keeps the import cheap
+
         try:
             run(self.store, plan_prune(self._codec, thread_ids, strategy, skip_corrupt))
         finally:  # records may be gone or rewritten
@@ -239,12 +244,16 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         await self.astore.drop(K.partition(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        from checkpoint_kv.maintenance import plan_delete_for_runs  # lazy: keeps the import cheap
+
         try:
             await arun(self.astore, plan_delete_for_runs(self._codec, run_ids))
         finally:  # records may be gone or rewritten
             self._locator.clear()
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        from checkpoint_kv.maintenance import plan_copy_thread  # lazy: keeps the import cheap
+
         await arun(self.astore, plan_copy_thread(source_thread_id, target_thread_id))
 
     async def aprune(
@@ -254,6 +263,8 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         strategy: str = "keep_latest",
         skip_corrupt: bool = False,
     ) -> None:
+        from checkpoint_kv.maintenance import plan_prune  # lazy: keeps the import cheap
+
         try:
             await arun(self.astore, plan_prune(self._codec, thread_ids, strategy, skip_corrupt))
         finally:  # records may be gone or rewritten
