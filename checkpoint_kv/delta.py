@@ -176,16 +176,23 @@ def _walk(
     """Ancestors of ``target`` nearest first, until every channel has its seed or the root.
     Returns the chain, the id of a parent not in ``groups`` (None if the walk ended), and the
     keys (channel -> blob or home record) the walk must read before it can go on."""
-    by_id = {g.record.checkpoint_id: g for g in groups}
+    # By key, not by decoded id: only the records on the chain get decoded (a scan holds
+    # about twice as many), each checked to be the one its key names.
+    by_key = {g.key: g for g in groups}
     held = {g.key: g.value for g in groups}
     chain: list[Group] = []
     pid = target.record.parent_id
     remaining = set(channels)
     unknown: dict[str, str] = {}
     while pid is not None and remaining:
-        g = by_id.get(pid)
+        g = by_key.get(K.record_key(ns, pid))
         if g is None:
             return chain, pid, unknown
+        if g.record.checkpoint_id != pid:
+            raise CorruptRecordError(
+                f"the record at key {g.key!r} holds checkpoint {g.record.checkpoint_id!r}, "
+                f"not {pid!r}"
+            )
         chain.append(g)
         here = versions(g)
         for ch in list(remaining):
