@@ -22,7 +22,6 @@ from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
 from checkpoint_kv.drive import OnTarget, Plan, Scan, Write
 from checkpoint_kv.errors import CorruptRecordError
-from checkpoint_kv.groups import split
 from checkpoint_kv.port import NO_REFS, Op, Put, ScanResult, frame
 
 __all__ = ["PAGE", "CopyJob", "families", "plan_copy"]
@@ -81,8 +80,7 @@ def _batches(ops: Sequence[Op], max_ops: int, max_bytes: int) -> Iterator[list[O
 def _record(job: CopyJob, key: str, value: bytes) -> bytes | None:
     """The record as the destination gets it, or None (and noted) when it is damaged."""
     try:
-        refs, payload = split(key, value)
-        r = R.decode_checkpoint(key, payload)
+        refs, r = R.decode_stored_checkpoint(key, value)
     except CorruptRecordError:
         job.damaged.append(key)
         return None

@@ -85,8 +85,7 @@ class Group:
 
     @cached_property
     def _parts(self) -> tuple[list[str], R.CheckpointRecord]:
-        refs, payload = split(self.key, self.value)
-        return refs, R.decode_checkpoint(self.key, payload)
+        return R.decode_stored_checkpoint(self.key, self.value)
 
     @property
     def record(self) -> R.CheckpointRecord:

@@ -29,11 +29,10 @@ from checkpoint_kv.drive import run_pair
 from checkpoint_kv.errors import (
     CheckpointKVError,
     ConfigError,
-    CorruptRecordError,
     ThreadNotFoundError,
     redact_url,
 )
-from checkpoint_kv.port import KVStore, split_refs
+from checkpoint_kv.port import KVStore
 from checkpoint_kv.registry import open_store
 from checkpoint_kv.saver import KVCheckpointSaver
 
@@ -117,11 +116,7 @@ class CopyProgress:
 
 def thread_id_of(key: str, value: bytes) -> str:
     """The raw thread id carried by a checkpoint record."""
-    try:
-        _, payload = split_refs(value)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CorruptRecordError(f"corrupt record at key {key!r}: {e}") from e
-    return R.decode_checkpoint(key, payload).thread_id
+    return R.decode_stored_checkpoint(key, value)[1].thread_id
 
 
 def all_partitions(store: KVStore) -> Iterator[str]:

@@ -27,7 +27,6 @@ from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
 from checkpoint_kv.drive import Get, Plan
 from checkpoint_kv.errors import CorruptRecordError
-from checkpoint_kv.port import split_refs
 
 __all__ = ["Locator", "home_refs", "locations", "value_at"]
 
@@ -60,11 +59,7 @@ def value_at(key: str, raw: bytes, channel: str, vc: str) -> R.Typed | None:
     of a packed record (None if it holds none), or a blob."""
     if not K.is_record(key):
         return R.decode_blob(key, raw)
-    try:
-        _, payload = split_refs(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CorruptRecordError(f"corrupt record at key {key!r}: {e}") from e
-    for ch, v, typed in R.decode_checkpoint(key, payload).inline or ():
+    for ch, v, typed in R.decode_stored_checkpoint(key, raw)[1].inline or ():
         if ch == channel and v == vc:
             return typed
     return None
@@ -141,9 +136,8 @@ class Locator:
         raw = got.get(pkey)
         if raw is not None:
             try:
-                _, payload = split_refs(raw)
-                rec = R.decode_checkpoint(pkey, payload)
-            except (ValueError, UnicodeDecodeError, CorruptRecordError):
+                rec = R.decode_stored_checkpoint(pkey, raw)[1]
+            except CorruptRecordError:
                 return found  # a damaged parent: its children read as damaged too, naming keys
             locs = locations(pkey, rec)
             inline = {ch: typed for ch, _, typed in rec.inline or ()}

@@ -60,6 +60,7 @@ __all__ = [
     "ScanSpec",
     "NO_REFS",
     "frame",
+    "frame_head",
     "follow_refs",
     "header_refs",
     "split_refs",
@@ -193,7 +194,13 @@ def frame(refs: Sequence[str], payload: bytes) -> bytes:
     """``ref1\nref2\n\n<payload>``. A record framed with ``[NO_REFS]`` still counts as a
     record that carries references for ``follow`` (none to read); ``[]`` frames a value that
     is not a record (a write), which ``follow`` passes over."""
-    return "\n".join(refs).encode("ascii") + _SEP + payload
+    return frame_head(refs) + payload
+
+
+def frame_head(refs: Sequence[str]) -> bytes:
+    """The header ``frame`` puts before the payload: a sealer can write header and payload in
+    one join instead of copying a large payload twice."""
+    return "\n".join(refs).encode("ascii") + _SEP
 
 
 def split_refs(value: bytes) -> tuple[list[str], bytes]:

@@ -11,13 +11,14 @@ encrypts everything user-provided and the envelope itself holds only ids.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
 import cbor2
 
 from checkpoint_kv.errors import CorruptRecordError, UnsupportedFormatError
 from checkpoint_kv.memo import Memo
+from checkpoint_kv.port import split_refs
 
 FORMAT = 2  # the newest format this version reads; see ``_seal``
 _MAGIC = b"K"
@@ -72,14 +73,15 @@ def _typed(v: Any) -> Typed:
     return tag, data
 
 
-def _seal(obj: dict[str, Any], fmt: int = 1) -> bytes:
+def _seal(obj: dict[str, Any], fmt: int = 1, head: bytes = b"") -> bytes:
     """Format 1 unless the value needs a newer one: an older checkpoint-kv reading it then says
-    "upgrade" (``UnsupportedFormatError``) instead of misreading it."""
+    "upgrade" (``UnsupportedFormatError``) instead of misreading it. ``head`` (a frame header,
+    ``port.frame_head``) goes in front in the same join: one copy of a large body, not two."""
     body = cbor2.dumps(obj)
-    return _MAGIC + bytes([fmt]) + zlib.crc32(body).to_bytes(4, "big") + body
+    return b"".join((head, _MAGIC, bytes([fmt]), zlib.crc32(body).to_bytes(4, "big"), body))
 
 
-def encode_checkpoint(r: CheckpointRecord) -> bytes:
+def encode_checkpoint(r: CheckpointRecord, head: bytes = b"") -> bytes:
     obj: dict[str, Any] = {
         "k": "c",
         "t": r.thread_id,
@@ -90,10 +92,10 @@ def encode_checkpoint(r: CheckpointRecord) -> bytes:
         "m": list(r.metadata),
     }
     if r.inline is None:
-        return _seal(obj)
+        return _seal(obj, 1, head)
     obj["b"] = [[ch, vc, tag, data] for ch, vc, (tag, data) in r.inline]
     obj["h"] = [list(h) for h in r.homes]
-    return _seal(obj, 2)
+    return _seal(obj, 2, head)
 
 
 def encode_write(r: WriteRecord) -> bytes:
@@ -338,10 +340,31 @@ def decode_blob(key: str, data: bytes) -> Typed:
     return _memoized("b", key, data, _decode_blob)
 
 
-def remember_checkpoint(key: str, data: bytes, value: CheckpointRecord) -> None:
-    """Note a record just sealed (``data == encode_checkpoint(value)``): the next invoke's
-    ``get_tuple`` reads it back without decoding it (it carries the step's values)."""
-    MEMO.put("c", key, data, value)
+Stored = tuple[list[str], CheckpointRecord]  # a stored record: its references, the record
+
+
+def _decode_stored(key: str, value: bytes) -> tuple[tuple[str, ...], CheckpointRecord]:
+    try:
+        refs, payload = split_refs(value)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CorruptRecordError(f"corrupt record at key {key!r}: {e}") from e
+    return tuple(refs), _decode_checkpoint(key, payload)
+
+
+def decode_stored_checkpoint(key: str, value: bytes) -> Stored:
+    """A record as stored (framed, ``port.frame``), remembered by those bytes: a hit costs no
+    slice of the payload, and on ``memory://`` not even a compare (the same object). The
+    references come as a fresh list (the remembered ones are a tuple: shared, never changed)."""
+    refs, rec = _memoized("f", key, value, _decode_stored)
+    return list(refs), rec
+
+
+def remember_stored_checkpoint(
+    key: str, value: bytes, refs: Sequence[str], rec: CheckpointRecord
+) -> None:
+    """Note a record just sealed and framed: the next invoke's ``get_tuple`` reads it back
+    without decoding it (it carries the step's values)."""
+    MEMO.put("f", key, value, (tuple(refs), rec))
 
 
 def remember_blob(key: str, data: bytes, value: Typed) -> None:
