@@ -94,11 +94,13 @@ class Codec:
             if typed[0] != EMPTY[0]:
                 values[ch] = self.loads(loc, typed)
         self.locator.note(rec.thread_id, rec.ns, locs, found)
+        metadata = self.loads(g.key, rec.metadata)
+        self.locator.note_counters(rec.thread_id, rec.ns, rec.checkpoint_id, metadata)
         writes = pending.merge(g.writes)
         return CheckpointTuple(
             config=config or tconf(rec.thread_id, rec.ns, rec.checkpoint_id),
             checkpoint={**checkpoint, "channel_values": values},
-            metadata=self.loads(g.key, rec.metadata),
+            metadata=metadata,
             parent_config=tconf(rec.thread_id, rec.ns, rec.parent_id) if rec.parent_id else None,
             pending_writes=[(w.task_id, w.channel, self.loads(w.key, w.value)) for w in writes],
         )

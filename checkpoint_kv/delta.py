@@ -20,7 +20,7 @@ short would rebuild a wrong value.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -80,16 +80,44 @@ class _Seeds:
         )
 
 
+def _depth(counters: Mapping[str, Any], channels: Sequence[str]) -> int | None:
+    """Checkpoints back to the oldest last snapshot among ``channels`` (LangGraph's counters:
+    ``[updates, checkpoints]`` since each channel's snapshot), None if they say nothing."""
+    try:
+        found = [int(counters[ch][1]) for ch in channels if ch in counters]
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+    return max(found) if found else None
+
+
+def _need(depth: int, per_checkpoint: float) -> int:
+    """Items a scan takes to cover ``depth`` checkpoints, with a margin."""
+    return max(64, int((depth + 4) * per_checkpoint * 1.5))
+
+
 def plan_delta(
-    loads: Loads, config: RunnableConfig, channels: Sequence[str]
+    loads: Loads,
+    config: RunnableConfig,
+    channels: Sequence[str],
+    hint: Mapping[str, Any] | None = None,
 ) -> Plan[dict[str, DeltaChannelHistory]]:
+    """``hint``: the target's ``counters_since_delta_snapshot`` if this process has seen them
+    (``Locator.counters``): the first scan is then sized for the whole chain, one round trip
+    instead of two. Only a size: a short or wrong hint costs a further scan, never history."""
     if not channels:
         return {}
     thread_id, ns, cid = ids(config)
     part = K.partition(thread_id)
     start = K.ns_prefix(ns) + K.SEP
     end = K.checkpoint_prefix(ns, cid) + K.AFTER_SEP if cid else K.ns_prefix(ns) + K.AFTER_SEP
-    res: ScanResult = yield Scan(part, start, end, reverse=True, limit=_FIRST_PAGE)
+    first = _FIRST_PAGE
+    if hint:
+        hinted = _depth(hint, channels)
+        if hinted is not None:
+            # Two items a checkpoint (a record and about one write), no further margin: on
+            # S3 every item scanned is a GET, and a short guess costs one more scan.
+            first = max(_FIRST_PAGE, (hinted + 2) * 2)
+    res: ScanResult = yield Scan(part, start, end, reverse=True, limit=first)
     items = list(res.items)
     groups = group(items, reverse=True)
     if not groups or (cid is not None and groups[0].record.checkpoint_id != cid):
@@ -106,9 +134,9 @@ def plan_delta(
     tversions = versions(target)
     md = loads(target.key, target.record.metadata)
     counters = md.get("counters_since_delta_snapshot") or {}
-    depth = max([int(counters[ch][1]) for ch in channels if ch in counters] or [0])
+    depth = _depth(counters, channels) or 0
     per_checkpoint = max(2.0, len(items) / len(groups))
-    exhausted = len(res.items) < _FIRST_PAGE
+    exhausted = len(res.items) < first
     # Blob scans only for channels whose values are blobs of their own (format 1, shallow):
     # packed values come with the records.
     blob_specs: dict[str, ScanSpec] = {}
@@ -120,7 +148,7 @@ def plan_delta(
         updates = int(counters[ch][0]) if ch in counters else 4
         blob_specs[ch] = ScanSpec(lo, top, reverse=True, limit=max(8, 2 * updates + 8))
     specs = list(blob_specs.values())
-    need = max(64, int((depth + 4) * per_checkpoint * 1.5)) if counters else 256
+    need = _need(depth, per_checkpoint) if counters else 256
     deeper = not exhausted and (depth + 2 > len(groups) or not counters)
     if deeper:
         specs.append(ScanSpec(start, items[-1][0], reverse=True, limit=need))
@@ -156,7 +184,7 @@ def plan_delta(
                 f"needs ancestor {K.record_key(ns, missing_parent)!r}, which is missing"
             )
         depth = max(depth * 2 + 16, version_gap(tversions, {c: s.values for c, s in seeds.items()}))
-        need = max(64, int((depth + 4) * per_checkpoint * 1.5))
+        need = _need(depth, per_checkpoint)
         res = yield Scan(part, start, items[-1][0], reverse=True, limit=need)
         exhausted = len(res.items) < need
         items += res.items

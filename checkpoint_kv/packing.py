@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from langgraph.checkpoint.base import ChannelVersions
 
@@ -65,6 +66,7 @@ def value_at(key: str, raw: bytes, channel: str, vc: str) -> R.Typed | None:
     return None
 
 
+_MAX_COUNTERS = 1024  # checkpoints whose DeltaChannel counters are remembered
 CARRY_MAX = 2048  # a value this small (serialized) is copied into the next records instead
 CARRY_TOTAL = 8192  # of being read from its home, up to this much per put
 
@@ -78,6 +80,10 @@ class Locator:
         self.max_items = max_items
         self._items: OrderedDict[tuple[str, str, str, str], tuple[str, R.Typed | None]]
         self._items = OrderedDict()
+        # (thread, ns, checkpoint id) -> its DeltaChannel counters (metadata), noted by put and
+        # get_tuple: LangGraph asks for the history of the checkpoint it just read, and the
+        # counters size the history's first scan (one round trip instead of two).
+        self._counters: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
     def note(
@@ -111,16 +117,38 @@ class Locator:
                     out[ch] = entry
         return out
 
+    def note_counters(self, thread_id: str, ns: str, cid: str, metadata: Any) -> None:
+        counters = (
+            metadata.get("counters_since_delta_snapshot") if isinstance(metadata, dict) else None
+        )
+        if not counters or not isinstance(counters, dict):
+            return
+        with self._lock:
+            self._counters[(thread_id, ns, cid)] = dict(counters)
+            self._counters.move_to_end((thread_id, ns, cid))
+            while len(self._counters) > _MAX_COUNTERS:
+                self._counters.popitem(last=False)
+
+    def counters(self, thread_id: str, ns: str, cid: str | None) -> dict[str, Any] | None:
+        """A hint only: the history plan checks what it reads whatever the hint says."""
+        if cid is None:
+            return None
+        with self._lock:
+            return self._counters.get((thread_id, ns, cid))
+
     def forget(self, thread_ids: Iterable[str]) -> None:
         """Drop what is known of these threads (deleted, pruned: their records may be gone)."""
         gone = set(thread_ids)
         with self._lock:
             for k in [k for k in self._items if k[0] in gone]:
                 del self._items[k]
+            for c in [c for c in self._counters if c[0] in gone]:
+                del self._counters[c]
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._counters.clear()
 
     def plan_homes(
         self, part: str, thread_id: str, ns: str, parent_id: str | None, wanted: Mapping[str, str]

@@ -8,7 +8,8 @@ holds no mutable state, so it is thread-safe whenever its store is.
 
 Round trips (port calls) per operation, whatever the backend:
 ``put`` 1, ``put_writes`` 1, ``get_tuple`` 1 (the scan follows the record's blob references),
-``list(limit=N)`` 1-2, ``get_delta_channel_history`` about 3 however long the chain.
+``list(limit=N)`` 1-2, ``get_delta_channel_history`` 1 after a ``get_tuple`` of the same
+checkpoint (its counters size the scan), else 2, however long the chain.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from checkpoint_kv import keys as K
 from checkpoint_kv.aio import async_twin
 from checkpoint_kv.codec import Codec
 from checkpoint_kv.delta import plan_delta
-from checkpoint_kv.drive import arun, astream, run, stream
+from checkpoint_kv.drive import Plan, arun, astream, run, stream
 from checkpoint_kv.errors import redact
+from checkpoint_kv.groups import ids
 from checkpoint_kv.packing import Locator
 from checkpoint_kv.port import AsyncKVStore, KVStore
 from checkpoint_kv.reads import plan_get_tuple, plan_list
@@ -195,10 +197,17 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         finally:  # records may be gone or rewritten
             self._locator.forget(thread_ids)
 
+    def _plan_delta(
+        self, config: RunnableConfig, channels: Sequence[str]
+    ) -> Plan[dict[str, DeltaChannelHistory]]:
+        thread_id, ns, cid = ids(config)
+        hint = self._locator.counters(thread_id, ns, cid)
+        return plan_delta(self._codec.loads, config, channels, hint)
+
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
-        return run(self.store, plan_delta(self._codec.loads, config, channels))
+        return run(self.store, self._plan_delta(config, channels))
 
     # --- the BaseCheckpointSaver API: async ---------------------------------------------------
 
@@ -273,4 +282,4 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
-        return await arun(self.astore, plan_delta(self._codec.loads, config, channels))
+        return await arun(self.astore, self._plan_delta(config, channels))

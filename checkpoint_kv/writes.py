@@ -109,6 +109,7 @@ def plan_put(
         ops += _shallow_cleanup(ns, cid, versions if _snapshots(values) else new_versions)
     yield Write(part, ops)
     codec.locator.note(thread_id, ns, locs, noted)
+    codec.locator.note_counters(thread_id, ns, cid, metadata)
     return tconf(thread_id, ns, cid)
 
 

@@ -167,3 +167,25 @@ def test_delta_history_is_constant(counted: Any, backend: str) -> None:
     assert store.total <= 4, store.calls
     base = checkpoint_kv.KVCheckpointSaver.__mro__[1].get_delta_channel_history  # the base walk
     assert hist == base(saver, config=tup.config, channels=["messages"])
+
+
+def test_delta_get_state_is_two_calls(counted: Any) -> None:
+    """get_state = get_tuple + ONE history scan: the counters get_tuple just read size the
+    history's first scan for the whole chain. Without them (a saver asked for the history of a
+    checkpoint it never read) the first page sizes a second scan: one call more, same history."""
+    saver, store = counted
+    g, cfg = _chat(saver, DeltaChat, turns=30)  # ~90 checkpoints since the snapshot
+    store.reset()
+    state = g.get_state(cfg)
+    assert len(state.values["messages"]) == 90
+    assert store.total == 2, store.calls
+    tup = saver.get_tuple(cfg)
+    assert tup is not None
+    store.reset()
+    warm = saver.get_delta_channel_history(config=tup.config, channels=["messages"])
+    assert store.total == 1, store.calls
+    fresh = KVCheckpointSaver(store)  # same store, a saver that has read nothing (not closed:
+    store.reset()  # the fixture closes the store)
+    cold = fresh.get_delta_channel_history(config=tup.config, channels=["messages"])
+    assert cold == warm
+    assert store.total == 2, store.calls
