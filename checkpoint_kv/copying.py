@@ -22,7 +22,7 @@ from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
 from checkpoint_kv.drive import OnTarget, Plan, Scan, Write
 from checkpoint_kv.errors import CorruptRecordError
-from checkpoint_kv.port import NO_REFS, Op, Put, ScanResult, frame
+from checkpoint_kv.port import Op, Put, ScanResult
 
 __all__ = ["PAGE", "CopyJob", "families", "plan_copy"]
 
@@ -89,7 +89,7 @@ def _record(job: CopyJob, key: str, value: bytes) -> bytes | None:
     if job.thread_id is None or job.thread_id == r.thread_id:
         return value
     moved = r._replace(thread_id=job.thread_id)  # homes are keys of the same partition
-    return frame(refs or [NO_REFS], R.encode_checkpoint(moved))
+    return R.encode_stored_checkpoint(moved, refs)
 
 
 def plan_copy(job: CopyJob) -> Plan[None]:

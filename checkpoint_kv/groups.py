@@ -16,8 +16,7 @@ from langgraph.checkpoint.base import ChannelVersions
 
 from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
-from checkpoint_kv.errors import ConfigError, CorruptRecordError
-from checkpoint_kv.port import split_refs
+from checkpoint_kv.errors import ConfigError
 
 __all__ = [
     "Group",
@@ -26,7 +25,6 @@ __all__ = [
     "covered",
     "group",
     "ids",
-    "split",
     "tconf",
     "version_gap",
 ]
@@ -63,13 +61,6 @@ def tconf(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
             "checkpoint_id": checkpoint_id,
         }
     }
-
-
-def split(key: str, value: bytes) -> tuple[list[str], bytes]:
-    try:
-        return split_refs(value)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise CorruptRecordError(f"corrupt record at key {key!r}: {e}") from e
 
 
 class Group:

@@ -19,7 +19,7 @@ from checkpoint_kv.errors import ConfigError, CorruptRecordError
 from checkpoint_kv.groups import Group
 from checkpoint_kv.groups import group as _group
 from checkpoint_kv.packing import value_at, where
-from checkpoint_kv.port import NO_REFS, Delete, DeleteRange, Op, Put, ScanResult, frame
+from checkpoint_kv.port import Delete, DeleteRange, Op, Put, ScanResult
 
 __all__ = ["plan_copy_thread", "plan_delete_for_runs", "plan_prune"]
 
@@ -101,7 +101,7 @@ def _rehome(g: Group, dead: set[str], held: dict[str, bytes]) -> Put | None:
     moved = {h for _, _, h in rec.homes} - {h for _, _, h in homes}
     g.refs[:] = [r for r in g.refs if r not in moved]
     new = rec._replace(inline=tuple(inline), homes=tuple(homes))
-    return Put(g.key, frame(g.refs or [NO_REFS], R.encode_checkpoint(new)), commit=True)
+    return Put(g.key, R.encode_stored_checkpoint(new, g.refs), commit=True)
 
 
 def plan_prune(

@@ -18,7 +18,7 @@ import cbor2
 
 from checkpoint_kv.errors import CorruptRecordError, UnsupportedFormatError
 from checkpoint_kv.memo import Memo
-from checkpoint_kv.port import split_refs
+from checkpoint_kv.port import NO_REFS, frame_head, split_refs
 
 FORMAT = 2  # the newest format this version reads; see ``_seal``
 _MAGIC = b"K"
@@ -349,6 +349,12 @@ def _decode_stored(key: str, value: bytes) -> tuple[tuple[str, ...], CheckpointR
     except (ValueError, UnicodeDecodeError) as e:
         raise CorruptRecordError(f"corrupt record at key {key!r}: {e}") from e
     return tuple(refs), _decode_checkpoint(key, payload)
+
+
+def encode_stored_checkpoint(rec: CheckpointRecord, refs: Sequence[str]) -> bytes:
+    """The record as stored: framed with its references (``[NO_REFS]`` if none) and sealed in
+    one join, so a large value is copied once."""
+    return encode_checkpoint(rec, frame_head(refs or [NO_REFS]))
 
 
 def decode_stored_checkpoint(key: str, value: bytes) -> Stored:

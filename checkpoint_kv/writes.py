@@ -27,7 +27,7 @@ from checkpoint_kv.codec import EMPTY, Codec
 from checkpoint_kv.drive import Get, Plan, Write
 from checkpoint_kv.groups import blob_keys, ids, tconf
 from checkpoint_kv.packing import CARRY_TOTAL, home_refs, locations, value_at
-from checkpoint_kv.port import NO_REFS, DeleteRange, Op, Put, frame, frame_head
+from checkpoint_kv.port import DeleteRange, Op, Put, frame
 
 __all__ = ["plan_put", "plan_put_writes"]
 
@@ -102,7 +102,7 @@ def plan_put(
         refs = home_refs(record, ns, versions)
         locs = locations(key, record)
         noted = {ch: typed for ch, _, typed in record.inline or ()}
-    value = R.encode_checkpoint(record, frame_head(refs or [NO_REFS]))
+    value = R.encode_stored_checkpoint(record, refs)
     R.remember_stored_checkpoint(key, value, refs, record)
     ops.append(Put(key, value, commit=True))
     if shallow and not (metadata or {}).get("counters_since_delta_snapshot"):
