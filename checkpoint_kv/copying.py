@@ -8,14 +8,36 @@ visible only once everything it needs is there: an interrupted copy shows fewer 
 never one without its data. A damaged source record is not copied; the healthy ones are, and
 the copy then raises ``CorruptRecordError`` naming the damaged keys.
 
+Records name records too: a packed record names as *home* of an unchanged value an older
+record of its namespace (its header refs). So the held records are written named-first: oldest
+first, and each after every held record it names (``_named_first``; a home is older, but the
+order follows the refs, not the ids, so a clock that went back cannot break it). Why that is
+safe on every backend:
+
+- across write calls: a call returns once its ops are durable, and the next one starts after;
+- inside a call: an atomic backend (memory, SQLite, Redis, one DynamoDB transaction) applies
+  it whole or not at all. One that splits a batch or runs its requests in parallel (S3; a
+  DynamoDB batch over a transaction's limits; a failure part way) honours only the
+  ``Put(commit=True)`` barriers (``port.commit_groups``): ops of one group may land in any
+  order. So ``_barriers`` makes a record a barrier exactly where it names a record of the group
+  still open before it: everything before the barrier is durable before it, and it before
+  everything after. Records that name nothing in the open group stay parallel.
+- the data (blobs, writes, namespace index) goes in earlier calls than any record.
+
+So at any moment, whatever a reader meets or an interruption leaves, each record on the
+destination has every record, blob and write it names. The write calls are as few as before
+(batches of ``batch_size`` ops / ``batch_bytes`` bytes); a barrier costs a request of its own
+only on the backends that split (an S3 PUT, a DynamoDB ``PutItem`` waited for).
+
 With ``keep_existing`` every put is ``if_absent`` and each page first asks the destination what
-it already holds: a re-run after an interruption writes only what is missing and never
-overwrites a thread that went on running on the destination.
+it already holds: a re-run after an interruption writes only what is missing (in the same
+order: what it holds already has its data) and never overwrites a thread that went on running
+on the destination.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from checkpoint_kv import keys as K
@@ -42,8 +64,9 @@ class CopyJob:
     thread_id: str | None = None  # raw id written into the records (None: keep theirs)
     keep_existing: bool = False
     page_size: int | None = None  # default PAGE
-    batch_size: int = BATCH
-    batch_bytes: int = BATCH_BYTES
+    # read at run time (not frozen at import), so a test can make copy_thread's batches small
+    batch_size: int = field(default_factory=lambda: BATCH)
+    batch_bytes: int = field(default_factory=lambda: BATCH_BYTES)
     on_page: Callable[[int], None] | None = None  # items read so far, after each page
     blobs: int = 0
     checkpoints: int = 0
@@ -77,8 +100,9 @@ def _batches(ops: Sequence[Op], max_ops: int, max_bytes: int) -> Iterator[list[O
         yield batch
 
 
-def _record(job: CopyJob, key: str, value: bytes) -> bytes | None:
-    """The record as the destination gets it, or None (and noted) when it is damaged."""
+def _record(job: CopyJob, key: str, value: bytes) -> tuple[bytes, tuple[str, ...]] | None:
+    """The record as the destination gets it and the records it names, or None (and noted)
+    when it is damaged."""
     try:
         refs, r = R.decode_stored_checkpoint(key, value)
     except CorruptRecordError:
@@ -86,15 +110,60 @@ def _record(job: CopyJob, key: str, value: bytes) -> bytes | None:
         return None
     if job.found_thread_id is None:
         job.found_thread_id = r.thread_id
+    names = tuple(ref for ref in refs if K.is_record(ref))  # blobs go before every record
     if job.thread_id is None or job.thread_id == r.thread_id:
-        return value
+        return value, names
     moved = r._replace(thread_id=job.thread_id)  # homes are keys of the same partition
-    return R.encode_stored_checkpoint(moved, refs)
+    return R.encode_stored_checkpoint(moved, refs), names
+
+
+def _named_first(held: list[Put], names: Mapping[str, tuple[str, ...]]) -> list[Put]:
+    """``held`` (read newest first) oldest first, each record after every held record it
+    names. A depth-first walk without recursion (a home chain may be thousands long); a cycle,
+    which only damaged data could hold, is cut where it closes."""
+    by_key = {p.key: p for p in held}
+    placed: dict[str, bool] = {}  # False: on the walk's path, True: placed
+    out: list[Put] = []
+    for root in reversed(held):
+        if root.key in placed:
+            continue
+        placed[root.key] = False
+        path = [(root, iter(names.get(root.key, ())))]
+        while path:
+            node, todo = path[-1]
+            for ref in todo:
+                dep = by_key.get(ref)
+                if dep is not None and ref not in placed:
+                    placed[ref] = False
+                    path.append((dep, iter(names.get(ref, ()))))
+                    break
+            else:
+                path.pop()
+                placed[node.key] = True
+                out.append(node)
+    return out
+
+
+def _barriers(batch: list[Op], names: Mapping[str, tuple[str, ...]]) -> list[Op]:
+    """``batch`` with a commit barrier on each record that names a record of the commit group
+    still open before it (which a non-atomic backend may apply in parallel with it)."""
+    out: list[Op] = []
+    group: set[str] = set()  # keys of the open group
+    for op in batch:
+        if isinstance(op, Put):
+            if any(ref in group for ref in names.get(op.key, ())):
+                op = op._replace(commit=True)
+                group = set()  # the barrier is durable before anything after it
+            else:
+                group.add(op.key)
+        out.append(op)
+    return out
 
 
 def plan_copy(job: CopyJob) -> Plan[None]:
     page = job.page_size or PAGE
-    records: list[Op] = []
+    records: list[Put] = []  # held back, newest first
+    names: dict[str, tuple[str, ...]] = {}  # record key -> the records it names
     data: list[Op] = []  # read but not yet written: carried over pages to fill batches
     done = 0
     for start, end in families(job.source):
@@ -121,9 +190,11 @@ def plan_copy(job: CopyJob) -> Plan[None]:
                 if key in present:
                     job.skipped += 1
                 elif is_record:
-                    value_out = _record(job, key, value)
-                    if value_out is not None:
-                        records.append(Put(key, value_out, if_absent=job.keep_existing))
+                    out = _record(job, key, value)
+                    if out is not None:
+                        records.append(Put(key, out[0], if_absent=job.keep_existing))
+                        if out[1]:
+                            names[key] = out[1]
                 else:
                     data.append(Put(key, value, if_absent=job.keep_existing))
             data = yield from _write(job, data, partial=False)
@@ -134,7 +205,7 @@ def plan_copy(job: CopyJob) -> Plan[None]:
                 break
             end = res.items[-1][0]
     yield from _write(job, data)
-    yield from _write(job, records)
+    yield from _write(job, _named_first(records, names), names=names)
     if job.damaged:
         raise CorruptRecordError(
             f"copied thread {job.found_thread_id or K.unescape(job.source)!r} to "
@@ -143,9 +214,15 @@ def plan_copy(job: CopyJob) -> Plan[None]:
         )
 
 
-def _write(job: CopyJob, ops: list[Op], partial: bool = True) -> Plan[list[Op]]:
-    """Write ``ops`` in batches; without ``partial`` a last batch that is not full is returned
-    unwritten, to be topped up by the next page."""
+def _write(
+    job: CopyJob,
+    ops: Sequence[Op],
+    partial: bool = True,
+    names: Mapping[str, tuple[str, ...]] | None = None,
+) -> Plan[list[Op]]:
+    """Write ``ops`` in batches (with ``names``: records, barriers placed by ``_barriers``);
+    without ``partial`` a last batch that is not full is returned unwritten, to be topped up
+    by the next page."""
     batches = list(_batches(ops, job.batch_size, job.batch_bytes))
     rest: list[Op] = []
     if batches and not partial and len(batches[-1]) < job.batch_size:
@@ -153,5 +230,5 @@ def _write(job: CopyJob, ops: list[Op], partial: bool = True) -> Plan[list[Op]]:
     for batch in batches:
         job.write_calls += 1
         job.copied += len(batch)
-        yield OnTarget(Write(job.target, batch))
+        yield OnTarget(Write(job.target, batch if names is None else _barriers(batch, names)))
     return rest
