@@ -62,8 +62,9 @@ URLs (options in the query string or as keyword arguments)::
 
 Options (declared once in :data:`OPTIONS`): ``prefix`` (default ``ckv``), ``ttl`` (seconds,
 or ``15m`` / ``12h`` / ``30d``), ``ttl_on_read`` (bool),
-``max_connections``, ``socket_timeout`` and ``connect_timeout`` (seconds > 0, default 5),
-``retries`` (default 3), ``cluster`` (bool). Also passed to redis-py as they are:
+``max_connections`` (the async pool's default 50), ``pool_timeout`` (seconds a call waits for
+a free pooled connection, default 20), ``socket_timeout`` and ``connect_timeout`` (seconds > 0,
+default 5), ``retries`` (default 3), ``cluster`` (bool). Also passed to redis-py as they are:
 ``client_name``, ``health_check_interval``, ``ssl_cert_reqs``, ``ssl_ca_certs``,
 ``ssl_certfile``, ``ssl_keyfile``, ``ssl_check_hostname``.
 """
@@ -596,6 +597,12 @@ def _translate(e: Exception, kinds: set[str], where: str) -> Exception:
             f"Redis at {where} did not answer in time (socket_timeout / connect_timeout, after "
             f"retries; a stalled or overloaded server): {redact(text)}"
         )
+    if "ConnectionError" in kinds and text.startswith("No connection available"):
+        return BackendUnavailableError(  # the server may be fine: our own pool was full
+            f"no free connection to Redis at {where} within pool_timeout: all max_connections "
+            f"of this client's pool stayed busy. Raise pool_timeout or max_connections, or "
+            f"make fewer calls at once: {text}"
+        )
     if kinds & {"ConnectionError", "ClusterDownError", "SlotNotCoveredError"}:
         return BackendUnavailableError(
             f"cannot reach Redis at {where} (after retries): {type(e).__name__}: {redact(text)}"
@@ -728,6 +735,9 @@ class RedisStore:
             Default: read from the client.
         owns_client: close ``client`` in :meth:`close` (``from_url`` sets it for the client
             it made; never set it for a client you share).
+        max_in_flight: how many calls its own pool serves at once without one waiting there
+            (``from_url``: the async pool's size); the long-term memory store runs at most that
+            many batches at once and queues the rest (``checkpoint_kv/kvstore/inflight.py``).
     """
 
     def __init__(
@@ -741,6 +751,7 @@ class RedisStore:
         ttl_on_read: bool = False,
         where: str | None = None,
         owns_client: bool = False,
+        max_in_flight: int | None = None,
     ) -> None:
         if "{" in prefix or "}" in prefix:
             raise ConfigError(f"redis prefix={prefix!r} must not contain '{{' or '}}'")
@@ -778,6 +789,7 @@ class RedisStore:
         self.where = where or client_where(either)
         self.cluster = is_cluster_client(either)
         self._loaded: set[str] = set()  # scripts this client has seen the server accept
+        self.max_in_flight = max_in_flight
 
     @property
     def client(self) -> Any:
@@ -1116,6 +1128,12 @@ class AsyncRedisStore:
 # --- URLs ----------------------------------------------------------------------------------
 
 DEFAULT_TIMEOUT = 5.0  # seconds: socket_timeout and connect_timeout
+# The own async pool (and the sync one when max_connections is given) blocks: a call waits up
+# to pool_timeout for a free connection instead of failing at once ("Too many connections").
+# The long-term memory store never waits there (it queues its batches in front of the pool,
+# kvstore/inflight.py); the saver's calls, bounded by the graph's parallelism, may, briefly.
+DEFAULT_MAX_CONNECTIONS = 50  # redis.asyncio.BlockingConnectionPool's own default
+DEFAULT_POOL_TIMEOUT = 20.0  # seconds, redis-py's default, now an option
 
 # Passed to redis-py as they are, in its URL.
 _PASSED = (
@@ -1134,7 +1152,14 @@ OPTIONS = Schema(
         Option("prefix", "str", "ckv", "namespace of every key (non-empty, no '{' or '}')"),
         Option("ttl", "duration", 0, "a thread expires this long after its last write", min=0),
         Option("ttl_on_read", "bool", False, "reads refresh the TTL too"),
-        Option("max_connections", "int", None, "connection pool size", min=0),
+        Option("max_connections", "int", None, "connection pool size (async default 50)", min=1),
+        Option(
+            "pool_timeout",
+            "float",
+            DEFAULT_POOL_TIMEOUT,
+            "seconds a call waits for a free pooled connection",
+            min=0,
+        ),
         Option("socket_timeout", "float", DEFAULT_TIMEOUT, "seconds per reply", above=0),
         Option("connect_timeout", "float", DEFAULT_TIMEOUT, "seconds per connect", above=0),
         Option("retries", "int", 3, "retries of a lost connection or timeout", min=0),
@@ -1156,6 +1181,14 @@ class RedisConfig:
     ttl_on_read: bool = False
     client_kwargs: dict[str, Any] = field(default_factory=dict)
     retries: int = 3
+    pool_timeout: float = DEFAULT_POOL_TIMEOUT
+
+    @property
+    def pool_size(self) -> int | None:
+        """At most this many connections in the own async client's pool (a cluster's: per
+        node; None: unbounded), so at most this many calls at once without waiting in it."""
+        size: int | None = self.client_kwargs.get("max_connections")
+        return size if size is not None or self.cluster else DEFAULT_MAX_CONNECTIONS
 
 
 def parse_url(url: str, **options: Any) -> RedisConfig:
@@ -1202,6 +1235,7 @@ def parse_url(url: str, **options: Any) -> RedisConfig:
         ttl_on_read=opts["ttl_on_read"],
         client_kwargs=kwargs,
         retries=opts["retries"],
+        pool_timeout=opts["pool_timeout"],
     )
 
 
@@ -1230,6 +1264,17 @@ def sync_client(cfg: RedisConfig) -> Any:
     if cfg.cluster:
         return redis.cluster.RedisCluster.from_url(cfg.client_url, retry=retry, **cfg.client_kwargs)
     kwargs = {"command_packer": _PACKER, **cfg.client_kwargs}
+    if "max_connections" in kwargs:
+        # A bounded sync pool blocks too: a thread past max_connections waits up to
+        # pool_timeout for a connection instead of failing at once ("Too many connections").
+        pool = redis.BlockingConnectionPool.from_url(
+            cfg.client_url,
+            retry=retry,
+            retry_on_error=_RETRY_ALSO,
+            timeout=cfg.pool_timeout,
+            **kwargs,
+        )
+        return redis.Redis.from_pool(pool)  # the client owns (and closes) the pool
     return redis.Redis.from_url(cfg.client_url, retry=retry, retry_on_error=_RETRY_ALSO, **kwargs)
 
 
@@ -1239,10 +1284,15 @@ def async_client(cfg: RedisConfig) -> Any:
         return redis.asyncio.cluster.RedisCluster.from_url(
             cfg.client_url, retry=retry, **cfg.client_kwargs
         )
-    # A blocking pool: a burst of concurrent tasks waits for a free connection instead of
-    # failing with "Too many connections" (redis.asyncio's default pool holds 100).
+    # A blocking pool: a burst of concurrent tasks waits for a free connection (up to
+    # pool_timeout) instead of failing with "Too many connections". The long-term memory
+    # store also queues its batches in front of it (max_in_flight = pool_size): none waits here.
     pool = redis.asyncio.BlockingConnectionPool.from_url(
-        cfg.client_url, retry=retry, retry_on_error=_RETRY_ALSO, **cfg.client_kwargs
+        cfg.client_url,
+        retry=retry,
+        retry_on_error=_RETRY_ALSO,
+        timeout=cfg.pool_timeout,
+        **{"max_connections": cfg.pool_size, **cfg.client_kwargs},
     )
     client = redis.asyncio.Redis.from_pool(pool)  # the client owns (and closes) the pool
     return client
@@ -1280,7 +1330,14 @@ def from_url(
         with _errors(cfg.where):  # a cluster client reads the slot map at once
             sync = sync_client(cfg)
         own_async = partial(_own_async_client, cfg)
-        return RedisStore(sync, own_async, where=cfg.where, owns_client=True, **behaviour)
+        return RedisStore(
+            sync,
+            own_async,
+            where=cfg.where,
+            owns_client=True,
+            max_in_flight=cfg.pool_size,
+            **behaviour,
+        )
     conflicting = sorted(set(url_query(url, options)[1]) & _CONNECTION_OPTIONS)
     if conflicting:
         raise ConfigError(

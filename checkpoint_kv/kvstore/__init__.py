@@ -9,8 +9,9 @@ Modules: ``layout`` (partitions, keys, records), ``filters`` (search filters, na
 conditions), ``vectors`` (texts to embed, client-side ranking), the operations as sans-IO plans
 run by ``checkpoint_kv.drive`` (``plans``: a whole batch and its round-trip budget; ``batch``:
 what they share; ``reads``; ``writes``, with the TTL sweep), ``ttl`` (the sweeper loops),
-``store`` (the ``BaseStore`` facade), ``server`` (``langgraph.json``'s store factory). See
-docs/STORE.md.
+``inflight`` (how many batches run at once: a burst queues instead of timing out in a
+connection pool), ``store`` (the ``BaseStore`` facade), ``server`` (``langgraph.json``'s store
+factory). See docs/STORE.md.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def store_from_url(
     index: IndexConfig | None = None,
     ttl: TTLConfig | None = None,
     clock: Callable[[], float] | None = None,
+    max_in_flight: int | None = None,
     **options: Any,
 ) -> KVBaseStore:
     """A long-term memory store for ``url`` (``memory://``, ``sqlite:///path.db``,
@@ -52,8 +54,10 @@ def store_from_url(
 
     Without ``url``: ``$CHECKPOINT_KV_STORE_URL``, else ``$CHECKPOINT_KV_URL``, else the
     checkpointer's default (``sqlite:///checkpoints.db``): a store and a saver on one URL share
-    the database/table/bucket, never a key. Other options go to the backend, as with
-    ``from_url`` (``client=``, ``session=``...). Nothing is created remotely until ``setup()``.
+    the database/table/bucket, never a key. ``max_in_flight``: batches run against the backend
+    at once, the rest queue (default: the backend's pool size, e.g. Redis ``max_connections``;
+    else 64). Other options go to the backend, as with ``from_url`` (``client=``,
+    ``session=``...). Nothing is created remotely until ``setup()``.
     """
     url = url or os.environ.get(STORE_URL_ENV) or os.environ.get("CHECKPOINT_KV_URL")
     url = url or DEFAULT_URL
@@ -61,4 +65,6 @@ def store_from_url(
     for name, why in _REFUSED.items():
         if name in query or name in options:
             raise ConfigError(f"store URL option {name}= is not supported: {why}")
-    return KVBaseStore(open_store(url, **options), index=index, ttl=ttl, clock=clock)
+    return KVBaseStore(
+        open_store(url, **options), index=index, ttl=ttl, clock=clock, max_in_flight=max_in_flight
+    )

@@ -55,6 +55,7 @@ class Batch:
     ops: Sequence[Op]
     now: int  # epoch microseconds, one reading of the clock per batch
     indexed: IndexCache
+    distance: str = "cosine"  # the index's distance_type (see vectors.py)
     query_vectors: dict[str, list[float]] = field(default_factory=dict)
     put_vectors: dict[tuple[Namespace, str, str], list[float]] = field(default_factory=dict)
     # partition -> refresh key -> value, collected by the reads, written after them

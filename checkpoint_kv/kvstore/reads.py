@@ -82,7 +82,7 @@ def plan_search(b: Batch, op: SearchOp) -> Plan[list[SearchItem]]:
         if stop is not None and len(found) >= stop:
             break
     if qvec is not None:
-        page = rank(qvec, found, op.offset, op.limit)
+        page = rank(qvec, found, op.offset, op.limit, b.distance)
     else:
         page = [(None, rec) for rec, _ in found[op.offset : op.offset + op.limit]]
     out = []

@@ -2,7 +2,8 @@
 
 Same backends and URLs as the checkpointer (``checkpoint_kv.store_from_url``). ``batch`` and
 ``abatch`` differ only in I/O: embeddings are computed first (the caller's sync or async
-function), then one plan (``plans.py``) runs through ``drive.run`` or ``drive.arun``.
+function), then one plan (``plans.py``) runs through ``drive.run`` or ``drive.arun``, in
+one of the store's in-flight slots (``inflight.py``: a burst queues there, never in a pool).
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from langgraph.store.base import (
 from checkpoint_kv import drive
 from checkpoint_kv.aio import async_twin
 from checkpoint_kv.errors import ConfigError
+from checkpoint_kv.kvstore.inflight import InFlight, limit_for
 from checkpoint_kv.kvstore.layout import to_micros
 from checkpoint_kv.kvstore.plans import Batch, IndexCache, plan_batch, plan_sweep
 from checkpoint_kv.kvstore.ttl import AsyncSweeper, ThreadSweeper
-from checkpoint_kv.kvstore.vectors import index_fields, texts_to_embed
+from checkpoint_kv.kvstore.vectors import distance_type, index_fields, texts_to_embed
 from checkpoint_kv.port import KVStore
 
 __all__ = ["KVBaseStore"]
@@ -39,11 +41,14 @@ __all__ = ["KVBaseStore"]
 class KVBaseStore(BaseStore):
     """Long-term memory on a checkpoint-kv backend.
 
-    ``index``: LangGraph's ``IndexConfig`` (``dims``, ``embed``, ``fields``) for semantic
+    ``index``: LangGraph's ``IndexConfig`` (``dims``, ``embed``, ``fields``, and
+    ``PostgresStore``'s ``distance_type``: ``cosine``, ``l2`` or ``inner_product``) for semantic
     search, similarity computed client-side. ``ttl``: LangGraph's ``TTLConfig``
     (``default_ttl`` minutes, ``refresh_on_read``, ``sweep_interval_minutes``); expired items
     are never returned, whether swept yet or not. ``clock``: seconds since the epoch (tests
-    pass a fake one). The store closes ``store`` on ``close()`` unless ``owns_store=False``.
+    pass a fake one). ``max_in_flight``: batches run against the backend at once (default: the
+    backend's pool size, see ``inflight.py``); more wait their turn. The store closes
+    ``store`` on ``close()`` unless ``owns_store=False``.
     """
 
     supports_ttl = True
@@ -56,6 +61,7 @@ class KVBaseStore(BaseStore):
         ttl: TTLConfig | None = None,
         clock: Callable[[], float] | None = None,
         owns_store: bool = True,
+        max_in_flight: int | None = None,
     ) -> None:
         self.store = store
         self.astore = async_twin(store)
@@ -64,6 +70,8 @@ class KVBaseStore(BaseStore):
         if index and self.embeddings is None:
             raise ConfigError("index= needs an 'embed' function or Embeddings")
         self._fields = index_fields(index) if index else []
+        self._distance = distance_type(index) if index else "cosine"
+        self._inflight = InFlight(limit_for(store, max_in_flight))
         self.ttl_config = ttl
         self._clock = clock or time.time
         self._indexed = IndexCache()
@@ -74,6 +82,11 @@ class KVBaseStore(BaseStore):
     def __repr__(self) -> str:
         return f"KVBaseStore({self.store!r})"
 
+    @property
+    def max_in_flight(self) -> int:
+        """Batches run against the backend at once; the rest wait their turn."""
+        return self._inflight.limit
+
     # --- batch ------------------------------------------------------------------------------
 
     def _prepare(self, ops: Iterable[Op]) -> tuple[Batch, list[str], list[tuple[Any, str]]]:
@@ -82,7 +95,7 @@ class KVBaseStore(BaseStore):
             validate_op_namespace(op)
             if isinstance(op, PutOp) and not op.namespace:
                 raise InvalidNamespaceError("Namespace cannot be empty.")
-        b = Batch(ops, to_micros(self._clock()), self._indexed)
+        b = Batch(ops, to_micros(self._clock()), self._indexed, self._distance)
         queries: list[str] = []
         texts: list[tuple[Any, str]] = []
         if self.embeddings is not None:
@@ -121,7 +134,8 @@ class KVBaseStore(BaseStore):
             qvecs = [self.embeddings.embed_query(q) for q in queries]
             dvecs = self.embeddings.embed_documents(unique) if unique else []
             self._fill(b, queries, qvecs, texts, unique, dvecs)
-        return drive.run(self.store, plan_batch(b))
+        with self._inflight.sync:
+            return drive.run(self.store, plan_batch(b))
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         b, queries, texts = self._prepare(ops)
@@ -130,16 +144,19 @@ class KVBaseStore(BaseStore):
             qvecs = [await self.embeddings.aembed_query(q) for q in queries]
             dvecs = await self.embeddings.aembed_documents(unique) if unique else []
             self._fill(b, queries, qvecs, texts, unique, dvecs)
-        return await drive.arun(self.astore, plan_batch(b))
+        async with self._inflight.here():
+            return await drive.arun(self.astore, plan_batch(b))
 
     # --- TTL --------------------------------------------------------------------------------
 
     def sweep_ttl(self) -> int:
         """Delete expired items now; returns how many were deleted."""
-        return drive.run(self.store, plan_sweep(to_micros(self._clock())))
+        with self._inflight.sync:
+            return drive.run(self.store, plan_sweep(to_micros(self._clock())))
 
     async def asweep_ttl(self) -> int:
-        return await drive.arun(self.astore, plan_sweep(to_micros(self._clock())))
+        async with self._inflight.here():
+            return await drive.arun(self.astore, plan_sweep(to_micros(self._clock())))
 
     def _interval_s(self, minutes: float | None) -> float:
         minutes = minutes or (self.ttl_config or {}).get("sweep_interval_minutes") or 5
