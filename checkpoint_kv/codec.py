@@ -15,6 +15,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointTuple
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from checkpoint_kv import keys as K
 from checkpoint_kv import pending
 from checkpoint_kv import records as R
 from checkpoint_kv.errors import CorruptRecordError, SerializationError
@@ -79,6 +80,12 @@ class Codec:
             if typed is None:
                 raw = blobs.get(loc)
                 typed = None if raw is None else value_at(loc, raw, ch, vc)
+                if typed is None and K.is_record(loc):
+                    # The home is gone (a concurrent prune): the value is kept by version.
+                    vkey = K.blob_key_vc(rec.ns, ch, vc)
+                    vraw = blobs.get(vkey)
+                    if vraw is not None:
+                        loc, raw, typed = vkey, vraw, value_at(vkey, vraw, ch, vc)
                 if typed is None:
                     if always_stored(ver):
                         why = "is missing (deleted, expired or evicted)"

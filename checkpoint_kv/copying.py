@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
-from checkpoint_kv.drive import OnTarget, Plan, Scan, Write
+from checkpoint_kv.drive import Get, OnTarget, Plan, Scan, Write
 from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.port import Op, Put, ScanResult
 
@@ -51,7 +51,10 @@ __all__ = ["PAGE", "CopyJob", "families", "plan_copy"]
 PAGE = 1000  # source items per scan
 BATCH = 500  # ops per destination write
 BATCH_BYTES = 4 << 20  # bytes per destination write
-_FAMILIES = (K.ALL_BLOBS, K.ALL_NS_INDEX, K.ALL_CHECKPOINTS)
+# Records (with their writes) first, blobs last: a prune beside the copy keeps a value it
+# deletes a home of at its version's blob key before it deletes the home, so blobs read after
+# the records include every one a record read before needs (see ``_whole``).
+_FAMILIES = (K.ALL_CHECKPOINTS, K.ALL_NS_INDEX, K.ALL_BLOBS)
 _EVERY_KEY = (("!", "~"),)  # a memory-store partition: its keys (v!, t!, x!) as they are
 
 
@@ -205,6 +208,7 @@ def plan_copy(job: CopyJob) -> Plan[None]:
                 break
             end = res.items[-1][0]
     yield from _write(job, data)
+    records = yield from _whole(job, records)
     yield from _write(job, _named_first(records, names), names=names)
     if job.damaged:
         raise CorruptRecordError(
@@ -212,6 +216,41 @@ def plan_copy(job: CopyJob) -> Plan[None]:
             f"{job.thread_id or K.unescape(job.target)!r} except {len(job.damaged)} damaged "
             f"checkpoint record(s), not copied: {job.damaged[:5]!r}"
         )
+
+
+def _resolves(key: str, value: bytes, have: set[str]) -> bool:
+    """Whether every value the record at ``key`` names is among ``have``: the record or blob
+    it names, or for a home that is gone, its version's blob (``packing.fallback_keys``)."""
+    try:
+        refs, rec = R.decode_stored_checkpoint(key, value)
+    except CorruptRecordError:
+        return True  # copied as it is only if healthy: ``_record`` already named it
+    for ref in refs:
+        if ref in have:
+            continue
+        if not K.is_record(ref):
+            return False
+        homed = [(ch, vc) for ch, vc, home in rec.homes if home == ref]
+        if not homed or any(K.blob_key_vc(rec.ns, ch, vc) not in have for ch, vc in homed):
+            return False
+    return True
+
+
+def _whole(job: CopyJob, held: list[Put]) -> Plan[list[Put]]:
+    """The held records whose every value the destination has or gets. One that names a value
+    the copy did not read was deleted, with that value, by a prune or ``delete_for_runs``
+    beside the copy after the copy read it: it is left out (fewer checkpoints, never one
+    without its data) once the source confirms it is gone; one the source still holds is
+    damaged there, and named."""
+    doubtful = [p.key for p in held if not _resolves(p.key, p.value, job.keys)]
+    if not doubtful:
+        return held
+    job.reads += 1
+    still: dict[str, bytes] = yield Get(job.source, doubtful)
+    job.damaged += [k for k in doubtful if k in still]
+    job.keys.difference_update(doubtful)
+    gone = set(doubtful)
+    return [p for p in held if p.key not in gone]
 
 
 def _write(

@@ -235,13 +235,8 @@ def _walk(
                     continue
                 raw = held.get(loc) or fetched.get(loc)
                 typed = None if raw is None else value_at(loc, raw, ch, vc)
-                if typed is None and always_stored(here[ch]):
-                    raise CorruptRecordError(
-                        f"checkpoint at key {g.key!r} references the value of channel {ch!r} "
-                        f"at key {loc!r}, which is missing or does not hold it"
-                    )
-                if typed is None:
-                    seeds[ch].absent.add(key)
+                # A home that is gone (a concurrent prune) leaves the value at its version's
+                # blob key (``key``): read below, and missing there it is damage.
             if typed is not None:
                 seeds[ch].put(key, typed)
             if not seeds[ch].known(key):

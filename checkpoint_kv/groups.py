@@ -7,7 +7,7 @@ of a page and raise (naming the key) only when it reaches a damaged one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -16,7 +16,7 @@ from langgraph.checkpoint.base import ChannelVersions
 
 from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
-from checkpoint_kv.errors import ConfigError
+from checkpoint_kv.errors import ConfigError, CorruptRecordError
 
 __all__ = [
     "Group",
@@ -25,6 +25,7 @@ __all__ = [
     "covered",
     "group",
     "ids",
+    "records_of",
     "tconf",
     "version_gap",
 ]
@@ -92,6 +93,16 @@ class Group:
         namespaces without decoding (uuid6 ids escape to themselves)."""
         _, ns, cid = self.key.split(K.SEP, 3)[:3]
         return cid, ns
+
+
+def records_of(groups: Iterable[Group]) -> Iterator[R.CheckpointRecord]:
+    """The decodable records of ``groups``; a damaged one is skipped here and named by
+    whoever builds its checkpoint."""
+    for g in groups:
+        try:
+            yield g.record
+        except CorruptRecordError:
+            continue
 
 
 def group(items: Sequence[tuple[str, bytes]], reverse: bool) -> list[Group]:

@@ -16,6 +16,7 @@ Layout inside a thread's partition (``<ns>``, ``<id>`` ... are escaped component
     c!<ns>!<checkpoint_id>!w!<task>!<nonce>  one put_writes call's writes (a WriteBatch)
     b!<ns>!<channel>!<version>             a channel value (blob), once per version
     n!<ns>                                 namespace index: the newest checkpoint id put there
+    g!<id>                                 blobs a prune kept for a dying leaf, to collect later
 
 The record sorts after its own writes, so a descending scan of a namespace meets the newest
 record first and its writes right after it: "latest checkpoint with its writes" is one scan.
@@ -157,6 +158,19 @@ def ns_index_key(ns: str) -> str:
 
 
 ALL_BLOBS = prefix_range("b")
+ALL_GARBAGE = prefix_range("g")
+
+
+def garbage_key(when: float, pass_id: str) -> str:
+    """``g!<unix seconds>!<id>``: the blob keys one maintenance pass kept only for a dying leaf
+    (a JSON list in a blob). Seconds first, zero-padded: a scan up to a time finds the old
+    lists only (see ``maintenance._collect``)."""
+    return f"g{SEP}{int(when):012d}{SEP}{escape(pass_id)}"
+
+
+def garbage_before(when: float) -> tuple[str, str]:
+    """The range of the ``g!`` lists written before ``when``."""
+    return ALL_GARBAGE[0], f"g{SEP}{int(when):012d}"
 
 
 # --- blob family --------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from typing import Any
 from checkpoint_kv import keys as K
 from checkpoint_kv.drive import Emit, Get, Plan, Scan, StreamPlan
 from checkpoint_kv.errors import CorruptRecordError
-from checkpoint_kv.groups import Group, group
+from checkpoint_kv.groups import Group, group, records_of
+from checkpoint_kv.packing import plan_fallbacks
 from checkpoint_kv.port import ScanResult
 
 __all__ = ["Lister", "ns_index_range"]
@@ -154,6 +155,7 @@ class Lister:
         missing = sorted({k for g in batch for k in g.refs} - self.blobs.keys())
         if missing:
             self.blobs.update((yield Get(self.part, missing)))
+        yield from plan_fallbacks(self.part, records_of(batch), self.blobs)
         for g in batch:
             yield Emit(self.emit(g, self.blobs))
             if self.remaining[0] is not None:

@@ -7,7 +7,10 @@ concurrent reader in between sees fewer checkpoints, never one without its data.
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+import uuid
 from collections.abc import Sequence
 
 from checkpoint_kv import keys as K
@@ -26,12 +29,17 @@ __all__ = ["plan_copy_thread", "plan_delete_for_runs", "plan_prune"]
 _log = logging.getLogger("checkpoint_kv")
 
 _FULL_PAGE = 1000  # items per page when a whole thread is read
+GRACE = 86400.0  # seconds before blobs kept for an abandoned leaf are collected (_collect)
+clock = time.time  # tests replace it
 _DELETE_BATCH = 500  # ops per write call when deleting
 
 
-def _decodes(g: Group) -> bool:
+def _decodes(g: Group, codec: Codec | None = None) -> bool:
+    """Whether ``g``'s record decodes (with ``codec``: its metadata too)."""
     try:
         g.record  # noqa: B018 - decoding is the check
+        if codec is not None:
+            codec.metadata(g)
     except CorruptRecordError:
         return False
     return True
@@ -56,52 +64,109 @@ def plan_copy_thread(source: str, target: str) -> Plan[None]:
     yield from plan_copy(CopyJob(K.partition(source), K.partition(target), thread_id=target))
 
 
-def _drop(part: str, dead: list[Group], kept: list[Group]) -> Plan[None]:
-    """Delete the dead checkpoints: their records first (one write), then their writes and the
-    blobs that only they referenced. A blob a concurrent put wrote but has not yet committed is
-    referenced by no dead record, so it is never deleted (no range deletes over blobs).
+def _state(g: Group) -> set[str]:
+    """The version blob keys of every value in ``g``'s checkpoint: the versions it holds
+    inline, those it names a home for, and the blobs it references (format 1, no home)."""
+    rec = g.record
+    out = {r for r in g.refs if not K.is_record(r)}
+    out.update(K.blob_key_vc(rec.ns, ch, vc) for ch, vc, _ in rec.inline or ())
+    out.update(K.blob_key_vc(rec.ns, ch, vc) for ch, vc, _ in rec.homes)
+    return out
 
-    A kept record whose unchanged values live in a dead record (its home, see ``packing``) is
-    first rewritten with those values inline, so it never points at a deleted record."""
+
+def _leaves(groups: list[Group]) -> list[Group]:
+    """The checkpoints no other checkpoint of the thread names as its parent: the newest of
+    each branch, which a run in flight may be extending right now."""
+    parents = {(g.record.ns, g.record.parent_id) for g in groups}
+    return [g for g in groups if (g.record.ns, g.record.checkpoint_id) not in parents]
+
+
+def _drop(part: str, dead: list[Group], kept: list[Group]) -> Plan[None]:
+    """Delete the dead checkpoints without stranding a reader or a writer in flight.
+
+    Another process may name any value of a kept checkpoint, or of the newest checkpoint of a
+    branch (a *leaf*: a run may be extending it), in a record it writes after this read, and
+    name it by the record that holds it now (its home), which may be dying here. So, before
+    any delete, every such value held only by a dying record is written at its version's blob
+    key, where a reader looks when a home is gone (``packing.fallback_keys``). Then the
+    records go (one write), then their writes, and last the blobs of versions that no kept
+    checkpoint or leaf holds (by version, never by range: a concurrent put's values are
+    versions no dead record names). Blobs kept only for a dying leaf are listed under a
+    ``g!`` key and collected by a later pass once no checkpoint holds their version.
+    Maintenance never rewrites a record, so it cannot bring back one that ``delete_thread``
+    dropped meanwhile."""
+    every = [g for g in dead + kept if _decodes(g)]  # a damaged record is left as it is
     dead_keys = {g.key for g in dead}
-    held = {g.key: g.value for g in dead}
-    rehomed = [op for g in kept if (op := _rehome(g, dead_keys, held)) is not None]
-    if rehomed:
-        yield Write(part, rehomed)
+    protected = [g for g in kept if _decodes(g)]
+    protected += [g for g in _leaves(every) if g.key in dead_keys]
+    inline = {
+        K.blob_key_vc(g.record.ns, ch, vc): typed
+        for g in every
+        for ch, vc, typed in g.record.inline or ()
+    }
+    present = {g.key for g in every}
+    needed: set[str] = set()
+    for g in protected:
+        rec = g.record
+        if g.key in dead_keys:
+            needed.update(K.blob_key_vc(rec.ns, ch, vc) for ch, vc, _ in rec.inline or ())
+        needed.update(
+            K.blob_key_vc(rec.ns, ch, vc)
+            for ch, vc, home in rec.homes
+            if home in dead_keys or home not in present
+        )
+    live = set().union(*(_state(g) for g in protected)) if protected else set()
+    kept_live = set().union(*(_state(g) for g in kept if _decodes(g)))
+    keep = sorted(k for k in needed if k in inline)
+    if keep:
+        marker: list[Op] = []
+        leaf_only = [k for k in keep if k not in kept_live]
+        if leaf_only:
+            body = R.encode_blob(("json", json.dumps(leaf_only).encode()))
+            marker = [Put(K.garbage_key(clock(), uuid.uuid4().hex), body, commit=True)]
+        puts: list[Op] = [Put(k, R.encode_blob(inline[k])) for k in keep]
+        for i in range(0, len(puts), _DELETE_BATCH):
+            yield Write(part, (marker if i == 0 else []) + puts[i : i + _DELETE_BATCH])
+    if not dead:
+        if len(every) == len(dead) + len(kept):
+            yield from _collect(part, live)
+        return
     yield Write(part, [Delete(g.key) for g in dead])
-    live = {k for g in kept for k in g.refs}
     ops: list[Op] = [
         DeleteRange(*K.prefix_range(K.checkpoint_prefix(g.record.ns, g.record.checkpoint_id)))
         for g in dead
     ]
-    # Record keys among the refs are homes: a dead one is deleted above, a kept one is kept.
-    refs = {k for g in dead for k in g.refs if not K.is_record(k)}
-    ops += [Delete(k) for k in sorted(refs - live)]
+    gone = set().union(*(_state(g) for g in dead)) - live - set(keep)
+    ops += [Delete(k) for k in sorted(gone)]
     for i in range(0, len(ops), _DELETE_BATCH):
         yield Write(part, ops[i : i + _DELETE_BATCH])
+    if len(every) == len(dead) + len(kept):  # with a damaged record, nothing is collected
+        yield from _collect(part, live)
 
 
-def _rehome(g: Group, dead: set[str], held: dict[str, bytes]) -> Put | None:
-    """``g``'s record rewritten with the values it reads from dead records inline (None if it
-    reads none). ``g.refs`` is updated to the new header."""
-    try:
-        rec = g.record
-    except CorruptRecordError:
-        return None  # left as it is; reading it names the damage
-    if not any(h in dead for _, _, h in rec.homes):
-        return None
-    inline = list(rec.inline or ())
-    homes = []
-    for ch, vc, h in rec.homes:
-        typed = value_at(h, held[h], ch, vc) if h in dead else None
-        if typed is None:
-            homes.append((ch, vc, h))  # kept home, or already damaged: left to name on read
-        else:
-            inline.append((ch, vc, typed))
-    moved = {h for _, _, h in rec.homes} - {h for _, _, h in homes}
-    g.refs[:] = [r for r in g.refs if r not in moved]
-    new = rec._replace(inline=tuple(inline), homes=tuple(homes))
-    return Put(g.key, R.encode_stored_checkpoint(new, g.refs), commit=True)
+def _collect(part: str, live: set[str]) -> Plan[None]:
+    """Delete the blobs that passes at least ``GRACE`` seconds ago kept for a dying leaf and
+    that no checkpoint holds now, then their lists.
+
+    A run extending such a leaf writes a checkpoint holding them, and from then on they are
+    kept and collected like any other value. One that never does (the leaf was abandoned) left
+    them behind, and only age can tell it from a run still between two supersteps: no
+    coordination with writers is possible on S3 or DynamoDB without a cost on every put. So,
+    as ``git gc`` keeps unreachable objects two weeks, these wait ``GRACE`` (a day, far beyond
+    any superstep), and correctness never depends on it within that time."""
+    res: ScanResult = yield Scan(part, *K.garbage_before(clock() - GRACE))
+    if not res.items:
+        return
+    listed: set[str] = set()
+    for key, raw in res.items:
+        try:
+            listed.update(json.loads(R.decode_blob(key, raw)[1]))
+        except (CorruptRecordError, ValueError, TypeError):
+            continue  # a damaged list: its blobs stay (never delete on a guess)
+    ops: list[Op] = [Delete(k) for k in sorted(listed - live)]
+    ops += [Delete(k) for k, _ in res.items]
+    for i in range(0, len(ops), _DELETE_BATCH):
+        yield Write(part, ops[i : i + _DELETE_BATCH])
 
 
 def plan_prune(
@@ -132,8 +197,7 @@ def plan_prune(
                 kept += gs
         kept_keys = {g.key for g in kept}
         dead = [g for g in groups if g.key not in kept_keys]
-        if dead:
-            yield from _drop(part, dead, kept)
+        yield from _drop(part, dead, kept)
     if damaged and not skip_corrupt:
         raise CorruptRecordError(
             f"prune left {len(damaged)} namespace(s) as they were: damaged record(s) "
@@ -187,20 +251,31 @@ def _keep(codec: Codec, part: str, gs: list[Group]) -> Plan[list[Group]]:
 
 
 def plan_delete_for_runs(codec: Codec, run_ids: Sequence[str]) -> Plan[None]:
+    """A namespace holding a damaged record is left as it is (whether the record belongs to
+    one of the runs cannot be known, nor what it needs); every other one is handled, then the
+    ``CorruptRecordError`` names the damaged keys, as ``prune`` does."""
     wanted = set(run_ids)
     if not wanted:
         return
+    damaged: list[str] = []
     cursor: str | None = None
     while True:
         page = yield Partitions(cursor)
         for part in filter(K.is_thread_partition, page.partitions):
             groups = yield from read_all(part)
-            dead = [
-                g for g in groups if codec.loads(g.key, g.record.metadata).get("run_id") in wanted
-            ]
+            bad_ns = {g.sort_id[1] for g in groups if not _decodes(g, codec)}
+            damaged += [g.key for g in groups if not _decodes(g, codec)]
+            usable = [g for g in groups if g.sort_id[1] not in bad_ns]
+            dead = [g for g in usable if codec.metadata(g).get("run_id") in wanted]
             if dead:
                 dead_keys = {g.key for g in dead}
-                yield from _drop(part, dead, [g for g in groups if g.key not in dead_keys])
+                kept = [g for g in groups if g.key not in dead_keys]
+                yield from _drop(part, dead, kept)
         cursor = page.cursor
         if cursor is None:
-            return
+            break
+    if damaged:
+        raise CorruptRecordError(
+            f"delete_for_runs left {len(damaged)} damaged record(s) and their namespaces as "
+            f"they were: {damaged[:5]!r}; the rest is deleted"
+        )

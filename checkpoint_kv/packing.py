@@ -29,7 +29,7 @@ from checkpoint_kv import records as R
 from checkpoint_kv.drive import Get, Plan
 from checkpoint_kv.errors import CorruptRecordError
 
-__all__ = ["Locator", "home_refs", "locations", "value_at"]
+__all__ = ["Locator", "fallback_keys", "home_refs", "locations", "plan_fallbacks", "value_at"]
 
 Loc = tuple[str, str]  # (version component, key of the record or blob that holds the value)
 
@@ -64,6 +64,37 @@ def value_at(key: str, raw: bytes, channel: str, vc: str) -> R.Typed | None:
         if ch == channel and v == vc:
             return typed
     return None
+
+
+def fallback_keys(rec: R.CheckpointRecord, found: Mapping[str, bytes]) -> list[str]:
+    """The version blob keys (``keys.blob_key_vc``) of the values ``rec`` names a home for that
+    ``found`` (what the read brought) does not hold: the home record is gone or does not hold
+    that version. Versions are the truth and homes only hints: another process's prune or
+    ``delete_for_runs`` may delete a home after this record named it, and keeps the value at
+    its version's blob key first (see ``maintenance``). A damaged home is left to the reader,
+    which names it."""
+    out = []
+    for ch, vc, home in rec.homes:
+        raw = found.get(home)
+        try:
+            if raw is not None and value_at(home, raw, ch, vc) is not None:
+                continue
+        except CorruptRecordError:
+            continue
+        key = K.blob_key_vc(rec.ns, ch, vc)
+        if key not in found:
+            out.append(key)
+    return out
+
+
+def plan_fallbacks(
+    part: str, recs: Iterable[R.CheckpointRecord], found: dict[str, bytes]
+) -> Plan[None]:
+    """Read the version blobs of the values whose home is gone (one ``get``, and none at all
+    while every home is there: the common case costs nothing)."""
+    keys = sorted({k for rec in recs for k in fallback_keys(rec, found)})
+    if keys:
+        found.update((yield Get(part, keys)))
 
 
 _MAX_COUNTERS = 1024  # checkpoints whose DeltaChannel counters are remembered

@@ -15,9 +15,10 @@ from langgraph.checkpoint.base import CheckpointTuple
 from checkpoint_kv import keys as K
 from checkpoint_kv.codec import Codec
 from checkpoint_kv.drive import Emit, Get, Partitions, Plan, Scan, StreamPlan
-from checkpoint_kv.groups import Group, ids
+from checkpoint_kv.groups import Group, ids, records_of
 from checkpoint_kv.groups import covered as _covered
 from checkpoint_kv.groups import group as _group
+from checkpoint_kv.packing import plan_fallbacks
 from checkpoint_kv.port import ScanResult
 
 if TYPE_CHECKING:
@@ -36,11 +37,13 @@ def plan_get_tuple(codec: Codec, config: RunnableConfig) -> Plan[CheckpointTuple
         groups = _group(res.items, reverse=False)
         if not groups:
             return None
+        yield from plan_fallbacks(part, records_of(groups[:1]), res.refs)
         return codec.tuple(groups[0], res.refs, config)  # a home is never in its own range
     found = yield from _latest(part, K.ns_prefix(ns) + K.SEP, K.ns_prefix(ns) + K.AFTER_SEP)
     if found is None:
         return None
     group, blobs = found
+    yield from plan_fallbacks(part, records_of([group]), blobs)
     return codec.tuple(group, blobs)
 
 
@@ -136,6 +139,7 @@ def plan_list(
             if (before_id is None or g.record.checkpoint_id < before_id) and _match(
                 codec, g, filter
             ):
+                yield from plan_fallbacks(part, records_of([g]), res.refs)
                 yield Emit(codec.tuple(g, res.refs))
         return
     yield from lister(part).plan(None if ns is None else str(ns))

@@ -113,12 +113,16 @@ class Model(InMemorySaver):
                         self._drop(tid, ns, cid)
 
     def delete_for_runs(self, run_ids: list[str]) -> None:
+        for tid in list(self.storage):
+            self.delete_for_runs_in(tid, run_ids)
+
+    def delete_for_runs_in(self, thread_id: str, run_ids: list[str]) -> None:
+        """``delete_for_runs`` as it acts on one thread (it reads and acts thread by thread)."""
         wanted = set(run_ids)
-        for tid, by_ns in list(self.storage.items()):
-            for ns, cps in list(by_ns.items()):
-                for cid, (_, md, _) in list(cps.items()):
-                    if self.serde.loads_typed(md).get("run_id") in wanted:
-                        self._drop(tid, ns, cid)
+        for ns, cps in list(self.storage.get(thread_id, {}).items()):
+            for cid, (_, md, _) in list(cps.items()):
+                if self.serde.loads_typed(md).get("run_id") in wanted:
+                    self._drop(thread_id, ns, cid)
 
 
 def _norm(t: CheckpointTuple | None) -> Any:
