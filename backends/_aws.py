@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import boto3
 
-from checkpoint_kv.errors import ConfigError, redact_url
+from checkpoint_kv.errors import ConfigError, has_userinfo, redact_url
 
 __all__ = [
     "NO_CREDENTIALS",
@@ -23,6 +23,7 @@ __all__ = [
     "conflicting_options",
     "custom_endpoint",
     "is_session",
+    "refuse_credentials",
 ]
 
 NO_CREDENTIALS = (
@@ -50,6 +51,30 @@ def client_or_session(client: Any, session: Any, profile: str | None) -> tuple[A
     if session is not None and profile:
         raise ConfigError("profile= names a profile, session= is one already: pass one")
     return client, session
+
+
+def refuse_credentials(
+    label: str, base: str, query: Mapping[str, str], known: Iterable[str]
+) -> None:
+    """No key or secret in a ``dynamodb://`` / ``s3://`` URL or its ``endpoint_url``: refused
+    on the raw text, before any option is parsed or any urlsplit() runs (their errors would
+    quote a piece of the secret: an AWS secret key often holds a ``/``). ``base`` is the URL
+    without its query, ``known`` the backend's option names."""
+    authority = base.partition("://")[2].partition("/")[0]
+    if "@" in authority or has_userinfo(base):
+        raise ConfigError(
+            f"do not put credentials in the {label}:// URL: use the AWS environment, profile or "
+            "role"
+        )
+    # An "&" in endpoint_url's password splits it: `endpoint_url=http://u:a&b=c@host` also
+    # gives an unknown option "b" whose value holds the "@".
+    names = set(known)
+    stray = any("@" in value for name, value in query.items() if name not in names)
+    if "@" in query.get("endpoint_url", "") or stray:
+        raise ConfigError(
+            "do not put credentials in endpoint_url: use the AWS environment, profile or role "
+            "(an '@' in another option's value: write it %40)"
+        )
 
 
 def check_service(client: Any, service: str) -> None:

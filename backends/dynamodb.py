@@ -1102,12 +1102,8 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
     client = options.pop("client", None)
     session = options.pop("session", None)
     base, query = url_query(url, options)
+    aws.refuse_credentials("dynamodb", base, query, OPTIONS.names)
     rest = base.split("://", 1)[1]
-    if "@" in rest or "@" in urlsplit(query.get("endpoint_url") or "").netloc:
-        raise ConfigError(
-            "do not put credentials in a dynamodb:// URL or its endpoint_url: "
-            "use the AWS environment, profile or role"
-        )
     table = unquote(rest.strip("/"))
     if not table or "/" in table or not 3 <= len(table) <= 255:
         raise ConfigError(

@@ -104,6 +104,7 @@ from checkpoint_kv.errors import (
     ConfigError,
     CorruptRecordError,
     redact,
+    unparsable_url,
 )
 from checkpoint_kv.options import Option, Schema, url_query
 from checkpoint_kv.port import (
@@ -1173,7 +1174,8 @@ OPTIONS = Schema(
 class RedisConfig:
     """A parsed URL: what to connect to, and how this backend behaves."""
 
-    client_url: str  # a plain redis:// / rediss:// / unix:// URL for redis-py
+    # A plain redis:// / rediss:// / unix:// URL for redis-py, password included: no repr.
+    client_url: str = field(repr=False)
     cluster: bool
     where: str
     prefix: str = "ckv"
@@ -1205,14 +1207,26 @@ def parse_url(url: str, **options: Any) -> RedisConfig:
         raise ConfigError("Redis Cluster needs host:port seeds, not a unix socket")
     passed = {k: v for k, v in query.items() if k in _PASSED}
     client_url = f"{scheme}://{rest}" + (f"?{urlencode(passed)}" if passed else "")
-    parts = urlsplit(client_url)
+    try:  # urlsplit's errors quote the netloc, password and all: never chained
+        parts = urlsplit(client_url)
+    except ValueError:
+        raise unparsable_url(
+            url,
+            "Python's URL parser refused its authority (an unpaired '[' or ']', or characters "
+            "that normalize (NFKC) to '/', '?', '#', '@' or ':')",
+        ) from None
     if scheme == "unix":
         where = parts.path or "unix socket"
     else:
         try:
             port = parts.port or 6379
-        except ValueError:
-            raise ConfigError(f"bad port in {redact(url)!r}") from None
+        except ValueError:  # the "port" may be a password whose "@host" is missing: hidden
+            host = parts.hostname or "localhost"
+            raise unparsable_url(
+                url,
+                "the port is not a number 0-65535 (user:password@ goes before the host)",
+                shown=f"{url.partition('://')[0]}://{host}:***",
+            ) from None
         where = f"{parts.hostname or 'localhost'}:{port}"
     # Bounded waits by default: a stalled server (SIGSTOP, a full network buffer, a peer
     # that accepts and never answers) fails the call after the retries instead of blocking a

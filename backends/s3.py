@@ -897,6 +897,7 @@ def from_url(url: str, **options: Any) -> S3Store:
     if client is not None and aws.is_session(client):
         client, session = None, client
     base, query = url_query(url, options)
+    aws.refuse_credentials("s3", base, query, OPTIONS.names)
     opts = OPTIONS.parse(query)
     if client is not None:
         aws.check_service(client, "s3")
@@ -905,14 +906,6 @@ def from_url(url: str, **options: Any) -> S3Store:
         if conflicting:
             raise aws.conflict_error("s3", "S3", conflicting)
     parts = urlsplit(base)
-    if "@" in parts.netloc:
-        raise ConfigError(
-            "do not put credentials in an s3:// URL: use the AWS environment, profile or role"
-        )
-    if "@" in urlsplit(query.get("endpoint_url") or "").netloc:
-        raise ConfigError(
-            "do not put credentials in endpoint_url: use the AWS environment, profile or role"
-        )
     return S3Store(
         unquote(parts.netloc),
         unquote(parts.path),

@@ -381,12 +381,12 @@ def parse_path(url: str) -> str:
     if not rest:
         raise ConfigError(need)
     if not rest.startswith("/"):
+        if unquote(rest) == MEMORY:  # before redact_url(), which hides a "port" like "memory:"
+            raise ConfigError(
+                f"sqlite URL {base!r} has only two slashes: did you mean {scheme}:///{MEMORY}?"
+            )
         shown = redact_url(base)
         name = unquote(shown.partition("://")[2])
-        if name == MEMORY:
-            raise ConfigError(
-                f"sqlite URL {shown!r} has only two slashes: did you mean {scheme}:///{MEMORY}?"
-            )
         raise ConfigError(
             f"sqlite URL {shown!r} has only two slashes, so {name!r} is a host, not a path: "
             f"did you mean {scheme}:///{name} (relative to the working directory) or "

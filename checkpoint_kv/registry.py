@@ -17,7 +17,13 @@ from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import parse_qsl
 
-from checkpoint_kv.errors import ConfigError, MissingDependencyError, UnknownSchemeError, redact
+from checkpoint_kv.errors import (
+    ConfigError,
+    MissingDependencyError,
+    UnknownSchemeError,
+    check_userinfo,
+    redact,
+)
 from checkpoint_kv.errors import redact_url as redact_url
 from checkpoint_kv.port import KVStore
 
@@ -115,7 +121,13 @@ def _requirements(extra: str) -> str:
 
 
 def split_options(url: str) -> tuple[str, dict[str, str]]:
-    """``url`` without its query string, and the query as a dict (last value wins)."""
+    """``url`` without its query string, and the query as a dict (last value wins).
+
+    A ConfigError (naming the URL without its credentials) when the userinfo holds an
+    unencoded ``/``, ``?``, ``#`` or ``@`` past the host: the query would start inside the
+    password (``redis://:pa?ss@host``), and an option error would print the rest of it. Every
+    backend, ``from_url`` and the command line split here first, so they all refuse it."""
+    check_userinfo(url)
     base, _, query = url.partition("?")
     return base, dict(parse_qsl(query, keep_blank_values=True))
 
@@ -164,6 +176,7 @@ def open_store(url: str | None = None, **options: Any) -> KVStore:
             + (f" Did you mean {redact_url(hint)}?" if hint else "")
             + f" Known schemes: {', '.join(s + '://' for s in known_schemes())}"
         )
+    check_userinfo(url)  # before a backend's parser quotes a piece of the password
     scheme = url.split("://", 1)[0].lower()
     scheme = _ALIASES.get(scheme, scheme)
     target = (
