@@ -122,6 +122,7 @@ from checkpoint_kv.errors import (
     redact,
     redact_url,
 )
+from checkpoint_kv.keys import is_mark, mark_root
 from checkpoint_kv.options import Option, Schema, url_query
 from checkpoint_kv.port import (
     Delete,
@@ -609,8 +610,11 @@ class S3Store:
                 if seen > records:
                     listed = listed[:i]
                     break
+        # A mark (``keys.mark_key``) says only that it is there: the LIST told, no GET.
+        fetched = [(k, etag) for k, etag in listed if not is_mark(k)]
+        values = self._get_many(partition, [k for k, _ in fetched], [e for _, e in fetched])
+        values.update((k, mark_root(k).encode("ascii")) for k, _ in listed if is_mark(k))
         keys = [k for k, _ in listed]
-        values = self._get_many(partition, keys, [etag for _, etag in listed])
         items = [(k, values[k]) for k in keys if k in values]  # a key deleted meanwhile is gone
         refs = self._get_many(partition, follow_refs(items, follow, _encodable)) if follow else {}
         return ScanResult(items, refs)

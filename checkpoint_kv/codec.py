@@ -101,6 +101,7 @@ class Codec:
             if typed[0] != EMPTY[0]:
                 values[ch] = self.loads(loc, typed)
         self.locator.note(rec.thread_id, rec.ns, locs, found)
+        self.locator.note_root(rec.thread_id, rec.ns, rec.checkpoint_id, rec.root)
         metadata = self.loads(g.key, rec.metadata)
         self.locator.note_counters(rec.thread_id, rec.ns, rec.checkpoint_id, metadata)
         writes = pending.merge(g.writes)

@@ -188,7 +188,7 @@ def plan_copy(job: CopyJob) -> Plan[None]:
                     job.blobs += 1
                 elif is_record:
                     job.checkpoints += 1
-                elif not key.startswith("n" + K.SEP):
+                elif not key.startswith("n" + K.SEP) and not K.is_mark(key):
                     job.writes += 1
                 if key in present:
                     job.skipped += 1

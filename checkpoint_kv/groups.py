@@ -16,7 +16,9 @@ from langgraph.checkpoint.base import ChannelVersions
 
 from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
+from checkpoint_kv.drive import Get, Plan
 from checkpoint_kv.errors import ConfigError, CorruptRecordError
+from checkpoint_kv.packing import visible
 
 __all__ = [
     "Group",
@@ -26,6 +28,8 @@ __all__ = [
     "group",
     "ids",
     "records_of",
+    "plan_shown",
+    "shown",
     "tconf",
     "version_gap",
 ]
@@ -103,6 +107,33 @@ def records_of(groups: Iterable[Group]) -> Iterator[R.CheckpointRecord]:
             yield g.record
         except CorruptRecordError:
             continue
+
+
+def shown(g: Group, found: Mapping[str, bytes]) -> bool:
+    """``packing.visible`` for a group whose mark was looked up (it is in its reference
+    header, so any read that followed or fetched its references did). A damaged record, or one
+    whose header lacks its own mark, counts as shown: building it names the damage."""
+    try:
+        rec = g.record
+    except CorruptRecordError:
+        return True
+    if rec.root is None or K.mark_key(rec.ns, rec.root) not in g.refs:
+        return True
+    return visible(rec, found)
+
+
+def plan_shown(part: str, g: Group, found: dict[str, bytes]) -> Plan[bool]:
+    """``shown``, reading the mark first when the read so far did not bring it (a record of a
+    deleted incarnation: one more ``get``, only then)."""
+    try:
+        rec = g.record
+    except CorruptRecordError:
+        return True
+    if rec.root is not None:
+        mark = K.mark_key(rec.ns, rec.root)
+        if mark in g.refs and mark not in found:
+            found.update((yield Get(part, [mark])))
+    return shown(g, found)
 
 
 def group(items: Sequence[tuple[str, bytes]], reverse: bool) -> list[Group]:

@@ -13,6 +13,7 @@ of kept characters) sort by time.
 Layout inside a thread's partition (``<ns>``, ``<id>`` ... are escaped components)::
 
     c!<ns>!<checkpoint_id>!~               checkpoint record (the commit point of a put)
+    c!<ns>!~!<root>                        incarnation mark (above every record of <ns>)
     c!<ns>!<checkpoint_id>!w!<task>!<nonce>  one put_writes call's writes (a WriteBatch)
     b!<ns>!<channel>!<version>             a channel value (blob), once per version
     n!<ns>                                 namespace index: the newest checkpoint id put there
@@ -113,6 +114,30 @@ def checkpoint_prefix(ns: str, checkpoint_id: str) -> str:
 
 def record_key(ns: str, checkpoint_id: str) -> str:
     return f"{checkpoint_prefix(ns, checkpoint_id)}{SEP}~"
+
+
+def mark_key(ns: str, root: str) -> str:
+    """``c!<ns>!~!<root>``: the *mark* of a namespace's incarnation, written with the put that
+    starts it (no parent: ``root`` is its checkpoint id) and kept until ``delete_thread``.
+    It sorts above every record of the namespace, so the scan that finds the latest checkpoint
+    brings the marks first, for free. A record carries its incarnation's root and is visible
+    only while that mark is there: a late put of a run that started before ``delete_thread``
+    (or an expiry) names a root whose mark is gone, and reads as never written."""
+    return f"{ns_prefix(ns)}{SEP}~{SEP}{escape(root)}"
+
+
+def mark_range(ns: str) -> tuple[str, str]:
+    return prefix_range(f"{ns_prefix(ns)}{SEP}~")
+
+
+def is_mark(key: str) -> bool:
+    parts = key.split(SEP, 3)
+    return len(parts) == 4 and parts[0] == "c" and parts[2] == "~"
+
+
+def mark_root(key: str) -> str:
+    """The (escaped) root a mark key names."""
+    return key.split(SEP, 3)[3]
 
 
 def write_key(ns: str, checkpoint_id: str, task_id: str, idx: int) -> str:

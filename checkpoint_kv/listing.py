@@ -20,7 +20,7 @@ from typing import Any
 from checkpoint_kv import keys as K
 from checkpoint_kv.drive import Emit, Get, Plan, Scan, StreamPlan
 from checkpoint_kv.errors import CorruptRecordError
-from checkpoint_kv.groups import Group, group, records_of
+from checkpoint_kv.groups import Group, group, records_of, shown
 from checkpoint_kv.packing import plan_fallbacks
 from checkpoint_kv.port import ScanResult
 
@@ -133,7 +133,8 @@ class Lister:
         p.opened = True
         p.exhausted = len(res.items) < p.page
         self.blobs.update(res.refs)
-        self.blobs.update(kv for kv in res.items if K.is_record(kv[0]))  # homes among them
+        # Homes and the namespace's marks among them.
+        self.blobs.update(kv for kv in res.items if K.is_record(kv[0]) or K.is_mark(kv[0]))
         items = p.carry + res.items
         groups = group(items, reverse=True)
         p.carry = []
@@ -157,6 +158,8 @@ class Lister:
             self.blobs.update((yield Get(self.part, missing)))
         yield from plan_fallbacks(self.part, records_of(batch), self.blobs)
         for g in batch:
+            if not shown(g, self.blobs):
+                continue  # a late write of a deleted incarnation: never written
             yield Emit(self.emit(g, self.blobs))
             if self.remaining[0] is not None:
                 self.remaining[0] -= 1

@@ -19,7 +19,7 @@ from checkpoint_kv.codec import EMPTY, Codec
 from checkpoint_kv.copying import CopyJob, plan_copy
 from checkpoint_kv.drive import Drop, Get, Partitions, Plan, Scan, Write
 from checkpoint_kv.errors import ConfigError, CorruptRecordError
-from checkpoint_kv.groups import Group
+from checkpoint_kv.groups import Group, shown
 from checkpoint_kv.groups import group as _group
 from checkpoint_kv.packing import value_at, where
 from checkpoint_kv.port import Delete, DeleteRange, Op, Put, ScanResult
@@ -45,10 +45,13 @@ def _decodes(g: Group, codec: Codec | None = None) -> bool:
     return True
 
 
-def read_all(part: str, family: tuple[str, str] = K.ALL_CHECKPOINTS) -> Plan[list[Group]]:
-    """Every checkpoint of a partition, with its writes. Pages go newest first: every
-    backend reads a descending page of ``limit`` items without listing the rest (S3 lists
-    ascending keys only, so it stores them inverted)."""
+def read_all(
+    part: str, family: tuple[str, str] = K.ALL_CHECKPOINTS, marks: dict[str, bytes] | None = None
+) -> Plan[list[Group]]:
+    """Every checkpoint of a partition, with its writes (and into ``marks`` the incarnation
+    marks met). Pages go newest first: every backend reads a descending page of ``limit``
+    items without listing the rest (S3 lists ascending keys only, so it stores them
+    inverted)."""
     start, end = family
     items: list[tuple[str, bytes]] = []
     while True:
@@ -57,6 +60,8 @@ def read_all(part: str, family: tuple[str, str] = K.ALL_CHECKPOINTS) -> Plan[lis
         if len(res.items) < _FULL_PAGE:
             break
         end = res.items[-1][0]
+    if marks is not None:
+        marks.update(kv for kv in items if K.is_mark(kv[0]))
     return _group(items, reverse=True)
 
 
@@ -68,7 +73,7 @@ def _state(g: Group) -> set[str]:
     """The version blob keys of every value in ``g``'s checkpoint: the versions it holds
     inline, those it names a home for, and the blobs it references (format 1, no home)."""
     rec = g.record
-    out = {r for r in g.refs if not K.is_record(r)}
+    out = {r for r in g.refs if not K.is_record(r) and not K.is_mark(r)}
     out.update(K.blob_key_vc(rec.ns, ch, vc) for ch, vc, _ in rec.inline or ())
     out.update(K.blob_key_vc(rec.ns, ch, vc) for ch, vc, _ in rec.homes)
     return out
@@ -81,7 +86,9 @@ def _leaves(groups: list[Group]) -> list[Group]:
     return [g for g in groups if (g.record.ns, g.record.checkpoint_id) not in parents]
 
 
-def _drop(part: str, dead: list[Group], kept: list[Group]) -> Plan[None]:
+def _drop(
+    part: str, dead: list[Group], kept: list[Group], ghosts: Sequence[Group] = ()
+) -> Plan[None]:
     """Delete the dead checkpoints without stranding a reader or a writer in flight.
 
     Another process may name any value of a kept checkpoint, or of the newest checkpoint of a
@@ -94,7 +101,8 @@ def _drop(part: str, dead: list[Group], kept: list[Group]) -> Plan[None]:
     versions no dead record names). Blobs kept only for a dying leaf are listed under a
     ``g!`` key and collected by a later pass once no checkpoint holds their version.
     Maintenance never rewrites a record, so it cannot bring back one that ``delete_thread``
-    dropped meanwhile."""
+    dropped meanwhile. ``ghosts`` (records of a deleted incarnation, never shown) go with the
+    dead, protecting nothing."""
     every = [g for g in dead + kept if _decodes(g)]  # a damaged record is left as it is
     dead_keys = {g.key for g in dead}
     protected = [g for g in kept if _decodes(g)]
@@ -127,6 +135,7 @@ def _drop(part: str, dead: list[Group], kept: list[Group]) -> Plan[None]:
         puts: list[Op] = [Put(k, R.encode_blob(inline[k])) for k in keep]
         for i in range(0, len(puts), _DELETE_BATCH):
             yield Write(part, (marker if i == 0 else []) + puts[i : i + _DELETE_BATCH])
+    dead = [*dead, *ghosts]
     if not dead:
         if len(every) == len(dead) + len(kept):
             yield from _collect(part, live)
@@ -140,7 +149,7 @@ def _drop(part: str, dead: list[Group], kept: list[Group]) -> Plan[None]:
     ops += [Delete(k) for k in sorted(gone)]
     for i in range(0, len(ops), _DELETE_BATCH):
         yield Write(part, ops[i : i + _DELETE_BATCH])
-    if len(every) == len(dead) + len(kept):  # with a damaged record, nothing is collected
+    if len(every) + len(ghosts) == len(dead) + len(kept):  # none damaged: collect
         yield from _collect(part, live)
 
 
@@ -183,7 +192,11 @@ def plan_prune(
         if strategy == "delete":
             yield Drop(part)
             continue
-        groups = yield from read_all(part)
+        marks: dict[str, bytes] = {}
+        groups = yield from read_all(part, marks=marks)
+        # Late writes of a deleted incarnation (their mark is gone) are never shown: they go.
+        ghosts = [g for g in groups if not shown(g, marks)]
+        groups = [g for g in groups if shown(g, marks)]
         by_ns: dict[str, list[Group]] = {}
         for g in groups:
             by_ns.setdefault(g.sort_id[1], []).append(g)
@@ -197,7 +210,7 @@ def plan_prune(
                 kept += gs
         kept_keys = {g.key for g in kept}
         dead = [g for g in groups if g.key not in kept_keys]
-        yield from _drop(part, dead, kept)
+        yield from _drop(part, dead, kept, ghosts)
     if damaged and not skip_corrupt:
         raise CorruptRecordError(
             f"prune left {len(damaged)} namespace(s) as they were: damaged record(s) "

@@ -29,7 +29,15 @@ from checkpoint_kv import records as R
 from checkpoint_kv.drive import Get, Plan
 from checkpoint_kv.errors import CorruptRecordError
 
-__all__ = ["Locator", "fallback_keys", "home_refs", "locations", "plan_fallbacks", "value_at"]
+__all__ = [
+    "Locator",
+    "fallback_keys",
+    "home_refs",
+    "locations",
+    "plan_fallbacks",
+    "value_at",
+    "visible",
+]
 
 Loc = tuple[str, str]  # (version component, key of the record or blob that holds the value)
 
@@ -52,7 +60,16 @@ def home_refs(rec: R.CheckpointRecord, ns: str, versions: ChannelVersions) -> li
     refs = {
         homes.get(ch) or K.blob_key(ns, ch, v) for ch, v in versions.items() if ch not in inline
     }
+    if rec.root is not None:  # its incarnation's mark: read along, so visibility costs no call
+        refs.add(K.mark_key(ns, rec.root))
     return sorted(refs)
+
+
+def visible(rec: R.CheckpointRecord, found: Mapping[str, bytes]) -> bool:
+    """Whether a record belongs to a live incarnation: its mark (in its reference header, so
+    every read that follows references has it) is among what the read found. A record of a
+    thread deleted while its run was in flight names a mark that is gone: never written."""
+    return rec.root is None or K.mark_key(rec.ns, rec.root) in found
 
 
 def value_at(key: str, raw: bytes, channel: str, vc: str) -> R.Typed | None:
@@ -98,6 +115,7 @@ def plan_fallbacks(
 
 
 _MAX_COUNTERS = 1024  # checkpoints whose DeltaChannel counters are remembered
+_MAX_ROOTS = 4096  # checkpoints whose incarnation root is remembered
 CARRY_MAX = 2048  # a value this small (serialized) is copied into the next records instead
 CARRY_TOTAL = 8192  # of being read from its home, up to this much per put
 
@@ -115,6 +133,9 @@ class Locator:
         # get_tuple: LangGraph asks for the history of the checkpoint it just read, and the
         # counters size the history's first scan (one round trip instead of two).
         self._counters: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
+        # (thread, ns, checkpoint id) -> the root of its incarnation (records.CheckpointRecord
+        # .root), noted by put and get_tuple: a put inherits its parent's without a read.
+        self._roots: OrderedDict[tuple[str, str, str], str | None] = OrderedDict()
         self._lock = threading.Lock()
 
     def note(
@@ -160,6 +181,19 @@ class Locator:
             while len(self._counters) > _MAX_COUNTERS:
                 self._counters.popitem(last=False)
 
+    def note_root(self, thread_id: str, ns: str, cid: str, root: str | None) -> None:
+        with self._lock:
+            self._roots[(thread_id, ns, cid)] = root
+            self._roots.move_to_end((thread_id, ns, cid))
+            while len(self._roots) > _MAX_ROOTS:
+                self._roots.popitem(last=False)
+
+    def root(self, thread_id: str, ns: str, cid: str) -> tuple[bool, str | None]:
+        """``(known, root)`` of a checkpoint this process wrote or read."""
+        with self._lock:
+            key = (thread_id, ns, cid)
+            return (True, self._roots[key]) if key in self._roots else (False, None)
+
     def counters(self, thread_id: str, ns: str, cid: str | None) -> dict[str, Any] | None:
         """A hint only: the history plan checks what it reads whatever the hint says."""
         if cid is None:
@@ -175,20 +209,26 @@ class Locator:
                 del self._items[k]
             for c in [c for c in self._counters if c[0] in gone]:
                 del self._counters[c]
+            for c in [c for c in self._roots if c[0] in gone]:
+                del self._roots[c]
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
             self._counters.clear()
+            self._roots.clear()
 
     def plan_homes(
         self, part: str, thread_id: str, ns: str, parent_id: str | None, wanted: Mapping[str, str]
     ) -> Plan[dict[str, tuple[str, R.Typed | None]]]:
         """Where each ``wanted`` channel's value lives (channel -> version component): from
-        what this process knows, else from the parent's record (one read). A channel left out
-        has no known home: the put refers to its blob key (format 1), as a put always did."""
+        what this process knows, else from the parent's record (one read, which also tells the
+        parent's root when this process does not know it). A channel left out has no known
+        home: the put refers to its blob key (format 1), as a put always did."""
         found = self.find(thread_id, ns, wanted)
-        if len(found) == len(wanted) or parent_id is None:
+        if parent_id is None:
+            return found
+        if len(found) == len(wanted) and self.root(thread_id, ns, parent_id)[0]:
             return found
         pkey = K.record_key(ns, parent_id)
         got = yield Get(part, [pkey])
@@ -201,6 +241,7 @@ class Locator:
             locs = locations(pkey, rec)
             inline = {ch: typed for ch, _, typed in rec.inline or ()}
             self.note(thread_id, ns, locs, inline)
+            self.note_root(thread_id, ns, parent_id, rec.root)
             for ch, vc in wanted.items():
                 loc = locs.get(ch)
                 if ch not in found and loc is not None and loc[0] == vc:

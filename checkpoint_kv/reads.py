@@ -15,7 +15,7 @@ from langgraph.checkpoint.base import CheckpointTuple
 from checkpoint_kv import keys as K
 from checkpoint_kv.codec import Codec
 from checkpoint_kv.drive import Emit, Get, Partitions, Plan, Scan, StreamPlan
-from checkpoint_kv.groups import Group, ids, records_of
+from checkpoint_kv.groups import Group, ids, plan_shown, records_of
 from checkpoint_kv.groups import covered as _covered
 from checkpoint_kv.groups import group as _group
 from checkpoint_kv.packing import plan_fallbacks
@@ -35,11 +35,11 @@ def plan_get_tuple(codec: Codec, config: RunnableConfig) -> Plan[CheckpointTuple
     if cid is not None:
         res: ScanResult = yield Scan(part, *K.prefix_range(K.checkpoint_prefix(ns, cid)), follow=1)
         groups = _group(res.items, reverse=False)
-        if not groups:
+        if not groups or not (yield from plan_shown(part, groups[0], res.refs)):
             return None
         yield from plan_fallbacks(part, records_of(groups[:1]), res.refs)
         return codec.tuple(groups[0], res.refs, config)  # a home is never in its own range
-    found = yield from _latest(part, K.ns_prefix(ns) + K.SEP, K.ns_prefix(ns) + K.AFTER_SEP)
+    found = yield from _latest(part, ns)
     if found is None:
         return None
     group, blobs = found
@@ -47,13 +47,14 @@ def plan_get_tuple(codec: Codec, config: RunnableConfig) -> Plan[CheckpointTuple
     return codec.tuple(group, blobs)
 
 
-def _latest(part: str, start: str, end: str) -> Plan[tuple[Group, dict[str, bytes]] | None]:
-    """The newest checkpoint in ``[start, end)`` with all its writes and blobs.
+def _latest(part: str, ns: str) -> Plan[tuple[Group, dict[str, bytes]] | None]:
+    """The newest visible checkpoint of namespace ``ns`` with all its writes and blobs.
 
     One descending scan normally suffices: the record comes first, its writes right after,
     and the store follows the record's blob references. Only a checkpoint with many writes
     needs a further (larger) page.
     """
+    start, end = K.ns_prefix(ns) + K.SEP, K.ns_prefix(ns) + K.AFTER_SEP
     limit = _LATEST_PAGE
     items: list[tuple[str, bytes]] = []
     blobs: dict[str, bytes] = {}
@@ -65,18 +66,31 @@ def _latest(part: str, start: str, end: str) -> Plan[tuple[Group, dict[str, byte
         res: ScanResult = yield Scan(
             part, start, end, reverse=True, limit=limit, follow=follow, records=1
         )
+        if not res.items:
+            return None
         items += res.items
         blobs.update(res.refs)
-        blobs.update(kv for kv in res.items if K.is_record(kv[0]))  # homes among them
+        # Homes and the namespace's marks (they sort above every record) among the items.
+        blobs.update(kv for kv in res.items if K.is_record(kv[0]) or K.is_mark(kv[0]))
         covered |= _covered(res.items, follow)
         groups = _group(items, reverse=True)
         exhausted = len(res.items) < limit
-        if groups and (len(groups) > 1 or exhausted):
+        # A record of a deleted incarnation (a late write) is passed over: never written.
+        first = None
+        for i, g in enumerate(groups):
+            if (yield from plan_shown(part, g, blobs)):
+                first = i
+                break
+        if first is not None and (len(groups) > first + 1 or exhausted):
             break
-        if exhausted:
+        if exhausted and not groups:
             return None
-        end, limit = res.items[-1][0], limit * 4
-    group = groups[0]
+        if groups:
+            limit *= 4
+            end = res.items[-1][0]
+        else:  # a page of marks only (many puts without parent): on below them all
+            end = min(res.items[-1][0], K.mark_range(ns)[0])
+    group = groups[first]
     missing = [k for k in group.refs if k not in blobs]
     if group.key not in covered and missing:
         blobs.update((yield Get(part, missing)))
@@ -136,9 +150,8 @@ def plan_list(
             part, *K.prefix_range(K.checkpoint_prefix(ns or "", cid)), follow=1
         )
         for g in _group(res.items, reverse=False):
-            if (before_id is None or g.record.checkpoint_id < before_id) and _match(
-                codec, g, filter
-            ):
+            early = before_id is None or g.record.checkpoint_id < before_id
+            if early and _match(codec, g, filter) and (yield from plan_shown(part, g, res.refs)):
                 yield from plan_fallbacks(part, records_of([g]), res.refs)
                 yield Emit(codec.tuple(g, res.refs))
         return

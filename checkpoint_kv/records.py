@@ -40,6 +40,10 @@ class CheckpointRecord(NamedTuple):
     # every value is a blob of its own (``keys.blob_key``), as shallow savers still write.
     inline: tuple[tuple[str, str, Typed], ...] | None = None
     homes: tuple[tuple[str, str, str], ...] = ()
+    # The id of the checkpoint that started this incarnation of the namespace (inherited from
+    # the parent; a put without parent starts one): visible only while its mark is there
+    # (``keys.mark_key``). None for records written before marks, visible as they were.
+    root: str | None = None
 
 
 class WriteRecord(NamedTuple):
@@ -91,6 +95,8 @@ def encode_checkpoint(r: CheckpointRecord, head: bytes = b"") -> bytes:
         "c": list(r.checkpoint),
         "m": list(r.metadata),
     }
+    if r.root is not None:
+        obj["r"] = r.root
     if r.inline is None:
         return _seal(obj, 1, head)
     obj["b"] = [[ch, vc, tag, data] for ch, vc, (tag, data) in r.inline]
@@ -201,6 +207,7 @@ def _decode_checkpoint(key: str, data: bytes) -> CheckpointRecord:
             metadata=_typed(obj["m"]),
             inline=_inline(obj.get("b")),
             homes=_homes(obj.get("h")),
+            root=_str(obj.get("r"), optional=True),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise CorruptRecordError(f"corrupt checkpoint record at key {key!r}: {e!r}") from e

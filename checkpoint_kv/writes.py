@@ -24,10 +24,10 @@ from langgraph.checkpoint.base import (
 from checkpoint_kv import keys as K
 from checkpoint_kv import records as R
 from checkpoint_kv.codec import EMPTY, Codec
-from checkpoint_kv.drive import Get, Plan, Write
-from checkpoint_kv.groups import blob_keys, ids, tconf
+from checkpoint_kv.drive import Get, Plan, Scan, Write
+from checkpoint_kv.groups import ids, tconf
 from checkpoint_kv.packing import CARRY_TOTAL, home_refs, locations, value_at
-from checkpoint_kv.port import DeleteRange, Op, Put, frame
+from checkpoint_kv.port import DeleteRange, Op, Put, ScanResult, frame
 
 __all__ = ["plan_put", "plan_put_writes"]
 
@@ -81,21 +81,22 @@ def plan_put(
     )
     versions: ChannelVersions = cp.get("channel_versions", {})
     wanted = {ch: K.version_component(v) for ch, v in versions.items() if ch not in new_versions}
-    homes: dict[str, tuple[str, R.Typed | None]] = {}
-    if wanted:
-        homes = yield from codec.locator.plan_homes(part, thread_id, ns, parent_id, wanted)
+    homes = yield from codec.locator.plan_homes(part, thread_id, ns, parent_id, wanted)
     key = K.record_key(ns, cid)
     ops: list[Op] = []
     if ns:
         # The namespace index lets list() of a whole thread open namespaces lazily.
         ops.append(Put(K.ns_index_key(ns), K.escape(cid).encode("ascii")))
+    if parent_id is None:  # a new incarnation: its mark goes before its first record
+        root: str | None = cid
+        ops.append(Put(K.mark_key(ns, cid), cid.encode("utf-8")))
+    else:
+        root = yield from _parent_root(codec, part, thread_id, ns, parent_id)
+    record = record._replace(root=root)
     if shallow:
         ops += yield from _as_blobs(part, ns, new_versions, new, homes, wanted)
-        refs = list(blob_keys(ns, versions).values())
-        locs = {
-            ch: (K.version_component(v), r)
-            for (ch, v), r in zip(versions.items(), refs, strict=True)
-        }
+        refs = home_refs(record, ns, versions)
+        locs = {ch: (K.version_component(v), K.blob_key(ns, ch, v)) for ch, v in versions.items()}
         noted = new
     else:
         record = _pack(record, new_versions, new, homes, wanted)
@@ -109,8 +110,26 @@ def plan_put(
         ops += _shallow_cleanup(ns, cid, versions if _snapshots(values) else new_versions)
     yield Write(part, ops)
     codec.locator.note(thread_id, ns, locs, noted)
+    codec.locator.note_root(thread_id, ns, cid, root)
     codec.locator.note_counters(thread_id, ns, cid, metadata)
     return tconf(thread_id, ns, cid)
+
+
+def _parent_root(
+    codec: Codec, part: str, thread_id: str, ns: str, parent_id: str
+) -> Plan[str | None]:
+    """The incarnation root a child of ``parent_id`` inherits: known from this process's reads
+    and puts, or read with the parent's record (``plan_homes``). A parent that is gone (the
+    thread was deleted, or the parent pruned) leaves the namespace's one live mark, if any: a
+    child of a deleted thread gets a root without a mark, so it is never seen."""
+    known, root = codec.locator.root(thread_id, ns, parent_id)
+    if known:
+        return root
+    res: ScanResult = yield Scan(part, *K.mark_range(ns))
+    marks = sorted(K.mark_root(k) for k, _ in res.items)
+    if len(marks) == 1:
+        return K.unescape(marks[0]) if not marks[0].startswith("~") else marks[0]
+    return f"deleted:{parent_id}"
 
 
 def _pack(

@@ -31,7 +31,7 @@ import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
 from checkpoint_kv import keys as K
 from checkpoint_kv.codec import Codec
-from checkpoint_kv.drive import OnTarget, Write
+from checkpoint_kv.drive import Drop, OnTarget, Write
 from checkpoint_kv.maintenance import plan_copy_thread, plan_delete_for_runs, plan_prune
 from checkpoint_kv.packing import Locator
 from checkpoint_kv.port import Delete
@@ -157,20 +157,47 @@ def watched(run: Run, me: int, plan: Actor, kind: str, args: tuple[Any, ...]) ->
         result = yield req
 
 
-def _apply(model: Model, events: list[Any]) -> None:
-    """Replay the events in the order their port calls ran."""
+def _apply(model: Model, events: list[Any], roots: dict[str, str]) -> None:
+    """Replay the events in the order their port calls ran.
+
+    ``delete_thread`` semantics: a put belongs to the incarnation its first put without
+    parent began (``roots``: checkpoint id -> that put's id); one whose incarnation began
+    before the thread's last delete is dropped (a late write: never shown), and a prune
+    deletes those it finds besides what it must."""
     due: dict[tuple[int, str], set[str]] = {}  # (actor, thread) -> what it must delete
+    born: dict[str, int] = {r: -1 for r in roots.values()}  # root -> step it began
+    deleted: dict[str, int] = {}  # thread -> step of its last delete
+    ghosts: dict[str, dict[str, int]] = {}  # thread -> dropped put -> its step
     for e in sorted(events, key=lambda e: e.step):
         if e.kind == "put":
-            model.put(*e.args)
+            config, cp = e.args[0], e.args[1]
+            thread, parent = (
+                config["configurable"]["thread_id"],
+                config["configurable"].get("checkpoint_id"),
+            )
+            root = roots[cp["id"]] = roots.get(parent, cp["id"]) if parent else cp["id"]
+            born.setdefault(root, e.step)
+            if born[root] > deleted.get(thread, -2):
+                model.put(*e.args)
+            else:
+                ghosts.setdefault(thread, {})[cp["id"]] = e.step
         elif e.kind == "put_writes":
-            model.put_writes(*e.args)
+            cid = e.args[0]["configurable"]["checkpoint_id"]
+            if cid not in ghosts.get(e.args[0]["configurable"]["thread_id"], {}):
+                model.put_writes(*e.args)
+        elif e.kind == "drop":
+            (thread,) = e.args
+            model.delete_thread(thread)
+            deleted[thread] = e.step
+            ghosts.pop(thread, None)
         elif e.kind == "read":
             kind, args, thread = e.args  # the test's thread ids escape to themselves
             if kind == "copy":  # what it read is what it writes
                 due[(e.actor, "copy")] = {"args": args, "snap": _snapshot(model, args[0])}
             else:
                 due[(e.actor, thread)] = _due(model, kind, args, thread)
+                if kind == "prune":
+                    due[(e.actor, thread)] |= set(ghosts.get(thread, {}))
         elif e.kind == "copied":  # checkpoints land on the target as their records do
             job = due[(e.actor, "copy")]
             _copy_some(model, job["snap"], *job["args"], set(e.args[0]))
@@ -181,6 +208,8 @@ def _apply(model: Model, events: list[Any]) -> None:
             for ns, cps in model.storage.get(thread, {}).items():
                 for cid in want & set(cps):
                     model._drop(thread, ns, cid)
+            for cid in want:
+                ghosts.get(thread, {}).pop(cid, None)
 
 
 def _snapshot(model: Model, thread: str) -> Model:
@@ -242,6 +271,10 @@ def check(saver: KVCheckpointSaver, run: Run, threads: list[str], prelude: Model
 
 
 def _replay(prelude: Model, events: list[Any]) -> Model:
+    roots: dict[str, str] = {}
+    for _, by_ns in prelude.storage.items():
+        for cps in by_ns.values():
+            roots.update(dict.fromkeys(cps, min(cps)))  # the prelude is one incarnation
     model = Model()
     model.storage.update(
         {t: {ns: dict(c) for ns, c in v.items()} for t, v in prelude.storage.items()}
@@ -249,7 +282,7 @@ def _replay(prelude: Model, events: list[Any]) -> Model:
     for k, v in prelude.writes.items():
         model.writes[k] = dict(v)
     model.blobs.update(prelude.blobs)
-    _apply(model, events)
+    _apply(model, events, roots)
     return model
 
 
@@ -320,14 +353,39 @@ def _prune_and_copy(run: Run, s: KVCheckpointSaver, t: str) -> list[Actor]:
     ]
 
 
+def delete_then_run(run: Run, me: int, s: KVCheckpointSaver, t: str) -> Actor:
+    """Another process deletes the thread, then starts a new run on it."""
+    run.arm(me, "drop", t)
+    yield Drop(K.partition(t))
+    yield from writer_actor(run, me, s, t, "r2", 2, "b")
+
+
+def _delete_thread(run: Run, s: KVCheckpointSaver, t: str) -> list[Actor]:
+    return [writer_actor(run, 0, s, t, "r1", 2, "a"), delete_then_run(run, 1, s, t)]
+
+
+def _delete_and_prune(run: Run, s: KVCheckpointSaver, t: str) -> list[Actor]:
+    codec = Codec(s.serde, Locator())
+    return [
+        writer_actor(run, 0, s, t, "r1", 3, "a"),
+        delete_then_run(run, 1, s, t),
+        watched(run, 2, plan_prune(codec, [t], "keep_latest"), "prune", ([t],)),
+    ]
+
+
 TWO = {
     "prune": _prune,
     "delete_for_runs_earlier": _delete_earlier_run,
     "delete_for_runs_live": _delete_live_run,
     "copy": _copy,
     "fork": _fork,
+    "delete_thread": _delete_thread,
 }
-MANY = {"fork_and_prune": _fork_and_prune, "prune_copy_delete": _prune_and_copy}
+MANY = {
+    "fork_and_prune": _fork_and_prune,
+    "prune_copy_delete": _prune_and_copy,
+    "delete_thread_and_prune": _delete_and_prune,
+}
 
 
 def _prelude(saver: KVCheckpointSaver, thread: str) -> Model:

@@ -109,7 +109,7 @@ def test_interrupted_thread_resumes_on_destination(
     assert report.ok and len(report.threads) == 1
     (tc,) = report.threads
     assert tc.thread_id == THREAD and tc.checkpoints == len(before)
-    assert tc.copied == tc.checkpoints + tc.writes + tc.blobs and tc.skipped == 0
+    assert tc.copied == tc.checkpoints + tc.writes + tc.blobs + 1 and tc.skipped == 0  # + the mark
 
     with checkpoint_kv.from_url(dst_url) as dst:
         moved = list(dst.list({"configurable": {"thread_id": THREAD}}))
@@ -171,10 +171,10 @@ def test_copy_1000_checkpoints_uses_batched_calls(
         report = copy_threads(src_store, dst, ["big"])
         (tc,) = report.threads
         assert (tc.checkpoints, tc.writes, tc.blobs) == (n, n, 0)
-        assert tc.copied == keys and tc.verified
+        assert tc.copied == keys + 1 and tc.verified  # + the namespace's mark
         # Writes: at most 500 ops each, never one per key.
         # (data first, records held back and written last)
-        batches = math.ceil(n / 500) + math.ceil(n / 500)
+        batches = math.ceil((n + 1) / 500) + math.ceil(n / 500)  # data (+ the mark), records
         assert dst.calls["write"] == report.write_calls == batches
         # Reads: one source page per 1,000 keys (+1 per family for the last short page),
         # one destination range probe per source page, one verification pass.
@@ -187,7 +187,7 @@ def test_copy_1000_checkpoints_uses_batched_calls(
         src_store.reset()
         dst.reset()
         again = copy_threads(src_store, dst, ["big"])
-        assert again.threads[0].copied == 0 and again.threads[0].skipped == keys
+        assert again.threads[0].copied == 0 and again.threads[0].skipped == keys + 1
         assert dst.calls["write"] == 0 and src_store.total == total_src
         with KVCheckpointSaver(dst_inner) as saver:
             latest = saver.get_tuple({"configurable": {"thread_id": "big"}})
@@ -243,7 +243,7 @@ def test_interrupted_copy_resumes_and_never_shows_half_checkpoints(url_sqlite: s
         assert len(seen) < len(src_tuples)
     report = copy_threads(url_sqlite, inner, ["t"], batch_size=400)
     (tc,) = report.threads
-    assert tc.skipped > 0 and tc.copied + tc.skipped == 800 and tc.verified
+    assert tc.skipped > 0 and tc.copied + tc.skipped == 801 and tc.verified  # 800 + the mark
     with KVCheckpointSaver(inner) as done:
         assert len(list(done.list({"configurable": {"thread_id": "t"}}))) == 400
 

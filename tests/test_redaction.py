@@ -21,7 +21,6 @@ import io
 import logging
 import os
 import re
-import socket
 import subprocess
 import sys
 import traceback
@@ -42,14 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 MARK = "Qz7Kp"
 
 
-def _free_port() -> int:
-    """A port nothing listens on (bound, then released): connections are refused at once."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-PORT = _free_port()
+# Port 1 (tcpmux): nothing listens there on a test machine, so connections are refused at
+# once. Fixed, not a free port picked at import: the parametrized ids hold it, and every xdist
+# worker must collect the same ids.
+PORT = 1
 HOST = f"127.0.0.1:{PORT}"
 FAST = "connect_timeout=0.2&socket_timeout=0.2&retries=0"
 AWS_FAST = "region=us-east-1&connect_timeout=0.2&read_timeout=0.2&max_attempts=1"

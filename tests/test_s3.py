@@ -174,8 +174,9 @@ def test_worst_case_object_key_fits_1024_bytes(moto_endpoint: str) -> None:
         o["Key"] for o in store.client.list_objects_v2(Bucket="ckv-longkeys").get("Contents", [])
     ]
     longest = max(len(n.encode()) for n in names)
-    # a record (with its value), a write and a namespace index each; 920 bytes with today's keys
-    assert len(names) == 2 * 3 and longest <= 1024, longest
+    # a record (with its value), a write, a namespace index and a mark each; 920 bytes with
+    # today's keys
+    assert len(names) == 2 * 4 and longest <= 1024, longest
     with pytest.raises(ConfigError):
         store_at(moto_endpoint, "ckv-longkeys", "p" * (s3.MAX_PREFIX + 1))
 
@@ -204,6 +205,12 @@ def test_put_writes_only_its_record(s3_saver: tuple[KVCheckpointSaver, Calls]) -
     calls.reset()
     step(saver, cfg("t"), {}, 0)
     order = [decode_key(p["Key"].rsplit("!/", 1)[1]) for op, p in calls.params]
+    # The first put of a thread also marks its incarnation (test_deleted_thread.py), first.
+    assert len(order) == 2 and K.is_mark(order[0]) and K.is_record(order[1])
+    cid = order[1].split(K.SEP)[2]
+    calls.reset()
+    step(saver, cfg("t", checkpoint_id=cid), {}, 1)
+    order = [decode_key(p["Key"].rsplit("!/", 1)[1]) for op, p in calls.params]
     assert len(order) == 1 and K.is_record(order[0])
 
 
@@ -225,8 +232,10 @@ def test_get_tuple_latest_and_by_id_two_waves_one_list(
     assert tup.parent_config is not None
     old = saver.get_tuple(tup.parent_config)
     assert old is not None and old.checkpoint["channel_values"]["step"] == 4
-    assert calls.ops == {"ListObjectsV2": 1, "GetObject": 2}  # the record, its write
-    assert calls.waves == 2
+    # the record, its write, then its mark (in its reference header): by id, the mark is not
+    # among the items read, so it is followed
+    assert calls.ops == {"ListObjectsV2": 1, "GetObject": 3}
+    assert calls.waves == 3
 
 
 def test_list_limit_10_three_waves_one_list(s3_saver: tuple[KVCheckpointSaver, Calls]) -> None:
@@ -319,11 +328,21 @@ def test_latest_costs_the_same_on_500_checkpoints_as_on_5(
         cp["channel_values"] = {"step": i}
         checkpoints.append(cp)
     for thread, n in (("small", 5), ("big", 500)):
+        # Each names the one before as its parent, as LangGraph's puts do: only the first put
+        # of a thread starts an incarnation (and writes its mark, test_deleted_thread.py).
+        first = checkpoints[-n]
+        saver.put(cfg(thread), first, {}, dict(first["channel_versions"]))
+        pairs = list(zip(checkpoints[-n:], checkpoints[-n + 1 :], strict=False))
         with ThreadPoolExecutor(8) as pool:
             list(
                 pool.map(
-                    lambda cp, t=thread: saver.put(cfg(t), cp, {}, dict(cp["channel_versions"])),
-                    checkpoints[-n:],
+                    lambda pc, t=thread: saver.put(
+                        cfg(t, checkpoint_id=pc[0]["id"]),
+                        pc[1],
+                        {},
+                        dict(pc[1]["channel_versions"]),
+                    ),
+                    pairs,
                 )
             )
     counts = {}
@@ -697,7 +716,8 @@ def test_every_flipped_bit_of_a_reference_header_is_a_corrupt_record(
     part = K.partition("t")
     ((key, value),) = [(k, v) for k, v in store.scan(part, "c!", "c~").items if is_rec(k)]
     header_len = value.index(b"\n\n") + 2
-    assert value[:header_len] == b"b!!a!i1\nb!!c!i1\n\n"
+    mark = K.mark_key("", cp["id"]).encode()
+    assert value[:header_len] == b"b!!a!i1\nb!!c!i1\n" + mark + b"\n\n"
     # Every bit of the first reference, the newline after it and the closing "\n\n" (the
     # second reference is like the first): read the latest; the newlines by id too.
     newlines = [7, header_len - 2, header_len - 1]

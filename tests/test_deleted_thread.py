@@ -1,0 +1,99 @@
+"""A deleted thread stays deleted, on every backend (the interleaving model test puts
+``delete_thread`` at every point of a live run, tests/test_interleavings.py).
+
+Semantics (docs/RELIABILITY.md): after ``delete_thread(t)`` returns, a ``put`` or
+``put_writes`` of a run that started before it is dropped: it leaves a record no read shows
+(its incarnation's mark is gone), which the next prune removes. A new run on ``t`` starts
+clean and never mixes with those late writes. Costs: ``delete_thread`` one call, a ``put``
+one call (its first in a namespace writes the mark in that same call).
+"""
+
+from __future__ import annotations
+
+import pytest
+from langgraph.graph import START, StateGraph
+
+from checkpoint_kv import KVCheckpointSaver
+from checkpoint_kv import keys as K
+from checkpoint_kv.instrument import CountingStore
+from tests.test_combinations import PlainChat, cfg
+from tests.test_maintenance import Run, conf, other_process, values
+
+pytestmark = pytest.mark.usefixtures("no_carry")
+
+
+def test_late_puts_after_delete_are_never_shown(saver: KVCheckpointSaver) -> None:
+    run = Run(saver, "t", "r1")
+    first = run.step("m0")
+    run.step("m1")
+    other_process(saver).delete_thread("t")
+    late = run.step("m2")  # the run goes on: its process does not know
+    saver.put_writes(conf("t", late), [("messages", "late")], "task")
+    fresh = other_process(saver)
+    assert fresh.get_tuple(conf("t")) is None
+    assert fresh.get_tuple(conf("t", late)) is None
+    assert fresh.get_tuple(conf("t", first)) is None
+    assert list(fresh.list(conf("t"))) == []
+    assert all(t.config["configurable"]["thread_id"] != "t" for t in fresh.list(None))
+    assert saver.get_tuple(conf("t")) is None  # nor to the late writer itself
+
+
+def test_a_new_run_after_delete_starts_clean_and_never_mixes(saver: KVCheckpointSaver) -> None:
+    old = Run(saver, "t", "r1")
+    old.step("old0")
+    other_process(saver).delete_thread("t")
+    new = Run(other_process(saver), "t", "r2")  # reads nothing: starts a new incarnation
+    assert new.parent is None
+    new.step("new0")
+    old.step("old1")  # late, after the new run began
+    new.step("new1")
+    fresh = other_process(saver)
+    assert values(fresh, "t") == {"doc": "d" * 3000, "messages": ["new0", "new1"]}
+    assert [t.metadata["run_id"] for t in fresh.list(conf("t"))] == ["r2", "r2"]
+
+
+def test_prune_removes_late_writes(saver: KVCheckpointSaver) -> None:
+    run = Run(saver, "t", "r1")
+    run.step("m0")
+    other_process(saver).delete_thread("t")
+    run.step("m1")
+    run.step("m2")
+    part = K.partition("t")
+    assert any(K.is_record(k) for k, _ in saver.store.scan(part, *K.ALL_CHECKPOINTS).items)
+    other_process(saver).prune(["t"])
+    assert not any(K.is_record(k) for k, _ in saver.store.scan(part, *K.ALL_CHECKPOINTS).items)
+
+
+def test_a_graph_resumed_after_delete_starts_a_new_thread(saver: KVCheckpointSaver) -> None:
+    """With a real graph: chats, the thread deleted by another process, the chat goes on."""
+    b = StateGraph(PlainChat)
+    b.add_node("bot", lambda s: {"messages": [f"bot:{len(s['messages'])}"]})
+    b.add_edge(START, "bot")
+    graph = b.compile(checkpointer=saver)
+    graph.invoke({"messages": ["hi"]}, cfg("g"))
+    other_process(saver).delete_thread("g")
+    graph.invoke({"messages": ["again"]}, cfg("g"))
+    assert graph.get_state(cfg("g")).values["messages"] == ["again", "bot:1"]
+    fresh = b.compile(checkpointer=other_process(saver))
+    assert fresh.get_state(cfg("g")).values["messages"] == ["again", "bot:1"]
+
+
+def test_the_mechanism_costs_no_round_trip(saver: KVCheckpointSaver) -> None:
+    """A put is one call (the first of a namespace writes its mark in that call), a latest
+    read one call (the mark sorts above the records: it comes with the page), delete one."""
+    counting = CountingStore(saver.store)
+    s = KVCheckpointSaver(counting, serde=saver.serde)
+    run = Run(s, "c", "r1")
+    counting.reset()
+    run.step("m0")
+    assert counting.calls == {"write": 1}
+    counting.reset()
+    run.step("m1")
+    assert counting.calls == {"write": 1}
+    counting.reset()
+    assert values(KVCheckpointSaver(counting, serde=saver.serde), "c")["messages"] == ["m0", "m1"]
+    assert counting.total == 1
+    counting.reset()
+    s.delete_thread("c")
+    assert counting.calls == {"drop": 1}
+
