@@ -96,4 +96,3 @@ def test_the_mechanism_costs_no_round_trip(saver: KVCheckpointSaver) -> None:
     counting.reset()
     s.delete_thread("c")
     assert counting.calls == {"drop": 1}
-
