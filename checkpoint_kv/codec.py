@@ -18,6 +18,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from checkpoint_kv import keys as K
 from checkpoint_kv import pending
 from checkpoint_kv import records as R
+from checkpoint_kv.drive import Get, Plan
 from checkpoint_kv.errors import CorruptRecordError, SerializationError
 from checkpoint_kv.groups import Group, always_stored, tconf
 from checkpoint_kv.packing import Locator, home_refs, value_at, where
@@ -112,3 +113,25 @@ class Codec:
             parent_config=tconf(rec.thread_id, rec.ns, rec.parent_id) if rec.parent_id else None,
             pending_writes=[(w.task_id, w.channel, self.loads(w.key, w.value)) for w in writes],
         )
+
+    def plan_tuple(
+        self,
+        part: str,
+        g: Group,
+        found: dict[str, bytes],
+        config: RunnableConfig | None = None,
+    ) -> Plan[CheckpointTuple | None]:
+        """``tuple``, or None when the record was deleted while it was read.
+
+        A read that takes two requests (DynamoDB: a Query, then a BatchGetItem for a home
+        outside the page; S3: a LIST, then GETs) can meet a ``delete_thread``, a prune or a
+        ``delete_for_runs`` between them: the record it found names data that is gone. Only
+        then is the record read again: gone too, it was deleted under the read (never shown);
+        still there, the damage is real and named."""
+        try:
+            return self.tuple(g, found, config)
+        except CorruptRecordError:
+            still = yield Get(part, [g.key])
+            if g.key not in still:
+                return None
+            raise

@@ -59,7 +59,7 @@ class Lister:
     ``match`` applies the metadata filter."""
 
     part: str
-    emit: Callable[[Group, dict[str, bytes]], Any]
+    emit: Callable[[Group, dict[str, bytes]], Plan[Any]]  # None: deleted while read
     match: Callable[[Group], bool]
     before_id: str | None
     remaining: list[int | None]  # shared countdown (list(None) spans threads)
@@ -160,7 +160,10 @@ class Lister:
         for g in batch:
             if not shown(g, self.blobs):
                 continue  # a late write of a deleted incarnation: never written
-            yield Emit(self.emit(g, self.blobs))
+            out = yield from self.emit(g, self.blobs)
+            if out is None:
+                continue
+            yield Emit(out)
             if self.remaining[0] is not None:
                 self.remaining[0] -= 1
         if len(self.blobs) > 8 * _FLUSH:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = ["plan_get_tuple", "plan_list"]
 
 _LATEST_PAGE = 8  # items in the first page of a "latest" scan: a record and its few writes
+_RETRIES = 3  # latest reads whose record was deleted under them before we say "none"
 
 
 def plan_get_tuple(codec: Codec, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
@@ -38,13 +39,18 @@ def plan_get_tuple(codec: Codec, config: RunnableConfig) -> Plan[CheckpointTuple
         if not groups or not (yield from plan_shown(part, groups[0], res.refs)):
             return None
         yield from plan_fallbacks(part, records_of(groups[:1]), res.refs)
-        return codec.tuple(groups[0], res.refs, config)  # a home is never in its own range
-    found = yield from _latest(part, ns)
-    if found is None:
-        return None
-    group, blobs = found
-    yield from plan_fallbacks(part, records_of([group]), blobs)
-    return codec.tuple(group, blobs)
+        # a home is never in its own range
+        return (yield from codec.plan_tuple(part, groups[0], res.refs, config))
+    for _ in range(_RETRIES):
+        found = yield from _latest(part, ns)
+        if found is None:
+            return None
+        group, blobs = found
+        yield from plan_fallbacks(part, records_of([group]), blobs)
+        tup = yield from codec.plan_tuple(part, group, blobs)
+        if tup is not None:
+            return tup
+    return None  # deleted under each of our reads: a thread being deleted reads as gone
 
 
 def _latest(part: str, ns: str) -> Plan[tuple[Group, dict[str, bytes]] | None]:
@@ -122,7 +128,7 @@ def plan_list(
     def lister(part: str) -> Lister:
         return Lister(
             part,
-            emit=codec.tuple,
+            emit=lambda g, found: codec.plan_tuple(part, g, found),
             match=lambda g: _match(codec, g, filter),
             before_id=before_id,
             remaining=remaining,
@@ -153,6 +159,8 @@ def plan_list(
             early = before_id is None or g.record.checkpoint_id < before_id
             if early and _match(codec, g, filter) and (yield from plan_shown(part, g, res.refs)):
                 yield from plan_fallbacks(part, records_of([g]), res.refs)
-                yield Emit(codec.tuple(g, res.refs))
+                tup = yield from codec.plan_tuple(part, g, res.refs)
+                if tup is not None:
+                    yield Emit(tup)
         return
     yield from lister(part).plan(None if ns is None else str(ns))

@@ -10,9 +10,12 @@ one call (its first in a namespace writes the mark in that same call).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from langgraph.graph import START, StateGraph
 
+import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
 from checkpoint_kv import keys as K
 from checkpoint_kv.instrument import CountingStore
@@ -96,3 +99,35 @@ def test_the_mechanism_costs_no_round_trip(saver: KVCheckpointSaver) -> None:
     counting.reset()
     s.delete_thread("c")
     assert counting.calls == {"drop": 1}
+
+
+@pytest.mark.parametrize("backend_name", ["dynamodb_inproc", "s3"])
+def test_delete_between_the_two_requests_of_one_read(
+    backend_name: str, request: pytest.FixtureRequest
+) -> None:
+    """On DynamoDB (a Query, then a BatchGetItem for a home outside the page) and S3 (a LIST,
+    then GETs) one read is two requests: a ``delete_thread`` from another process between
+    them leaves the record read naming a home that is gone. The thread reads as deleted,
+    never as damaged (found by tests/test_processes_delete.py)."""
+    url = str(request.getfixturevalue(f"url_{backend_name}"))
+    writer = checkpoint_kv.from_url(url)
+    writer.setup()
+    run = Run(writer, "t", "r1")
+    for i in range(12):
+        run.step(f"m{i}")  # doc lives in the first record, outside the latest page
+    reader, deleter = checkpoint_kv.from_url(url), checkpoint_kv.from_url(url)
+    store: Any = reader.store
+    name = "_batch_get" if backend_name == "dynamodb_inproc" else "_get_many"
+    real = getattr(store, name)
+    calls = []
+
+    def second_request(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == (1 if backend_name == "dynamodb_inproc" else 2):
+            deleter.delete_thread("t")
+        return real(*args, **kwargs)
+
+    setattr(store, name, second_request)
+    assert reader.get_tuple(conf("t")) is None
+    assert calls  # the read did take a second request, and the delete ran before it
+    assert deleter.get_tuple(conf("t")) is None
