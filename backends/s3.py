@@ -112,8 +112,8 @@ from botocore.exceptions import (
 from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
-from checkpoint_kv.backends import _aws as aws
 
+from checkpoint_kv.backends import _aws as aws
 from checkpoint_kv.errors import (
     BackendUnavailableError,
     ConfigError,

@@ -74,7 +74,9 @@ if fresh "$stamp" || { [ "$what" = quickstart ] && fresh "${stamp%-quickstart}-t
 else
   echo "== installing Python packages into $("$PY" -c 'import sys; print(sys.prefix)')"
   # shellcheck disable=SC2086  # $spec is two words for quickstart
-  "$PY" -m pip install -q --disable-pip-version-check -e $spec
+  # editable_mode=compat: a plain path in a .pth file, which mypy follows (setuptools'
+  # default editable install is an import hook that type checkers cannot see through)
+  "$PY" -m pip install -q --disable-pip-version-check -e $spec --config-settings editable_mode=compat
   touch "$stamp"
 fi
 

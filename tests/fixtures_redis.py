@@ -315,6 +315,7 @@ _FAKE_SERVER: Any = None
 def _fake_from_url(url: str, **options: Any) -> Any:
     """``fakeredis://?prefix=...``: a RedisStore over fakeredis (sync and async share data)."""
     import fakeredis
+
     from checkpoint_kv.backends import redis as ckv_redis
 
     global _FAKE_SERVER

@@ -24,8 +24,6 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
-from checkpoint_kv.backends import redis as ckv_redis
-from checkpoint_kv.backends import s3 as ckv_s3
 from langgraph.graph import END, START, StateGraph
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -38,6 +36,8 @@ from checkpoint_kv import (
     KVCheckpointSaver,
     StoreNotFoundError,
 )
+from checkpoint_kv.backends import redis as ckv_redis
+from checkpoint_kv.backends import s3 as ckv_s3
 from tests.fixtures_redis import RedisClusterProcs, RedisProc, free_port
 
 # --- a small graph, run sync and async -------------------------------------------------------

@@ -20,12 +20,12 @@ import boto3
 import botocore.session
 import pytest
 from botocore.config import Config
-from checkpoint_kv.backends import dynamodb as ckv_ddb
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 import checkpoint_kv
 from checkpoint_kv import ConfigError, KVCheckpointSaver, StoreNotFoundError
+from checkpoint_kv.backends import dynamodb as ckv_ddb
 
 # --- a small graph, run sync and async -------------------------------------------------------
 

@@ -15,13 +15,13 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import pytest
-from checkpoint_kv.backends.memory import MemoryStore
 from langgraph.channels.delta import DeltaChannel
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 from typing_extensions import TypedDict
 
 import checkpoint_kv
+from checkpoint_kv.backends.memory import MemoryStore
 from checkpoint_kv.cli import (
     EXIT_CHECK_FAILED,
     EXIT_CORRUPT,

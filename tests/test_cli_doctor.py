@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from checkpoint_kv.backends.memory import MemoryStore
 
 from checkpoint_kv import registry
+from checkpoint_kv.backends.memory import MemoryStore
 from checkpoint_kv.cli import EXIT_CHECK_FAILED, EXIT_OK, main
 
 

@@ -22,13 +22,6 @@ import pytest
 import yaml
 from botocore.awsrequest import AWSResponse
 from botocore.retries.standard import ExponentialBackoff
-from checkpoint_kv.backends.dynamodb import (
-    CHUNK_MARK,
-    TOUCH_MAX_PER_COMMIT,
-    DynamoDBError,
-    DynamoDBStore,
-    from_url,
-)
 from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
@@ -37,6 +30,13 @@ from langgraph.graph import END, START, StateGraph
 
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
+from checkpoint_kv.backends.dynamodb import (
+    CHUNK_MARK,
+    TOUCH_MAX_PER_COMMIT,
+    DynamoDBError,
+    DynamoDBStore,
+    from_url,
+)
 from checkpoint_kv.errors import (
     BackendError,
     ConfigError,

@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+
 from checkpoint_kv.backends import redis as ckv_redis
 from checkpoint_kv.backends.memory import MemoryStore
-
 from checkpoint_kv.port import Put
 from checkpoint_kv.registry import open_store
 from tests.fixtures_redis import RedisProc

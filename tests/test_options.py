@@ -5,9 +5,9 @@ and a bad value or an unknown option is refused in one message style."""
 from __future__ import annotations
 
 import pytest
-from checkpoint_kv.backends import dynamodb, redis, s3, sqlite
 
 from checkpoint_kv import ConfigError
+from checkpoint_kv.backends import dynamodb, redis, s3, sqlite
 from checkpoint_kv.options import Option, Schema, parse_bool, parse_duration
 
 SCHEMA = Schema(

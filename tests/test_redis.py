@@ -24,7 +24,6 @@ from typing import Annotated, Any
 import pytest
 import redis
 import redis.cluster
-from checkpoint_kv.backends import redis as ckv_redis
 from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.graph import END, START, StateGraph
@@ -38,6 +37,7 @@ from checkpoint_kv import (
     KVCheckpointSaver,
 )
 from checkpoint_kv import keys as K
+from checkpoint_kv.backends import redis as ckv_redis
 from checkpoint_kv.errors import BackendError
 from checkpoint_kv.port import Put
 from tests.fixtures_redis import (

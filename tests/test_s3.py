@@ -18,8 +18,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from checkpoint_kv.backends import s3
-from checkpoint_kv.backends.s3 import S3Store, decode_key, encode_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.runnables import RunnableConfig
@@ -35,6 +33,8 @@ from checkpoint_kv import (
     StoreNotFoundError,
 )
 from checkpoint_kv import keys as K
+from checkpoint_kv.backends import s3
+from checkpoint_kv.backends.s3 import S3Store, decode_key, encode_key
 from checkpoint_kv.port import Delete, DeleteRange, Put
 
 

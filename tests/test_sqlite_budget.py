@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import checkpoint_kv.backends.sqlite as sq
 import pytest
 from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
+import checkpoint_kv.backends.sqlite as sq
 from checkpoint_kv import KVCheckpointSaver
 from checkpoint_kv.port import Delete, DeleteRange, Put, follow_refs, frame
 from checkpoint_kv.registry import open_store

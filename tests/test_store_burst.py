@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
-from checkpoint_kv.backends import redis as ckv_redis
 
 import checkpoint_kv
 from checkpoint_kv import ConfigError
+from checkpoint_kv.backends import redis as ckv_redis
 from checkpoint_kv.errors import BackendUnavailableError
 from checkpoint_kv.kvstore import KVBaseStore
 from checkpoint_kv.kvstore.inflight import DEFAULT_LIMIT
