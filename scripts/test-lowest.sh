@@ -69,7 +69,8 @@ echo "== lowest versions (constraints)"
 cat "$VENV/constraints.txt"
 
 echo "== installing the package at those versions, and the test tools"
-"$VPY" -m pip install -q --disable-pip-version-check -c "$VENV/constraints.txt" -e ".[test]"
+"$VPY" -m pip install -q --disable-pip-version-check -c "$VENV/constraints.txt" -e ".[test]" \
+  --config-settings editable_mode=compat
 
 # pip honours constraints, but say it out loud: every pinned package is at its floor.
 "$VPY" - "$VENV/constraints.txt" <<'EOF'
