@@ -10,6 +10,7 @@ one call (its first in a namespace writes the mark in that same call).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -131,3 +132,36 @@ def test_delete_between_the_two_requests_of_one_read(
     assert reader.get_tuple(conf("t")) is None
     assert calls  # the read did take a second request, and the delete ran before it
     assert deleter.get_tuple(conf("t")) is None
+
+
+def test_a_run_resumed_after_its_thread_expired_dynamodb(url_dynamodb_inproc: str) -> None:
+    """TTL: every item of an idle thread expires; the run that wrote it goes on (its process
+    kept its caches): its late checkpoint is never shown, and a new run starts clean."""
+    saver = checkpoint_kv.from_url(url_dynamodb_inproc + "&ttl=1h")
+    saver.setup()
+    store: Any = saver.store
+    now = [1_000_000.0]
+    store._clock = lambda: now[0]
+    run = Run(saver, "t", "r1")
+    for i in range(3):
+        run.step(f"m{i}")
+    now[0] += 7200  # two hours idle: all of it expired (DynamoDB may not have removed it yet)
+    run.step("late")
+    assert other_process(saver).get_tuple(conf("t")) is None
+    new = Run(other_process(saver), "t", "r2")
+    new.step("fresh")
+    assert values(other_process(saver), "t") == {"doc": "d" * 3000, "messages": ["fresh"]}
+
+
+def test_a_run_resumed_after_its_thread_expired_redis(url_redis: str) -> None:
+    """The same on a real Redis, whose keys of a thread share one expiry (1 s here)."""
+    saver = checkpoint_kv.from_url(url_redis + "&ttl=1")
+    saver.setup()
+    run = Run(saver, "t", "r1")
+    for i in range(3):
+        run.step(f"m{i}")
+    time.sleep(1.6)
+    run.step("late")
+    assert other_process(saver).get_tuple(conf("t")) is None
+    Run(other_process(saver), "t", "r2").step("fresh")
+    assert values(other_process(saver), "t")["messages"] == ["fresh"]
