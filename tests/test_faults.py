@@ -199,7 +199,10 @@ def test_every_put_cut_short(saver: KVCheckpointSaver, shallow: bool) -> None:
 
 
 def test_every_put_writes_cut_short(saver: KVCheckpointSaver) -> None:
-    _sweep(saver, "sync", "sync", ("partial",), partial_of=("write",))
+    """Every ``put_writes`` call cut short: nothing of it is visible, and the task re-runs.
+    The count is asserted: a sweep that cuts nothing must fail, not pass (it used to)."""
+    checked = _sweep(saver, "sync", "sync", ("partial",), partial_of=("write",))
+    assert checked >= 10, checked  # 13 put_writes calls in the graph run today
 
 
 def test_kinds_are_known() -> None:
