@@ -594,10 +594,6 @@ def _cli(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str, str]:
 
     from checkpoint_kv import cli
 
-    if "checkpoint_kv.kvstore_cli" not in cli.COMMAND_MODULES:  # until cli/ registers it
-        monkeypatch.setattr(
-            cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, "checkpoint_kv.kvstore_cli")
-        )
     out, err = io.StringIO(), io.StringIO()
     code = cli.main(list(argv), stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
