@@ -110,7 +110,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 import boto3
@@ -127,6 +127,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from checkpoint_kv._renamed import renamed
 from checkpoint_kv.backends import _aws as aws
 from checkpoint_kv.errors import (
     BackendError,
@@ -149,7 +150,7 @@ from checkpoint_kv.port import (
     header_refs,
 )
 
-__all__ = ["OPTIONS", "DynamoDBError", "DynamoDBStore", "from_url"]
+__all__ = ["OPTIONS", "DynamoDBError", "DynamoDBKV", "from_url"]
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ def _is_record(sk: str) -> bool:
     return sk.startswith("c!") and sk.endswith("!~")
 
 
-class DynamoDBStore:
+class DynamoDBKV:
     """The port over one DynamoDB table (see the module docstring for the layout).
 
     ``client=`` (a boto3 DynamoDB client) is used as it is and never closed; ``session=`` (a
@@ -322,7 +323,7 @@ class DynamoDBStore:
 
     def __repr__(self) -> str:
         where = f", endpoint_url={redact_url(self.endpoint_url)!r}" if self.endpoint_url else ""
-        return f"DynamoDBStore(table={self.table!r}, region={self.region!r}{where})"
+        return f"DynamoDBKV(table={self.table!r}, region={self.region!r}{where})"
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -1091,7 +1092,7 @@ OPTIONS = Schema(
 )
 
 
-def from_url(url: str, **options: Any) -> DynamoDBStore:
+def from_url(url: str, **options: Any) -> DynamoDBKV:
     """``dynamodb://TABLE?region=&endpoint_url=&ttl=&consistent_read=&prefix=&profile=``
     ``&max_attempts=&retry_mode=&connect_timeout=&read_timeout=`` (see the module docstring;
     ``max_retries=N`` is the older spelling of ``max_attempts=N+1``).
@@ -1137,7 +1138,7 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
                     "max_retries" if n == "max_attempts" else n for n in conflicting
                 )
             raise aws.conflict_error("dynamodb", "DynamoDB", conflicting)
-    return DynamoDBStore(
+    return DynamoDBKV(
         table,
         ttl=opts["ttl"],
         consistent_read=opts["consistent_read"],
@@ -1145,4 +1146,17 @@ def from_url(url: str, **options: Any) -> DynamoDBStore:
         client=client,
         session=session,
         **settings,
+    )
+
+
+# --- old names ------------------------------------------------------------------------------
+# Deprecated aliases: the adapters were named like LangGraph's memory stores (BaseStore).
+if TYPE_CHECKING:
+    DynamoDBStore = DynamoDBKV
+else:
+    __getattr__ = renamed(
+        __name__,
+        {
+            "DynamoDBStore": "DynamoDBKV",
+        },
     )

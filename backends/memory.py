@@ -9,8 +9,9 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from checkpoint_kv._renamed import renamed
 from checkpoint_kv.port import (
     Delete,
     DeleteRange,
@@ -21,7 +22,7 @@ from checkpoint_kv.port import (
     follow_refs,
 )
 
-__all__ = ["MemoryStore", "from_url"]
+__all__ = ["MemoryKV", "from_url"]
 
 
 class _Partition:
@@ -32,13 +33,13 @@ class _Partition:
         self.values: dict[str, bytes] = {}
 
 
-class MemoryStore:
+class MemoryKV:
     def __init__(self) -> None:
         self._parts: dict[str, _Partition] = {}
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
-        return f"MemoryStore(partitions={len(self._parts)})"
+        return f"MemoryKV(partitions={len(self._parts)})"
 
     def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
         with self._lock:
@@ -118,14 +119,14 @@ class MemoryStore:
             "problems": [],
         }
 
-    def async_twin(self) -> AsyncMemoryStore:
-        return AsyncMemoryStore(self)
+    def async_twin(self) -> AsyncMemoryKV:
+        return AsyncMemoryKV(self)
 
 
-class AsyncMemoryStore:
-    """Async face of a :class:`MemoryStore`; shares its data."""
+class AsyncMemoryKV:
+    """Async face of a :class:`MemoryKV`; shares its data."""
 
-    def __init__(self, sync: MemoryStore) -> None:
+    def __init__(self, sync: MemoryKV) -> None:
         self.sync = sync
 
     async def get(self, partition: str, keys: Sequence[str]) -> dict[str, bytes]:
@@ -162,5 +163,20 @@ class AsyncMemoryStore:
         return self.sync.info()
 
 
-def from_url(url: str, **options: Any) -> MemoryStore:
-    return MemoryStore()
+def from_url(url: str, **options: Any) -> MemoryKV:
+    return MemoryKV()
+
+
+# --- old names ------------------------------------------------------------------------------
+# Deprecated aliases: the adapters were named like LangGraph's memory stores (BaseStore).
+if TYPE_CHECKING:
+    MemoryStore = MemoryKV
+    AsyncMemoryStore = AsyncMemoryKV
+else:
+    __getattr__ = renamed(
+        __name__,
+        {
+            "MemoryStore": "MemoryKV",
+            "AsyncMemoryStore": "AsyncMemoryKV",
+        },
+    )

@@ -47,11 +47,11 @@ Sync (``redis.Redis`` / ``redis.cluster.RedisCluster``) and async (``redis.async
 the scripts, argument encoding and reply decoding below; the two store classes differ only in
 ``await``. ``async_twin()`` returns the async one, on its own connection pool.
 
-Bring your own client: ``from_url("redis://?prefix=chat", client=r)`` or ``RedisStore(r)``
+Bring your own client: ``from_url("redis://?prefix=chat", client=r)`` or ``RedisKV(r)``
 takes the application's ``redis.Redis`` / ``RedisCluster`` / ``redis.asyncio`` client (or the
 ``valkey`` package's: duck-typed, errors recognised by class name). Every command goes through
 it and the store never closes it. Given only a sync client, the async twin runs its calls in
-worker threads (:class:`ThreadedRedisStore`); given only an async one, the store is async-only;
+worker threads (:class:`ThreadedRedisKV`); given only an async one, the store is async-only;
 ``async_client=`` adds the native async client to a sync one.
 
 URLs (options in the query string or as keyword arguments)::
@@ -80,7 +80,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import redis
@@ -96,6 +96,7 @@ from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
+from checkpoint_kv._renamed import renamed
 from checkpoint_kv.aio import ThreadedAsyncStore
 from checkpoint_kv.errors import (
     BackendError,
@@ -117,7 +118,7 @@ from checkpoint_kv.port import (
     ScanSpec,
 )
 
-__all__ = ["OPTIONS", "AsyncRedisStore", "RedisConfig", "RedisStore", "from_url", "parse_url"]
+__all__ = ["OPTIONS", "AsyncRedisKV", "RedisConfig", "RedisKV", "from_url", "parse_url"]
 
 # --- Lua scripts ----------------------------------------------------------------------------
 # KEYS[1] is the sorted set, KEYS[2] the hash of one partition. Lua's unpack() has a stack
@@ -713,10 +714,10 @@ def client_where(client: Any) -> str:
 # --- sync store ----------------------------------------------------------------------------
 
 
-class RedisStore:
+class RedisKV:
     """The port over one Redis deployment (standalone, Valkey or Cluster).
 
-    ``RedisStore(client)`` uses a client the caller made and owns (the analogue of
+    ``RedisKV(client)`` uses a client the caller made and owns (the analogue of
     LangGraph's ``PostgresSaver(conn)``); :func:`from_url` makes its own. Every command goes
     through the given client, and :meth:`close` never closes a client the store did not make.
 
@@ -797,7 +798,7 @@ class RedisStore:
         """The sync client (ConfigError when the store was given only an async one)."""
         if self._client is None:
             raise ConfigError(
-                "this RedisStore was given only an async (redis.asyncio) client: use the async "
+                "this RedisKV was given only an async (redis.asyncio) client: use the async "
                 "API (ainvoke, astream, aget_state, asetup...), or pass a sync client too: "
                 "from_url(url, client=sync_client, async_client=async_client)"
             )
@@ -805,7 +806,7 @@ class RedisStore:
 
     def __repr__(self) -> str:
         kind = "cluster" if self.cluster else "server"
-        return f"RedisStore({kind} {self.where}, prefix={self.layout.prefix!r}, ttl={self.ttl})"
+        return f"RedisKV({kind} {self.where}, prefix={self.layout.prefix!r}, ttl={self.ttl})"
 
     @property
     def _read_ttl(self) -> int:
@@ -907,12 +908,12 @@ class RedisStore:
         if self.owns_client:
             self._client.close()
 
-    def async_twin(self) -> AsyncRedisStore | ThreadedRedisStore:
+    def async_twin(self) -> AsyncRedisKV | ThreadedRedisKV:
         """The async store: over the caller's ``async_client``, over ``redis.asyncio`` clients
         of its own (``from_url``), or, given only a sync client, that client in worker threads."""
         if self.async_client is None and self.async_factory is None:
-            return ThreadedRedisStore(self)
-        return AsyncRedisStore(
+            return ThreadedRedisKV(self)
+        return AsyncRedisKV(
             self.async_factory,
             client=self.async_client,
             prefix=self.layout.prefix,
@@ -923,12 +924,12 @@ class RedisStore:
         )
 
 
-class ThreadedRedisStore(ThreadedAsyncStore):
-    """Async twin of a :class:`RedisStore` that has only a sync client: each call runs in a
+class ThreadedRedisKV(ThreadedAsyncStore):
+    """Async twin of a :class:`RedisKV` that has only a sync client: each call runs in a
     worker thread (``asyncio.to_thread``) through that client, so the event loop never blocks
     and the server sees the same commands as from the sync store (``scan_many`` included)."""
 
-    def __init__(self, sync: RedisStore) -> None:
+    def __init__(self, sync: RedisKV) -> None:
         super().__init__(sync)
         self.redis = sync
 
@@ -939,8 +940,8 @@ class ThreadedRedisStore(ThreadedAsyncStore):
 # --- async store: the same calls, awaited ---------------------------------------------------
 
 
-class AsyncRedisStore:
-    """Async twin of :class:`RedisStore` over ``redis.asyncio``.
+class AsyncRedisKV:
+    """Async twin of :class:`RedisKV` over ``redis.asyncio``.
 
     With ``client`` (a caller's ``redis.asyncio`` client) every call goes through it, in
     whatever loop the caller runs it (redis.asyncio connections belong to the loop that opened
@@ -964,11 +965,11 @@ class AsyncRedisStore:
         cluster: bool = False,
     ) -> None:
         if (factory is None) == (client is None):
-            raise ConfigError("AsyncRedisStore needs a client factory or a client (one of them)")
+            raise ConfigError("AsyncRedisKV needs a client factory or a client (one of them)")
         if client is not None:
             if not is_async_client(client):
                 raise ConfigError(
-                    f"AsyncRedisStore needs a redis.asyncio client, not {type(client).__name__}"
+                    f"AsyncRedisKV needs a redis.asyncio client, not {type(client).__name__}"
                 )
             _check_bytes(client)
             cluster = cluster or is_cluster_client(client)
@@ -987,7 +988,7 @@ class AsyncRedisStore:
 
     def __repr__(self) -> str:
         kind = "cluster" if self.cluster else "server"
-        return f"AsyncRedisStore({kind} {self.where}, prefix={self.layout.prefix!r})"
+        return f"AsyncRedisKV({kind} {self.where}, prefix={self.layout.prefix!r})"
 
     @property
     def client(self) -> Any:
@@ -1319,9 +1320,7 @@ _own_async_client = async_client  # from_url's keyword `async_client` shadows th
 _CONNECTION_OPTIONS = set(OPTIONS.names) - {"prefix", "ttl", "ttl_on_read", "cluster"}
 
 
-def from_url(
-    url: str, *, client: Any = None, async_client: Any = None, **options: Any
-) -> RedisStore:
+def from_url(url: str, *, client: Any = None, async_client: Any = None, **options: Any) -> RedisKV:
     """The store for a ``redis://``, ``rediss://``, ``unix://`` or ``redis+cluster://`` URL.
 
     Nothing connects until the first call (``setup()`` pings), except a cluster client, which
@@ -1344,7 +1343,7 @@ def from_url(
         with _errors(cfg.where):  # a cluster client reads the slot map at once
             sync = sync_client(cfg)
         own_async = partial(_own_async_client, cfg)
-        return RedisStore(
+        return RedisKV(
             sync,
             own_async,
             where=cfg.where,
@@ -1364,4 +1363,21 @@ def from_url(
             "the URL asks for a cluster (+cluster / cluster=true) but client= is not a "
             "cluster client: pass a redis.cluster.RedisCluster, or drop +cluster from the URL"
         )
-    return RedisStore(client, async_client=async_client, **behaviour)
+    return RedisKV(client, async_client=async_client, **behaviour)
+
+
+# --- old names ------------------------------------------------------------------------------
+# Deprecated aliases: the adapters were named like LangGraph's memory stores (BaseStore).
+if TYPE_CHECKING:
+    RedisStore = RedisKV
+    AsyncRedisStore = AsyncRedisKV
+    ThreadedRedisStore = ThreadedRedisKV
+else:
+    __getattr__ = renamed(
+        __name__,
+        {
+            "RedisStore": "RedisKV",
+            "AsyncRedisStore": "AsyncRedisKV",
+            "ThreadedRedisStore": "ThreadedRedisKV",
+        },
+    )

@@ -99,7 +99,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import boto3
@@ -113,6 +113,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from checkpoint_kv._renamed import renamed
 from checkpoint_kv.backends import _aws as aws
 from checkpoint_kv.errors import (
     BackendUnavailableError,
@@ -135,7 +136,7 @@ from checkpoint_kv.port import (
     follow_refs,
 )
 
-__all__ = ["MAX_PREFIX", "OPTIONS", "S3Store", "decode_key", "encode_key", "from_url"]
+__all__ = ["MAX_PREFIX", "OPTIONS", "S3KV", "decode_key", "encode_key", "from_url"]
 
 T = TypeVar("T")
 
@@ -273,7 +274,7 @@ class _ValueCache:
 # --- the store ----------------------------------------------------------------------------
 
 
-class S3Store:
+class S3KV:
     """The port over one bucket and prefix. Thread-safe: boto3 clients are."""
 
     def __init__(
@@ -357,7 +358,7 @@ class S3Store:
 
     def __repr__(self) -> str:
         where = f", endpoint_url={redact_url(self.endpoint_url)!r}" if self.endpoint_url else ""
-        return f"S3Store(bucket={self.bucket!r}, prefix={self.prefix!r}{where})"
+        return f"S3KV(bucket={self.bucket!r}, prefix={self.prefix!r}{where})"
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -890,7 +891,7 @@ def _rule_prefix(rule: dict[str, Any]) -> str:
     return str(rule.get("Filter", {}).get("Prefix", rule.get("Prefix", "")) or "")
 
 
-def from_url(url: str, **options: Any) -> S3Store:
+def from_url(url: str, **options: Any) -> S3KV:
     """``s3://BUCKET/PREFIX?region=...&endpoint_url=...&max_workers=...``.
 
     ``client=`` (a boto3 S3 client) is used as it is and never closed; ``session=`` (a
@@ -910,7 +911,7 @@ def from_url(url: str, **options: Any) -> S3Store:
         if conflicting:
             raise aws.conflict_error("s3", "S3", conflicting)
     parts = urlsplit(base)
-    return S3Store(
+    return S3KV(
         unquote(parts.netloc),
         unquote(parts.path),
         client=client,
@@ -926,4 +927,17 @@ def from_url(url: str, **options: Any) -> S3Store:
         max_attempts=opts["max_attempts"],
         checksums=opts["checksums"],
         cache_mb=opts["cache_mb"],
+    )
+
+
+# --- old names ------------------------------------------------------------------------------
+# Deprecated aliases: the adapters were named like LangGraph's memory stores (BaseStore).
+if TYPE_CHECKING:
+    S3Store = S3KV
+else:
+    __getattr__ = renamed(
+        __name__,
+        {
+            "S3Store": "S3KV",
+        },
     )

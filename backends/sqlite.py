@@ -36,9 +36,10 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from checkpoint_kv._renamed import renamed
 from checkpoint_kv.errors import BackendUnavailableError, ConfigError, redact_url
 from checkpoint_kv.options import Option, Schema, url_query
 from checkpoint_kv.port import (
@@ -52,7 +53,7 @@ from checkpoint_kv.port import (
 )
 from checkpoint_kv.registry import split_options
 
-__all__ = ["MEMORY", "OPTIONS", "SQLiteStore", "from_url", "parse_path"]
+__all__ = ["MEMORY", "OPTIONS", "SQLiteKV", "from_url", "parse_path"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -69,7 +70,7 @@ MEMORY = ":memory:"
 _IDLE = 8
 
 
-class SQLiteStore:
+class SQLiteKV:
     def __init__(self, path: str, *, timeout: float = 30.0, synchronous: str = "NORMAL") -> None:
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ConfigError(f"sqlite synchronous={synchronous!r}: use NORMAL or FULL")
@@ -92,7 +93,7 @@ class SQLiteStore:
         self._shared_lock = threading.RLock()
 
     def __repr__(self) -> str:
-        return f"SQLiteStore({self.path!r})"
+        return f"SQLiteKV({self.path!r})"
 
     @property
     def in_memory(self) -> bool:
@@ -413,8 +414,21 @@ OPTIONS = Schema(
 )
 
 
-def from_url(url: str, **options: Any) -> SQLiteStore:
+def from_url(url: str, **options: Any) -> SQLiteKV:
     _, query = url_query(url, options)
     path = parse_path(url)
     opts = OPTIONS.parse(query)
-    return SQLiteStore(path, timeout=opts["timeout"], synchronous=opts["synchronous"])
+    return SQLiteKV(path, timeout=opts["timeout"], synchronous=opts["synchronous"])
+
+
+# --- old names ------------------------------------------------------------------------------
+# Deprecated aliases: the adapters were named like LangGraph's memory stores (BaseStore).
+if TYPE_CHECKING:
+    SQLiteStore = SQLiteKV
+else:
+    __getattr__ = renamed(
+        __name__,
+        {
+            "SQLiteStore": "SQLiteKV",
+        },
+    )

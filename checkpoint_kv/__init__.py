@@ -89,7 +89,7 @@ def from_url(
     ``async_client=``), ``from_url("s3://bucket/prefix", client=s3_client)`` or
     ``session=boto3_session``; the URL then carries only the store's options, every call goes
     through that client, and the saver never closes it. ``KVCheckpointSaver(store)`` takes a
-    store built the same way (``RedisStore(redis_client)``), like ``PostgresSaver(conn)``.
+    store built the same way (``RedisKV(redis_client)``), like ``PostgresSaver(conn)``.
     """
     import os
 

@@ -313,7 +313,7 @@ _FAKE_SERVER: Any = None
 
 
 def _fake_from_url(url: str, **options: Any) -> Any:
-    """``fakeredis://?prefix=...``: a RedisStore over fakeredis (sync and async share data)."""
+    """``fakeredis://?prefix=...``: a RedisKV over fakeredis (sync and async share data)."""
     import fakeredis
 
     from checkpoint_kv.backends import redis as ckv_redis
@@ -323,7 +323,7 @@ def _fake_from_url(url: str, **options: Any) -> Any:
         _FAKE_SERVER = fakeredis.FakeServer()
     server = _FAKE_SERVER
     cfg = ckv_redis.parse_url(url.replace("fakeredis://", "redis://localhost", 1), **options)
-    return ckv_redis.RedisStore(
+    return ckv_redis.RedisKV(
         fakeredis.FakeRedis(server=server),
         # In-process: no real sockets, so a pool as large as the busiest test is harmless.
         lambda: fakeredis.FakeAsyncRedis(server=server, max_connections=10_000),

@@ -199,7 +199,7 @@ def test_sync_redis_client_is_used_for_every_call_and_never_closed(
     if how == "from_url":
         saver = checkpoint_kv.from_url(f"redis://?prefix={prefix}", client=client)
     else:  # PostgresSaver(conn)'s analogue
-        saver = KVCheckpointSaver(ckv_redis.RedisStore(client, prefix=prefix))
+        saver = KVCheckpointSaver(ckv_redis.RedisKV(client, prefix=prefix))
     saver.setup()
     exercise(saver)
     assert client.calls > 0
@@ -216,7 +216,7 @@ def test_async_methods_with_only_a_sync_client_run_it_in_threads(
     name = _name()
     client = CountingRedis(host="127.0.0.1", port=redis_server.port, client_name=name)
     saver = checkpoint_kv.from_url(f"redis://?prefix={_prefix()}", client=client)
-    assert isinstance(saver.astore, ckv_redis.ThreadedRedisStore)
+    assert isinstance(saver.astore, ckv_redis.ThreadedRedisKV)
 
     async def go() -> None:
         await saver.asetup()
@@ -263,7 +263,7 @@ def test_sync_and_async_clients_together(redis_server: RedisProc, watch: ServerW
         saver = checkpoint_kv.from_url(
             f"redis://?prefix={_prefix()}&ttl=3600", client=client, async_client=aclient
         )
-        assert isinstance(saver.astore, ckv_redis.AsyncRedisStore)
+        assert isinstance(saver.astore, ckv_redis.AsyncRedisKV)
         saver.setup()
         exercise(saver)
         await aexercise(saver)
@@ -496,4 +496,4 @@ def test_s3_client_configurations_that_cannot_work_are_refused(
         checkpoint_kv.from_url(s3_url, client=dynamodb)
     with pytest.raises(ConfigError, match="profile"):
         checkpoint_kv.from_url(f"{s3_url}?profile=x", session=boto3.Session())
-    assert ckv_s3.S3Store("b", client=client).owns_client is False
+    assert ckv_s3.S3KV("b", client=client).owns_client is False

@@ -185,7 +185,7 @@ def test_callers_client_keeps_its_own_config(moto_endpoint: str) -> None:
     plain: Any = checkpoint_kv.from_url(table_url(), client=_client(moto_endpoint)).store
     assert plain.max_attempts == 3  # botocore's standard-mode default, as the client retries
     legacy = _client(moto_endpoint, retries={"mode": "legacy", "max_attempts": 6})
-    assert ckv_ddb.DynamoDBStore("tbl", client=legacy).max_attempts == 7
+    assert ckv_ddb.DynamoDBKV("tbl", client=legacy).max_attempts == 7
 
 
 # --- a caller's Session -----------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_options_that_configure_the_client_are_refused_with_a_client(moto_endpoi
     with pytest.raises(ConfigError, match="region"):  # keyword options too
         checkpoint_kv.from_url(base, client=client, region="eu-west-1")
     with pytest.raises(ConfigError, match="endpoint_url"):  # and the store class
-        ckv_ddb.DynamoDBStore("tbl", client=client, endpoint_url="http://other:8000")
+        ckv_ddb.DynamoDBKV("tbl", client=client, endpoint_url="http://other:8000")
 
     # the values the client has anyway are accepted (one URL shared with other code)
     same = (
@@ -274,5 +274,5 @@ def test_options_that_configure_the_client_are_refused_with_a_client(moto_endpoi
     with pytest.raises(ConfigError, match="not both"):
         checkpoint_kv.from_url(base, client=client, session=session)
     with pytest.raises(ConfigError, match="session="):
-        ckv_ddb.DynamoDBStore("tbl", client=session, session=session)
-    assert ckv_ddb.DynamoDBStore("tbl", client=client).owns_client is False
+        ckv_ddb.DynamoDBKV("tbl", client=session, session=session)
+    assert ckv_ddb.DynamoDBKV("tbl", client=client).owns_client is False

@@ -21,7 +21,7 @@ from langgraph.types import Command
 from typing_extensions import TypedDict
 
 import checkpoint_kv
-from checkpoint_kv.backends.memory import MemoryStore
+from checkpoint_kv.backends.memory import MemoryKV
 from checkpoint_kv.cli import (
     EXIT_CHECK_FAILED,
     EXIT_CORRUPT,
@@ -261,7 +261,7 @@ def test_copy_verification_failure_exit_code(url_sqlite: str) -> None:
     with checkpoint_kv.from_url(url_sqlite) as saver:
         run_to_interrupt(saver, "a", turns=0)
 
-    class Lossy(MemoryStore):
+    class Lossy(MemoryKV):
         def write(self, partition: str, ops: Any) -> None:
             super().write(partition, [op for op in ops if "!w!" not in op.key])
 
@@ -308,7 +308,7 @@ def test_the_apps_url_with_history_option_works(url_sqlite: str) -> None:
 
 def test_memory_store_in_process() -> None:
     """``memory://`` lives in one process: share one store through a registered scheme."""
-    shared = MemoryStore()
+    shared = MemoryKV()
     checkpoint_kv.register("sharedmem", lambda url, **o: shared)
     with checkpoint_kv.KVCheckpointSaver(shared) as saver:
         run_to_interrupt(saver, "m", turns=0)

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from checkpoint_kv import registry
-from checkpoint_kv.backends.memory import MemoryStore
+from checkpoint_kv.backends.memory import MemoryKV
 from checkpoint_kv.cli import EXIT_CHECK_FAILED, EXIT_OK, main
 
 
-class _Described(MemoryStore):
+class _Described(MemoryKV):
     """A third-party store that describes itself, with one misconfiguration."""
 
     def info(self) -> dict[str, Any]:
@@ -38,7 +38,7 @@ class _Silent:
     __module__ = "somewhere.backends.redis"
 
     def __init__(self) -> None:
-        self._inner = MemoryStore()
+        self._inner = MemoryKV()
 
     def __getattr__(self, name: str) -> Any:
         if name in ("info", "client"):

@@ -34,7 +34,7 @@ from checkpoint_kv.backends.dynamodb import (
     CHUNK_MARK,
     TOUCH_MAX_PER_COMMIT,
     DynamoDBError,
-    DynamoDBStore,
+    DynamoDBKV,
     from_url,
 )
 from checkpoint_kv.errors import (
@@ -56,7 +56,7 @@ EXAMPLE = ROOT / "examples" / "lambda_agent"
 class Calls:
     """Counts API calls with botocore's ``before-call`` event (one per request sent)."""
 
-    def __init__(self, store: DynamoDBStore) -> None:
+    def __init__(self, store: DynamoDBKV) -> None:
         self.names: list[str] = []
         store.client.meta.events.register("before-call.dynamodb", self._hook)
 
@@ -73,7 +73,7 @@ class FakeHTTP:
     headers: dict[str, str] = {}  # noqa: RUF012
 
 
-def inject(store: DynamoDBStore, operation: str, errors: list[dict[str, Any]]) -> None:
+def inject(store: DynamoDBKV, operation: str, errors: list[dict[str, Any]]) -> None:
     """Make the next ``len(errors)`` calls of ``operation`` fail with these error bodies,
     without sending them (a ``before-call`` handler returning a response short-circuits)."""
     queue = list(errors)
@@ -114,7 +114,7 @@ def aws_ok(body: dict[str, Any]) -> tuple[int, bytes]:
     return 200, json.dumps(body).encode()
 
 
-def inject_http(store: DynamoDBStore, operation: str, responses: list[tuple[int, bytes]]) -> None:
+def inject_http(store: DynamoDBKV, operation: str, responses: list[tuple[int, bytes]]) -> None:
     """Answer the next ``len(responses)`` HTTP attempts of ``operation`` with these, without
     sending them (``before-send``): unlike ``inject``, botocore's retry logic sees them."""
     queue = list(responses)
@@ -131,7 +131,7 @@ def inject_http(store: DynamoDBStore, operation: str, responses: list[tuple[int,
 class Attempts:
     """HTTP attempts per operation (``before-send`` fires once per attempt, retries too)."""
 
-    def __init__(self, store: DynamoDBStore) -> None:
+    def __init__(self, store: DynamoDBKV) -> None:
         self.names: list[str] = []
         store.client.meta.events.register_first("before-send.dynamodb", self._hook)
 
@@ -260,12 +260,12 @@ def saver(url_dynamodb: str) -> Iterator[KVCheckpointSaver]:
     s.close()
 
 
-def ddb_store(saver: KVCheckpointSaver) -> DynamoDBStore:
-    assert isinstance(saver.store, DynamoDBStore)
+def ddb_store(saver: KVCheckpointSaver) -> DynamoDBKV:
+    assert isinstance(saver.store, DynamoDBKV)
     return saver.store
 
 
-def table_items(store: DynamoDBStore) -> list[dict[str, Any]]:
+def table_items(store: DynamoDBKV) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": store.table}
     while True:
@@ -403,7 +403,7 @@ def test_five_megabyte_state_round_trips(saver: KVCheckpointSaver) -> None:
 def test_chunked_values_port_semantics(url_dynamodb: str) -> None:
     store = open_store(url_dynamodb)
     store.setup()
-    assert isinstance(store, DynamoDBStore)
+    assert isinstance(store, DynamoDBKV)
     one, two = os.urandom(900_000), os.urandom(1_300_000)
     store.write("p", [Put("k", one), Put("small", b"s")])
     assert store.get("p", ["k", "small"]) == {"k": one, "small": b"s"}
@@ -813,7 +813,7 @@ def test_ttl_attribute_expiry_and_refresh(url_dynamodb: str) -> None:
     assert set(store.get("p", ["rec1", "rec2", "blob", "big"])) == {"rec1", "rec2", "blob", "big"}
 
 
-def ttl_store(url: str, ttl: str = "1h") -> tuple[DynamoDBStore, list[float]]:
+def ttl_store(url: str, ttl: str = "1h") -> tuple[DynamoDBKV, list[float]]:
     store = from_url(url + f"&ttl={ttl}")
     store.setup()
     now = [1_000_000.0]
@@ -821,7 +821,7 @@ def ttl_store(url: str, ttl: str = "1h") -> tuple[DynamoDBStore, list[float]]:
     return store, now
 
 
-def expiries(store: DynamoDBStore, partition: str = "p") -> dict[str, int]:
+def expiries(store: DynamoDBKV, partition: str = "p") -> dict[str, int]:
     return {
         i["SK"]["S"]: int(i["ttl"]["N"])
         for i in table_items(store)
@@ -974,7 +974,7 @@ def delta_chat(checkpointer: Any) -> Any:
     return g.compile(checkpointer=checkpointer)
 
 
-def sweep_expired(store: DynamoDBStore, now: float) -> int:
+def sweep_expired(store: DynamoDBKV, now: float) -> int:
     """What DynamoDB's TTL process does eventually: delete items past their ``ttl`` (a
     keys-only filtered Scan, then batched deletes)."""
     kwargs: dict[str, Any] = {
@@ -1065,7 +1065,7 @@ def test_url_options() -> None:
         with pytest.raises(ConfigError):
             from_url(bad)
     saver = checkpoint_kv.from_url("ddb://my-table?region=eu-west-1&history=latest")
-    assert isinstance(saver.store, DynamoDBStore) and saver.shallow
+    assert isinstance(saver.store, DynamoDBKV) and saver.shallow
 
 
 def test_import_does_not_load_boto3() -> None:
@@ -1128,7 +1128,7 @@ def test_prefixes_that_extend_one_another_are_isolated(url_dynamodb_inproc: str)
 PREFIXES = ("", "a", "acme", "acme1")
 
 
-def all_partitions(store: DynamoDBStore) -> list[str]:
+def all_partitions(store: DynamoDBKV) -> list[str]:
     out: list[str] = []
     cursor = None
     while True:

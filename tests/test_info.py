@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 
 from checkpoint_kv.backends import redis as ckv_redis
-from checkpoint_kv.backends.memory import MemoryStore
+from checkpoint_kv.backends.memory import MemoryKV
 from checkpoint_kv.port import Put
 from checkpoint_kv.registry import open_store
 from tests.fixtures_redis import RedisProc
@@ -57,7 +57,7 @@ def test_every_backend_answers_info(backend: str, url: str) -> None:
 
 
 def test_memory_and_sqlite(tmp_path: Any) -> None:
-    assert MemoryStore().info() == {
+    assert MemoryKV().info() == {
         "server_version": "in-process",
         "ttl": "no (data dies with the process)",
         "problems": [],

@@ -752,7 +752,7 @@ def test_cluster_peer_that_never_answers_times_out(silent_peer: SilentPeer) -> N
     assert where in str(err.value)
 
     async def go() -> None:
-        astore = ckv_redis.AsyncRedisStore(
+        astore = ckv_redis.AsyncRedisKV(
             lambda: ckv_redis.async_client(ckv_redis.parse_url(url)), where=where, cluster=True
         )
         with pytest.raises(BackendUnavailableError) as aerr:
@@ -1006,7 +1006,7 @@ def test_prefix_with_the_separator_is_refused(prefix: str) -> None:
     with pytest.raises(ConfigError):
         checkpoint_kv.from_url(f"redis://127.0.0.1:1/0?prefix={prefix}")
     with pytest.raises(ConfigError):
-        ckv_redis.RedisStore(object(), prefix=prefix)
+        ckv_redis.RedisKV(object(), prefix=prefix)
 
 
 # --- TTL: an active thread lives whole (issue 11, items 2 and 5) ----------------------------

@@ -2,7 +2,7 @@
 writes, isolation of prefixes, errors. Runs on the session's moto server (real HTTP).
 
 API calls are counted with botocore's ``before-call`` event (one per API call, whatever the
-retries); waves are the store's own count of sequential request phases (``S3Store.waves``).
+retries); waves are the store's own count of sequential request phases (``S3KV.waves``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from checkpoint_kv import (
 )
 from checkpoint_kv import keys as K
 from checkpoint_kv.backends import s3
-from checkpoint_kv.backends.s3 import S3Store, decode_key, encode_key
+from checkpoint_kv.backends.s3 import S3KV, decode_key, encode_key
 from checkpoint_kv.port import Delete, DeleteRange, Put
 
 
@@ -42,7 +42,7 @@ class Calls:
     """S3 API calls by operation name, counted at botocore's ``before-call`` event (and their
     parameters as the store passed them, from ``before-parameter-build``)."""
 
-    def __init__(self, store: S3Store) -> None:
+    def __init__(self, store: S3KV) -> None:
         self.store = store
         self.ops: Counter[str] = Counter()
         self.params: list[tuple[str, dict[str, Any]]] = []
@@ -106,7 +106,7 @@ def s3_saver(url_s3: str) -> Iterator[tuple[KVCheckpointSaver, Calls]]:
     """A saver without the value cache: the counts below are those of a cold process."""
     saver = checkpoint_kv.from_url(url_s3 + "&cache_mb=0")
     saver.setup()
-    assert isinstance(saver.store, S3Store)
+    assert isinstance(saver.store, S3KV)
     calls = Calls(saver.store)
     try:
         yield saver, calls
@@ -114,11 +114,11 @@ def s3_saver(url_s3: str) -> Iterator[tuple[KVCheckpointSaver, Calls]]:
         saver.close()
 
 
-def store_at(moto_endpoint: str, bucket: str, prefix: str = "ckv", **opts: Any) -> S3Store:
+def store_at(moto_endpoint: str, bucket: str, prefix: str = "ckv", **opts: Any) -> S3KV:
     query = "&".join(f"{k}={v}" for k, v in opts.items())
     url = f"s3://{bucket}/{prefix}?region=us-east-1&endpoint_url={quote(moto_endpoint, safe='')}"
     store = checkpoint_kv.open_store(url + ("&" + query if query else ""))
-    assert isinstance(store, S3Store)
+    assert isinstance(store, S3KV)
     return store
 
 
@@ -364,7 +364,7 @@ def test_delete_thread_batches_delete_objects(
     grow(saver, "t", 3)  # 3 x (2 blobs + record + the writes)
     grow(saver, "keep", 1)
     store = saver.store
-    assert isinstance(store, S3Store)
+    assert isinstance(store, S3KV)
     n = len(store.client.list_objects_v2(Bucket=store.bucket, Prefix="ckv/t!/")["Contents"])
     monkeypatch.setattr(s3, "_PAGE", 4)  # pretend S3's page is 4, not 1,000
     calls.reset()
@@ -432,7 +432,7 @@ def test_cache_serves_unchanged_objects_and_never_stale_ones(url_s3: str) -> Non
     warm = checkpoint_kv.from_url(url_s3)
     warm.setup()
     other = checkpoint_kv.from_url(url_s3)  # another process: its own cache
-    assert isinstance(warm.store, S3Store)
+    assert isinstance(warm.store, S3KV)
     calls = Calls(warm.store)
     last = grow(warm, "t", 4)
     calls.reset()
@@ -489,7 +489,7 @@ def test_ops_of_one_group_keep_list_order(s3_saver: tuple[KVCheckpointSaver, Cal
 def test_shallow_put_is_four_waves(url_s3: str) -> None:
     saver = checkpoint_kv.from_url(url_s3 + "&history=latest&cache_mb=0")
     saver.setup()
-    assert isinstance(saver.store, S3Store)
+    assert isinstance(saver.store, S3KV)
     calls = Calls(saver.store)
     config = grow(saver, "t", 3, writes=1)
     calls.reset()
@@ -559,7 +559,7 @@ def test_unreachable_endpoint_names_host_and_port(monkeypatch: pytest.MonkeyPatc
 
 def test_url_options() -> None:
     store = checkpoint_kv.open_store("s3://bkt/some/prefix/?region=eu-west-1&max_workers=4")
-    assert isinstance(store, S3Store)
+    assert isinstance(store, S3KV)
     assert (store.bucket, store.prefix, store.max_workers) == ("bkt", "some/prefix", 4)
     assert store.client.meta.region_name == "eu-west-1"
     assert store.client.meta.config.max_pool_connections == 4
@@ -593,7 +593,7 @@ class Timeline:
     """Start and end of every S3 request in the order they happened, each with the port keys
     it touched, to check that one phase is complete before the next begins."""
 
-    def __init__(self, store: S3Store) -> None:
+    def __init__(self, store: S3KV) -> None:
         self.events: list[tuple[str, int, str, tuple[str, ...]]] = []  # (start|end, id, op, keys)
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -660,7 +660,7 @@ THREAD_KEYS = [
 
 def test_drop_deletes_records_then_their_data(s3_saver: tuple[KVCheckpointSaver, Calls]) -> None:
     store = s3_saver[0].store
-    assert isinstance(store, S3Store)
+    assert isinstance(store, S3KV)
     store.write("p", [Put(k, b"v") for k in THREAD_KEYS])
     timeline = Timeline(store)
     store.drop("p")
@@ -675,7 +675,7 @@ def test_write_deletes_records_first_and_after_the_commit(
     """A put that supersedes older checkpoints (the shallow saver's batch): new blob, then the
     new record (the commit), then the old records, then what only they referenced."""
     store = s3_saver[0].store
-    assert isinstance(store, S3Store)
+    assert isinstance(store, S3KV)
     store.write("p", [Put(k, b"v") for k in THREAD_KEYS])
     timeline = Timeline(store)
     store.write(
@@ -842,7 +842,7 @@ def test_tenants_whose_prefixes_extend_one_another_never_meet(moto_endpoint: str
 TENANTS = {"ckv": ("1x", "x"), "ckv1": ("x", "1x"), "a": ("b/c", "c"), "a/b": ("c", "b/c")}
 
 
-def lifecycle(store: S3Store, *rules: dict[str, Any]) -> None:
+def lifecycle(store: S3KV, *rules: dict[str, Any]) -> None:
     store.client.put_bucket_lifecycle_configuration(
         Bucket=store.bucket, LifecycleConfiguration={"Rules": list(rules)}
     )

@@ -71,9 +71,9 @@ def traced(monkeypatch: pytest.MonkeyPatch) -> Traced:
 
 
 @pytest.fixture
-def store(tmp_path: Path, traced: Traced) -> Iterator[sq.SQLiteStore]:
+def store(tmp_path: Path, traced: Traced) -> Iterator[sq.SQLiteKV]:
     s = open_store(f"sqlite:///{tmp_path / 'budget.db'}")
-    assert isinstance(s, sq.SQLiteStore)
+    assert isinstance(s, sq.SQLiteKV)
     s.setup()
     yield s
     s.close()
@@ -85,7 +85,7 @@ def _on_new_thread(fn: Callable[[], object]) -> None:
     t.join()
 
 
-def test_threads_reuse_connections(store: sq.SQLiteStore, traced: Traced) -> None:
+def test_threads_reuse_connections(store: sq.SQLiteKV, traced: Traced) -> None:
     """A call on a new thread runs no PRAGMA and opens no connection (fails with per-thread
     connections: 1 connect + 3 PRAGMAs per new thread)."""
     opened = len(traced.connections)
@@ -99,7 +99,7 @@ def test_threads_reuse_connections(store: sq.SQLiteStore, traced: Traced) -> Non
     assert len(traced.connections) == opened
 
 
-def test_idle_connections_are_bounded(store: sq.SQLiteStore, traced: Traced) -> None:
+def test_idle_connections_are_bounded(store: sq.SQLiteKV, traced: Traced) -> None:
     """Many threads at once open what they need, but only ``_IDLE`` stay open afterwards
     (per-thread connections stayed open until ``close``: file descriptors grew per invoke)."""
     n = sq._IDLE + 8
@@ -122,7 +122,7 @@ def test_idle_connections_are_bounded(store: sq.SQLiteStore, traced: Traced) -> 
 
 
 def test_a_connection_in_use_at_close_is_closed_on_return(
-    store: sq.SQLiteStore, traced: Traced
+    store: sq.SQLiteKV, traced: Traced
 ) -> None:
     with store._use() as conn:
         store.close()
@@ -142,7 +142,7 @@ def _is_open(conn: sqlite3.Connection) -> bool:
 # --- statements per port call ---------------------------------------------------------------
 
 
-def test_a_write_of_puts_is_one_statement(store: sq.SQLiteStore, traced: Traced) -> None:
+def test_a_write_of_puts_is_one_statement(store: sq.SQLiteKV, traced: Traced) -> None:
     """A saver write (a step's blobs and its record) is one multi-row ``INSERT``, its own
     transaction: no ``BEGIN``/``COMMIT`` (fails with one ``INSERT`` per row inside
     ``BEGIN IMMEDIATE ... COMMIT``: 2 + rows statements)."""
@@ -154,7 +154,7 @@ def test_a_write_of_puts_is_one_statement(store: sq.SQLiteStore, traced: Traced)
     assert store.get("t", [o.key for o in ops]) == {}
 
 
-def test_mixed_batch_is_one_transaction_in_order(store: sq.SQLiteStore, traced: Traced) -> None:
+def test_mixed_batch_is_one_transaction_in_order(store: sq.SQLiteKV, traced: Traced) -> None:
     """Ops of several kinds take several statements, inside one ``BEGIN IMMEDIATE``; the
     effect is that of applying them in list order (a repeated key, if-absent puts)."""
     store.write("t", [Put("old", b"1"), Put("r1", b"x"), Put("r2", b"y"), Put("z", b"z")])
@@ -174,7 +174,7 @@ def test_mixed_batch_is_one_transaction_in_order(store: sq.SQLiteStore, traced: 
     assert got == [("a", b"2"), ("new", b"n"), ("old", b"1"), ("r1", b"back")]
 
 
-def test_a_large_batch_is_chunked_in_one_transaction(store: sq.SQLiteStore, traced: Traced) -> None:
+def test_a_large_batch_is_chunked_in_one_transaction(store: sq.SQLiteKV, traced: Traced) -> None:
     """More rows than one statement may bind: several ``INSERT``s, one transaction."""
     n = sq._ROWS * 2 + 5
     ops = [Put(f"k{i:05}", b"v") for i in range(n)]
@@ -186,7 +186,7 @@ def test_a_large_batch_is_chunked_in_one_transaction(store: sq.SQLiteStore, trac
     assert store.scan("t", "!", "~").items == []
 
 
-def test_scans_are_one_statement(store: sq.SQLiteStore, traced: Traced) -> None:
+def test_scans_are_one_statement(store: sq.SQLiteKV, traced: Traced) -> None:
     """A scan, following references or not, is one ``SELECT`` and no read transaction (fails
     with ``BEGIN`` + the range + a ``get`` of the refs + ``COMMIT``)."""
     store.write("t", [Put("b1", b"blob"), Put("c1", frame(["b1"], b"rec"))])
@@ -196,7 +196,7 @@ def test_scans_are_one_statement(store: sq.SQLiteStore, traced: Traced) -> None:
     assert len(traced.count(lambda: store.get("t", ["b1", "c1"]))) == 1
 
 
-def test_follow_matches_the_generic_parser(store: sq.SQLiteStore) -> None:
+def test_follow_matches_the_generic_parser(store: sq.SQLiteKV) -> None:
     """The SQL that follows references returns what ``port.follow_refs`` would pick, on
     values with and without headers, damaged headers (not ASCII, random bytes), missing targets, a
     ``\\n\\n`` inside the payload, both directions, with limits."""
@@ -239,7 +239,7 @@ class Chat(TypedDict):
     messages: Annotated[list[str], operator.add]
 
 
-def test_saver_calls_are_one_statement_each(store: sq.SQLiteStore, traced: Traced) -> None:
+def test_saver_calls_are_one_statement_each(store: sq.SQLiteKV, traced: Traced) -> None:
     """put, put_writes and get_tuple are one statement each on a warm pool, so a chat turn
     (get_tuple + 3 puts + 2 put_writes here) runs 6 statements, whatever the threads (fails
     before: 3 PRAGMAs per new thread, BEGIN/COMMIT around each write and the followed read,
@@ -290,7 +290,7 @@ def test_writers_of_one_process_queue_instead_of_meeting_the_lock(tmp_path: Path
     first writer pauses inside its transaction until the second has either failed or had
     time to block; the pause bounds a wait, nothing is timed."""
     s = open_store(f"sqlite:///{tmp_path / 'lock.db'}?timeout=0")
-    assert isinstance(s, sq.SQLiteStore)
+    assert isinstance(s, sq.SQLiteKV)
     s.setup()
     second_done = threading.Event()
     errors: list[BaseException] = []

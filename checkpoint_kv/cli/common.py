@@ -193,9 +193,9 @@ def open_url(url: str, *, must_exist: bool = True) -> KVStore:
     ``StoreNotFoundError`` (opening would silently create an empty one)."""
     store = open_store(_without_history(url))
     if must_exist:
-        from checkpoint_kv.backends.sqlite import SQLiteStore
+        from checkpoint_kv.backends.sqlite import SQLiteKV
 
-        path = store.path if isinstance(store, SQLiteStore) else None
+        path = store.path if isinstance(store, SQLiteKV) else None
         if path is not None and path != ":memory:" and not os.path.exists(path):
             raise StoreNotFoundError(
                 f"no SQLite file at {path!r}: create it with "

@@ -1,0 +1,35 @@
+"""Old names kept importable: a module's ``__getattr__`` (PEP 562) that answers a renamed name
+with the new object and a :class:`DeprecationWarning` naming the new name.
+
+The backend adapters were ``RedisStore``, ``S3Store``... like LangGraph's long-term memory
+stores (``langgraph.store.redis.RedisStore`` is a ``BaseStore``); they are now ``RedisKV``,
+``S3KV``... (key-value adapters of the ``KVStore`` port). Each module declares its old names
+twice: this ``__getattr__`` at run time (the warning), and plain aliases under
+``TYPE_CHECKING`` so type checkers still see the classes (and still flag a misspelt name).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["renamed"]
+
+
+def renamed(module: str, names: Mapping[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for ``module``: ``names`` maps each old name to its new one."""
+
+    def __getattr__(name: str) -> Any:
+        new = names.get(name)
+        if new is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        warnings.warn(
+            f"{module}.{name} is deprecated, use {module}.{new} (renamed: the same class)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(sys.modules[module], new)
+
+    return __getattr__
