@@ -29,7 +29,7 @@ __all__ = ["plan_copy_thread", "plan_delete_for_runs", "plan_prune"]
 _log = logging.getLogger("checkpoint_kv")
 
 _FULL_PAGE = 1000  # items per page when a whole thread is read
-GRACE = 86400.0  # seconds before blobs kept for an abandoned leaf are collected (_collect)
+GRACE = 86400.0  # seconds a checkpoint may be extended by a run in flight (_extendable, _collect)
 clock = time.time  # tests replace it
 _DELETE_BATCH = 500  # ops per write call when deleting
 
@@ -79,11 +79,38 @@ def _state(g: Group) -> set[str]:
     return out
 
 
-def _leaves(groups: list[Group]) -> list[Group]:
-    """The checkpoints no other checkpoint of the thread names as its parent: the newest of
-    each branch, which a run in flight may be extending right now."""
+_UUID_EPOCH = 0x01B21DD213814000  # 100 ns intervals from 1582-10-15 (RFC 9562) to 1970
+
+
+def _created(checkpoint_id: str) -> float | None:
+    """When a checkpoint was made, from its id (LangGraph's are uuid6; uuid1 too), else None."""
+    try:
+        u = uuid.UUID(checkpoint_id)
+    except ValueError:
+        return None
+    if u.version == 6:
+        high, mid, low = u.fields[0], u.fields[1], u.fields[2] & 0x0FFF
+        ticks = (high << 28) | (mid << 12) | low
+    elif u.version == 1:
+        ticks = u.time
+    else:
+        return None
+    return (ticks - _UUID_EPOCH) / 1e7
+
+
+def _extendable(groups: list[Group], now: float) -> list[Group]:
+    """The checkpoints a run in flight may be extending: the newest of each branch (a leaf),
+    and any made less than ``GRACE`` ago (a second run on the thread may have read it before
+    another extended it, or a fork may be starting from it: nothing in the store tells). An
+    id that tells no time counts as recent."""
     parents = {(g.record.ns, g.record.parent_id) for g in groups}
-    return [g for g in groups if (g.record.ns, g.record.checkpoint_id) not in parents]
+    out = []
+    for g in groups:
+        made = _created(g.record.checkpoint_id)
+        leaf = (g.record.ns, g.record.checkpoint_id) not in parents
+        if leaf or made is None or made > now - GRACE:
+            out.append(g)
+    return out
 
 
 def _drop(
@@ -91,22 +118,23 @@ def _drop(
 ) -> Plan[None]:
     """Delete the dead checkpoints without stranding a reader or a writer in flight.
 
-    Another process may name any value of a kept checkpoint, or of the newest checkpoint of a
-    branch (a *leaf*: a run may be extending it), in a record it writes after this read, and
-    name it by the record that holds it now (its home), which may be dying here. So, before
-    any delete, every such value held only by a dying record is written at its version's blob
-    key, where a reader looks when a home is gone (``packing.fallback_keys``). Then the
+    Another process may name any value of a kept checkpoint, or of one a run in flight may be
+    extending (``_extendable``: a branch's newest, or one made less than ``GRACE`` ago), in a
+    record it writes after this read, and name it by the record that holds it now (its home),
+    which may be dying here. So, before any delete, every such value held only by a dying
+    record is written at its version's blob key, where a reader looks when a home is gone
+    (``packing.fallback_keys``). Then the
     records go (one write), then their writes, and last the blobs of versions that no kept
     checkpoint or leaf holds (by version, never by range: a concurrent put's values are
-    versions no dead record names). Blobs kept only for a dying leaf are listed under a
-    ``g!`` key and collected by a later pass once no checkpoint holds their version.
+    versions no dead record names). Blobs kept only for a dying checkpoint are listed under a
+    ``g!`` key and collected by a later pass, ``GRACE`` on, once no checkpoint holds them.
     Maintenance never rewrites a record, so it cannot bring back one that ``delete_thread``
     dropped meanwhile. ``ghosts`` (records of a deleted incarnation, never shown) go with the
     dead, protecting nothing."""
     every = [g for g in dead + kept if _decodes(g)]  # a damaged record is left as it is
     dead_keys = {g.key for g in dead}
     protected = [g for g in kept if _decodes(g)]
-    protected += [g for g in _leaves(every) if g.key in dead_keys]
+    protected += [g for g in _extendable(every, clock()) if g.key in dead_keys]
     inline = {
         K.blob_key_vc(g.record.ns, ch, vc): typed
         for g in every

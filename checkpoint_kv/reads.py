@@ -72,8 +72,6 @@ def _latest(part: str, ns: str) -> Plan[tuple[Group, dict[str, bytes]] | None]:
         res: ScanResult = yield Scan(
             part, start, end, reverse=True, limit=limit, follow=follow, records=1
         )
-        if not res.items:
-            return None
         items += res.items
         blobs.update(res.refs)
         # Homes and the namespace's marks (they sort above every record) among the items.
@@ -88,8 +86,10 @@ def _latest(part: str, ns: str) -> Plan[tuple[Group, dict[str, bytes]] | None]:
                 first = i
                 break
         if first is not None and (len(groups) > first + 1 or exhausted):
-            break
-        if exhausted and not groups:
+            break  # the newest visible checkpoint is whole (a record after it, or the end)
+        # Nothing visible yet: on below. A short page that holds a record may only mean the
+        # store stopped before the next one (records=1); one without a record is the end.
+        if not res.items or (exhausted and not groups):
             return None
         if groups:
             limit *= 4

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import Checkpoint, CheckpointMetadata, empty_checkpoint
+from langgraph.checkpoint.base.id import uuid6
 
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
@@ -68,9 +69,9 @@ class Writer:
         self.saver = saver
 
     def next_id(self) -> str:
+        """A real uuid6, as LangGraph makes: time-ordered, and recent (``_extendable``)."""
         Writer.counter += 1
-        n = Writer.counter
-        return f"1f0{n:05x}-0000-6000-8000-{n:012x}"
+        return str(uuid6())
 
     def child(
         self, parent: tuple[str, Checkpoint] | None, run_id: str, step: int, tag: str

@@ -156,3 +156,19 @@ def test_a_run_extending_a_deleted_run_reads_whole(saver: KVCheckpointSaver) -> 
     other_process(saver).delete_for_runs(["r1"])
     nxt.step("m3")
     assert values(other_process(saver), "t") == {"doc": DOC, "messages": ["m0", "m1", "m2", "m3"]}
+
+
+def test_latest_beside_a_page_of_orphaned_writes(saver: KVCheckpointSaver) -> None:
+    """Between a prune's delete of records and its delete of their writes, the latest record
+    is followed by writes whose records are gone, a full page of them: the latest is still
+    found (a regression: the next, empty, page read as "no checkpoint")."""
+    run = Run(saver, "t", "r1")
+    last = run.step("m0")
+    # a mark, the record, 6 writes: the first page (8) is full, the next one empty
+    older = [f"1f0{i:05x}-0000-6000-8000-{i:012x}" for i in range(6)]  # below the latest
+    saver.store.write(
+        K.partition("t"),
+        [Put(K.batch_key("", cid, "task", K.write_nonce()), b"\n\nx") for cid in older],
+    )
+    tup = other_process(saver).get_tuple(conf("t"))
+    assert tup is not None and tup.config["configurable"]["checkpoint_id"] == last
