@@ -138,6 +138,7 @@ from checkpoint_kv.errors import (
     redact,
     redact_url,
 )
+from checkpoint_kv.keys import is_checkpoint_record, is_record
 from checkpoint_kv.options import Option, Schema, url_query
 from checkpoint_kv.port import (
     Delete,
@@ -209,12 +210,6 @@ def _chunk_keys(item: Item) -> list[str]:
         return [_chunk_key(item["h"]["S"], i) for i in range(int(item["n"]["N"]))]
     except (KeyError, TypeError, ValueError):
         return []
-
-
-def _is_record(sk: str) -> bool:
-    """A checkpoint record of the saver's layout (``c!<ns>!<id>!~``, see checkpoint_kv.keys):
-    ``drop`` deletes these before what they reference."""
-    return sk.startswith("c!") and sk.endswith("!~")
 
 
 class DynamoDBKV:
@@ -426,7 +421,7 @@ class DynamoDBKV:
             if t is not None and t < soon:
                 sk = i["SK"]["S"]
                 stale.append((sk, _chunk_keys(i)))
-                if sk.endswith("!~") and "v" in i:
+                if is_record(sk) and "v" in i:
                     # A record outliving its blobs would read as damaged (get_state_history
                     # of an active thread): its references are refreshed with it.
                     stale += [(ref, []) for ref in follow_refs([(sk, i["v"]["B"])], 1)]
@@ -943,8 +938,8 @@ class DynamoDBKV:
             if resp.get("LastEvaluatedKey") is None:
                 break
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-        records = sorted((k for k in keys if _is_record(k)), reverse=True)
-        rest = [k for k in keys if not _is_record(k)]
+        records = sorted((k for k in keys if is_checkpoint_record(k)), reverse=True)
+        rest = [k for k in keys if not is_checkpoint_record(k)]
         for phase in (records, rest):
             self._batch_write(pk, [_Action("delete", k) for k in phase])
         with self._stale_lock:

@@ -123,7 +123,7 @@ from checkpoint_kv.errors import (
     redact,
     redact_url,
 )
-from checkpoint_kv.keys import is_mark, mark_root
+from checkpoint_kv.keys import is_checkpoint_record, is_mark, mark_root
 from checkpoint_kv.options import Option, Schema, url_query
 from checkpoint_kv.port import (
     Delete,
@@ -150,12 +150,6 @@ MAX_ATTEMPTS = 3  # botocore's standard retry mode, first attempt included
 
 
 # --- what a backend must know of the saver's keys (checkpoint_kv.keys) ---------------------
-
-
-def _is_record(key: str) -> bool:
-    """A checkpoint record (``c!<ns>!<id>!~``): what a reader starts from, so it is deleted
-    before the writes and blobs it references (a reader never meets a record without them)."""
-    return key.startswith("c!") and key.endswith("!~")
 
 
 # --- order-inverting key encoding ---------------------------------------------------------
@@ -607,7 +601,7 @@ class S3KV:
         if records:  # stop before the (records + 1)-th record
             seen = 0
             for i, (k, _) in enumerate(listed):
-                seen += _is_record(k)
+                seen += is_checkpoint_record(k)
                 if seen > records:
                     listed = listed[:i]
                     break
@@ -696,7 +690,7 @@ class S3KV:
         records: list[str] = []
         rest: list[str] = []
         for k in keys:
-            (records if _is_record(k) else rest).append(base + encode_key(k))
+            (records if is_checkpoint_record(k) else rest).append(base + encode_key(k))
         return self._delete_calls(records), self._delete_calls(rest)
 
     def drop(self, partition: str) -> None:

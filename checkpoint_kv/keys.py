@@ -164,8 +164,17 @@ def write_nonce() -> str:
     return f"n{now:020d}{os.urandom(4).hex()}"
 
 
+RECORD_SUFFIX = SEP + "~"  # a checkpoint record's key ends with it (the Lua checks it too)
+
+
 def is_record(key: str) -> bool:
-    return key.endswith(SEP + "~")
+    return key.endswith(RECORD_SUFFIX)
+
+
+def is_checkpoint_record(key: str) -> bool:
+    """A checkpoint record of a thread partition (``c!<ns>!<id>!~``): what a backend's ``drop``
+    deletes before what records reference (backends import this, never re-code it)."""
+    return key.startswith("c" + SEP) and key.endswith(RECORD_SUFFIX)
 
 
 def owner(key: str) -> str:

@@ -41,7 +41,7 @@ from typing import Any
 import cbor2
 
 from checkpoint_kv.errors import CorruptRecordError, SerializationError, UnsupportedFormatError
-from checkpoint_kv.keys import AFTER_SEP, SEP, escape
+from checkpoint_kv.keys import AFTER_SEP, SEP, STORE_MARK, escape
 
 __all__ = [
     "INDEX_PARTITION",
@@ -54,7 +54,7 @@ __all__ = [
 
 Namespace = tuple[str, ...]
 
-STORE_PREFIX = "!"  # every store partition starts with it; escaped thread ids never do
+STORE_PREFIX = STORE_MARK  # every store partition starts with it; escaped thread ids never do
 NS_PREFIX = "!m!"
 INDEX_PARTITION = "!mi"
 MAX_PARTITION = 160
