@@ -106,3 +106,13 @@ def no_carry(monkeypatch: pytest.MonkeyPatch) -> None:
     from checkpoint_kv import packing
 
     monkeypatch.setattr(packing, "CARRY_MAX", -1)
+
+
+# The real-process tests (test_processes*.py): a file, a server, and moto's server.
+PROCESS_BACKENDS = [b for b in ("sqlite", "redis", "dynamodb") if b in selected_backends()]
+
+
+@pytest.fixture(params=PROCESS_BACKENDS)
+def process_url(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """``(backend, url)`` for a test that runs real OS processes on one store."""
+    yield request.param, str(request.getfixturevalue(f"url_{request.param}"))

@@ -32,7 +32,7 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -44,10 +44,8 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 import checkpoint_kv
-from tests.conftest import selected_backends
 
 ROOT = Path(__file__).resolve().parent.parent
-PROCESS_BACKENDS = [b for b in ("sqlite", "redis", "dynamodb") if b in selected_backends()]
 
 CHATTERS = 3
 THREADS_PER_CHATTER = 2
@@ -221,16 +219,12 @@ def main(argv: list[str]) -> int:
 # --- the test ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=PROCESS_BACKENDS)
-def process_url(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
-    yield request.param, str(request.getfixturevalue(f"url_{request.param}"))
-
-
-def _spawn(out: Path, *args: str) -> subprocess.Popen[bytes]:
+def spawn(out: Path, *args: str, child: str = CHILD) -> subprocess.Popen[bytes]:
+    """One worker process running ``child`` (a script) with ``args``; its output to a log."""
     log = (out / f"{'-'.join(args[:1] + args[3:4])}.log").open("wb")  # never a full pipe
     try:
         return subprocess.Popen(
-            [sys.executable, "-c", CHILD, *args],
+            [sys.executable, "-c", child, *args],
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=log,
@@ -256,10 +250,10 @@ def test_chats_beside_prune_and_delete_for_runs(
     saver.setup()  # once before the children: they find the table / file / server ready
     saver.close()
 
-    maintainers = [_spawn(tmp_path, "prune", url, str(tmp_path))]
-    maintainers.append(_spawn(tmp_path, "delete", url, str(tmp_path)))
+    maintainers = [spawn(tmp_path, "prune", url, str(tmp_path))]
+    maintainers.append(spawn(tmp_path, "delete", url, str(tmp_path)))
     args = ("chat", url, str(tmp_path))
-    chatters = [_spawn(tmp_path, *args, str(w), str(TURNS[backend])) for w in range(CHATTERS)]
+    chatters = [spawn(tmp_path, *args, str(w), str(TURNS[backend])) for w in range(CHATTERS)]
     until = time.monotonic() + DEADLINE
     try:
         for p in chatters:

@@ -42,14 +42,11 @@ from __future__ import annotations
 
 import json
 import operator
-import os
 import random
 import re
 import subprocess
-import sys
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
@@ -60,7 +57,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
 import checkpoint_kv
-from tests.test_processes import PROCESS_BACKENDS, ROOT, _save
+from tests.test_processes import (
+    _save,
+    spawn,
+)
 
 CHATTERS = 3
 THREADS_PER_CHATTER = 2
@@ -379,25 +379,6 @@ def _check_final(
 # --- the test ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=PROCESS_BACKENDS)
-def process_url(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
-    yield request.param, str(request.getfixturevalue(f"url_{request.param}"))
-
-
-def _spawn(out: Path, *args: str) -> subprocess.Popen[bytes]:
-    log = (out / f"{'-'.join(args[:1] + args[3:4])}.log").open("wb")  # never a full pipe
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-c", CHILD, *args],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    finally:
-        log.close()
-
-
 @pytest.mark.timeout(300)
 def test_chats_beside_delete_thread(process_url: tuple[str, str], tmp_path: Path) -> None:
     backend, url = process_url
@@ -409,9 +390,10 @@ def test_chats_beside_delete_thread(process_url: tuple[str, str], tmp_path: Path
 
     out = str(tmp_path)
     chatters = [
-        _spawn(tmp_path, "chat", url, out, str(w), str(TURNS[backend])) for w in range(CHATTERS)
+        spawn(tmp_path, "chat", url, out, str(w), str(TURNS[backend]), child=CHILD)
+        for w in range(CHATTERS)
     ]
-    deleting = _spawn(tmp_path, "delete", url, out, str(PAUSE[backend]), str(seed))
+    deleting = spawn(tmp_path, "delete", url, out, str(PAUSE[backend]), str(seed), child=CHILD)
     until = time.monotonic() + DEADLINE
     try:
         for p in chatters:
