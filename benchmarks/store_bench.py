@@ -1,4 +1,4 @@
-"""Long-term memory store benchmark: ``KVBaseStore`` (checkpoint_kv.kvstore) beside LangGraph's
+"""Long-term memory store benchmark: ``KVBaseStore`` (checkpoint_kv.store) beside LangGraph's
 stores, one run, one table; and the size up to which client-side vector search is the right tool.
 
     python -m benchmarks.store_bench ops      # per-op latency and round trips vs the peers
@@ -10,7 +10,7 @@ and on the peers importable in this interpreter: ``InMemoryStore`` always; ``Sql
 (langgraph-checkpoint-sqlite), ``PostgresStore`` (langgraph-checkpoint-postgres + a DSN in
 ``$BENCH_POSTGRES_DSN``) and ``RedisStore`` (langgraph-checkpoint-redis + a Redis with RediSearch
 and RedisJSON in ``$BENCH_REDIS_STACK_URL``) when present; a peer that cannot run is a row
-saying why. Our round trips are counted at the port (``CountingStore``).
+saying why. Our round trips are counted at the port (``CountingKV``).
 
 Peers install into their own virtualenv: see ``benchmarks/requirements-store-peers.txt``.
 
@@ -34,9 +34,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from checkpoint_kv.instrument import CountingStore
-from checkpoint_kv.kvstore import KVBaseStore
+from checkpoint_kv.port_wrappers import CountingKV
 from checkpoint_kv.registry import open_store
+from checkpoint_kv.store import KVBaseStore
 
 DIMS = 1536
 
@@ -66,13 +66,13 @@ def _embedder(dims: int) -> Callable[[list[str]], list[list[float]]]:
 
 
 def bench_vectors(sizes: list[int], tmp: str, repeat: int) -> list[dict[str, Any]]:
-    from checkpoint_kv.kvstore import vectors
+    from checkpoint_kv.store import vectors
 
     rows = []
     for n in sizes:
         for scheme in ("memory", "sqlite"):
             url = "memory://" if scheme == "memory" else f"sqlite:///{tmp}/vec-{n}.db"
-            counting = CountingStore(open_store(url))
+            counting = CountingKV(open_store(url))
             store = KVBaseStore(counting, index={"dims": DIMS, "embed": _embedder(DIMS)})
             store.setup()
             for start in range(0, n, 500):
@@ -183,7 +183,7 @@ def _start_redis_modules(tmp: str) -> tuple[subprocess.Popen[bytes] | None, str]
 
 
 def _ours(url: str) -> tuple[Any, Callable[[], int], Callable[[], None]]:
-    counting = CountingStore(open_store(url))
+    counting = CountingKV(open_store(url))
     store = KVBaseStore(counting)
     store.setup()
 

@@ -27,7 +27,7 @@ from checkpoint_kv.registry import DEFAULT_URL, known_schemes, open_store, regis
 from checkpoint_kv.saver import KVCheckpointSaver
 
 if TYPE_CHECKING:
-    from checkpoint_kv.migrate import copy_threads
+    from checkpoint_kv.saver.migrate import copy_threads
 
 __all__ = [
     "DEFAULT_URL",
@@ -55,7 +55,7 @@ __version__ = "0.1.0"
 
 # Imported on first use (PEP 562): a graph that never migrates does not pay for the migration
 # module at import time.
-_LAZY = {"copy_threads": "checkpoint_kv.migrate"}
+_LAZY = {"copy_threads": "checkpoint_kv.saver.migrate"}
 
 
 def __getattr__(name: str) -> Any:
@@ -109,13 +109,13 @@ def from_url(
 
 
 if TYPE_CHECKING:
-    from checkpoint_kv.kvstore import KVBaseStore
+    from checkpoint_kv.store import KVBaseStore
 
 
 def store_from_url(url: str | None = None, **options: Any) -> KVBaseStore:
     """Long-term memory (LangGraph ``BaseStore``) on the same backends and URLs: see
-    :func:`checkpoint_kv.kvstore.store_from_url`. Imported on first call, so importing
+    :func:`checkpoint_kv.store.store_from_url`. Imported on first call, so importing
     ``checkpoint_kv`` stays as cheap as it was."""
-    from checkpoint_kv.kvstore import store_from_url as _store_from_url
+    from checkpoint_kv.store import store_from_url as _store_from_url
 
     return _store_from_url(url, **options)

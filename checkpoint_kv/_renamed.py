@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["renamed"]
+__all__ = ["moved", "renamed"]
 
 
 def renamed(module: str, names: Mapping[str, str]) -> Callable[[str], Any]:
@@ -31,5 +31,31 @@ def renamed(module: str, names: Mapping[str, str]) -> Callable[[str], Any]:
             stacklevel=2,
         )
         return getattr(sys.modules[module], new)
+
+    return __getattr__
+
+
+def moved(
+    module: str, new_module: str, names: Mapping[str, str] | None = None
+) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for ``module``, a module that moved to ``new_module`` whole:
+    every public name of ``new_module`` answers (an old name in ``names`` as its new one), with
+    a warning naming its new home."""
+
+    def __getattr__(name: str) -> Any:
+        import importlib
+
+        if name.startswith("__"):
+            raise AttributeError(name)
+        target = importlib.import_module(new_module)
+        new = (names or {}).get(name, name)
+        if not hasattr(target, new):
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        warnings.warn(
+            f"{module}.{name} moved: import {new} from {new_module}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(target, new)
 
     return __getattr__

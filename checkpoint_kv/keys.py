@@ -78,7 +78,7 @@ def partition(thread_id: str) -> str:
     return escape(thread_id)
 
 
-# Partitions starting with "!" belong to the long-term memory store (checkpoint_kv.kvstore): an
+# Partitions starting with "!" belong to the long-term memory store (checkpoint_kv.store): an
 # escaped thread id never starts with it, so the saver and the store can share one URL.
 STORE_MARK = "!"
 

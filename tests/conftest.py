@@ -103,7 +103,7 @@ def saver(url: str) -> Iterator[KVCheckpointSaver]:
 def no_carry(monkeypatch: pytest.MonkeyPatch) -> None:
     """No value is small enough to be copied into later records (``packing.CARRY_MAX = -1``):
     a checkpoint reads its unchanged values from the records that wrote them (their homes)."""
-    from checkpoint_kv import packing
+    from checkpoint_kv.saver import packing
 
     monkeypatch.setattr(packing, "CARRY_MAX", -1)
 

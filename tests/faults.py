@@ -23,8 +23,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from typing_extensions import TypedDict
 
 from checkpoint_kv.errors import BackendUnavailableError
-from checkpoint_kv.instrument import DelegatingStore, Intercept
 from checkpoint_kv.port import AsyncKVStore, KVStore, Op, Put, commit_groups
+from checkpoint_kv.port_wrappers import DelegatingKV, Intercept
 from checkpoint_kv.saver import KVCheckpointSaver
 
 Kind = Literal["error", "timeout", "partial"]
@@ -68,7 +68,7 @@ class FaultPlan:
         return done + list(last[: len(last) // 2])
 
 
-class FaultyStore(DelegatingStore):
+class FaultyStore(DelegatingKV):
     """A :class:`KVStore` that forwards to ``inner`` and fails where its plan says; its async
     twin (over the backend's own async store, or ``astore``) shares the plan.
 

@@ -20,12 +20,12 @@ from typing_extensions import TypedDict
 
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
-from checkpoint_kv.instrument import CountingStore
+from checkpoint_kv.port_wrappers import CountingKV
 
 
 @pytest.fixture
 def counted(url: str) -> Any:
-    store = CountingStore(checkpoint_kv.from_url(url).store)
+    store = CountingKV(checkpoint_kv.from_url(url).store)
     saver = KVCheckpointSaver(store)
     saver.setup()
     yield saver, store
@@ -65,7 +65,7 @@ class Recorder:
     """Port calls made inside each saver method call, attributed per thread (LangGraph runs
     put/put_writes from background threads, so a global counter would mix them)."""
 
-    def __init__(self, saver: KVCheckpointSaver, store: CountingStore) -> None:
+    def __init__(self, saver: KVCheckpointSaver, store: CountingKV) -> None:
         self.per_call: dict[str, list[dict[str, int]]] = {}
         self.local = threading.local()
         for name in ("get", "scan", "scan_many", "scan_records", "write", "drop", "partitions"):
@@ -74,7 +74,7 @@ class Recorder:
         for name in ("put", "put_writes", "get_tuple"):
             self._wrap(saver, name)
 
-    def _wrap_port(self, store: CountingStore, name: str) -> None:
+    def _wrap_port(self, store: CountingKV, name: str) -> None:
         inner = getattr(store, name)
 
         def wrapped(*a: Any, **kw: Any) -> Any:

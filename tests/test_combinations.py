@@ -24,8 +24,8 @@ from typing_extensions import TypedDict
 import checkpoint_kv
 from checkpoint_kv import CorruptRecordError, KVCheckpointSaver
 from checkpoint_kv import keys as K
-from checkpoint_kv.instrument import CountingStore
 from checkpoint_kv.port import Delete, Put, split_refs
+from checkpoint_kv.port_wrappers import CountingKV
 from tests.faults import FaultPlan, InjectedFault, faulty_saver
 
 
@@ -96,7 +96,7 @@ def test_rerun_after_a_whole_run_keeps_the_first(saver: KVCheckpointSaver) -> No
 
 def _victim(saver: KVCheckpointSaver) -> tuple[Any, str]:
     """A chat thread and the key of a value its latest checkpoint reads from elsewhere: the
-    record that wrote that value (its home, see ``checkpoint_kv.packing``)."""
+    record that wrote that value (its home, see ``checkpoint_kv.saver.packing``)."""
     graph = chat(saver, PlainChat)
     graph.invoke({"messages": ["hi"]}, cfg("v"))
     t = saver.get_tuple(cfg("v"))
@@ -144,7 +144,7 @@ def test_missing_delta_ancestor_raises(saver: KVCheckpointSaver) -> None:
 
 def test_list_without_namespace_reads_one_page(url: str) -> None:
     """list(limit=1) of a whole thread reads about one page, not the thread."""
-    store = CountingStore(checkpoint_kv.from_url(url).store)
+    store = CountingKV(checkpoint_kv.from_url(url).store)
     saver = KVCheckpointSaver(store)
     saver.setup()
     graph = chat(saver, PlainChat)

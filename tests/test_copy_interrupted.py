@@ -25,13 +25,14 @@ import pytest
 from langgraph.checkpoint.base import CheckpointTuple, empty_checkpoint
 
 import checkpoint_kv
-from checkpoint_kv import KVCheckpointSaver, copying
+from checkpoint_kv import KVCheckpointSaver
 from checkpoint_kv import keys as K
-from checkpoint_kv import records as R
-from checkpoint_kv.instrument import DelegatingStore, Intercept
-from checkpoint_kv.migrate import copy_threads
 from checkpoint_kv.port import KVStore, Op, commit_groups
+from checkpoint_kv.port_wrappers import DelegatingKV, Intercept
 from checkpoint_kv.registry import open_store
+from checkpoint_kv.saver import copying
+from checkpoint_kv.saver import records as R
+from checkpoint_kv.saver.migrate import copy_threads
 from tests.conftest import selected_backends
 from tests.faults import FaultPlan, InjectedFault
 
@@ -115,7 +116,7 @@ def assert_whole(store: KVStore, want: dict[tuple[str, str], View], thread_id: s
 # --- destinations that die or are read between writes ---------------------------------------
 
 
-class KillAtWrite(DelegatingStore):
+class KillAtWrite(DelegatingKV):
     """Fails its ``at``-th write (1-based) after applying what a backend that cannot apply a
     batch atomically may have applied: every commit group before the last in full, then the
     ``later`` or the ``first`` half of the last group (whose requests run in parallel)."""
@@ -141,7 +142,7 @@ class KillAtWrite(DelegatingStore):
         return Intercept(error, apply=(partition, part) if part else None)
 
 
-class AfterEachWrite(DelegatingStore):
+class AfterEachWrite(DelegatingKV):
     """Calls ``then`` after every write: a reader between the copy's write calls. Writes are
     noted as the number of record keys each carries."""
 

@@ -20,8 +20,8 @@ from typing_extensions import TypedDict
 
 import checkpoint_kv
 from checkpoint_kv import keys as K
-from checkpoint_kv import records as R
 from checkpoint_kv.errors import CorruptRecordError, UnsupportedFormatError
+from checkpoint_kv.saver import records as R
 
 # --- key escaping ---------------------------------------------------------------------------
 
@@ -77,7 +77,7 @@ _TAGS = ["msgpack", "", "x" * 23, "x" * 24, "é" * 20, "t" * 300, "empty"]
 def test_encode_blob_is_byte_identical_to_cbor2(tag: str) -> None:
     for n in _SIZES:
         data = os.urandom(n)
-        assert R.encode_blob((tag, data)) == R._seal({"k": "b", "v": [tag, data]})
+        assert R.encode_blob((tag, data)) == R.ENVELOPE.seal({"k": "b", "v": [tag, data]})
         assert R.decode_blob("b!k", R.encode_blob((tag, data))) == (tag, data)
 
 
@@ -164,7 +164,7 @@ def test_memo_is_bounded() -> None:
     memo = R.Memo(max_bytes=8000, max_items=100)
     for i in range(15):
         memo.put("b", f"m{i}", bytes(400), i)  # counted as 800 bytes each: ten fit
-    assert memo._size == 8000 and len(memo._items) == 10
+    assert memo._items.total == 8000 and len(memo._items) == 10
     assert memo.get("b", "m4", bytes(400)) is None and memo.get("b", "m5", bytes(400)) == 5
 
 
@@ -233,7 +233,8 @@ def test_import_leaves_migration_and_listing_for_first_use() -> None:
 
     code = (
         "import sys, checkpoint_kv\n"
-        "lazy = ['checkpoint_kv.migrate', 'checkpoint_kv.listing', 'checkpoint_kv.cli']\n"
+        "lazy = ['checkpoint_kv.saver.migrate', 'checkpoint_kv.saver.listing',"
+        " 'checkpoint_kv.cli']\n"
         "print([m for m in lazy if m in sys.modules])\n"
         "from checkpoint_kv import copy_threads\n"
         "print(callable(copy_threads), 'copy_threads' in dir(checkpoint_kv))\n"

@@ -19,7 +19,7 @@ from langgraph.graph import START, StateGraph
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
 from checkpoint_kv import keys as K
-from checkpoint_kv.instrument import CountingStore
+from checkpoint_kv.port_wrappers import CountingKV
 from tests.test_combinations import PlainChat, cfg
 from tests.test_maintenance import Run, conf, other_process, values
 
@@ -85,7 +85,7 @@ def test_a_graph_resumed_after_delete_starts_a_new_thread(saver: KVCheckpointSav
 def test_the_mechanism_costs_no_round_trip(saver: KVCheckpointSaver) -> None:
     """A put is one call (the first of a namespace writes its mark in that call), a latest
     read one call (the mark sorts above the records: it comes with the page), delete one."""
-    counting = CountingStore(saver.store)
+    counting = CountingKV(saver.store)
     s = KVCheckpointSaver(counting, serde=saver.serde)
     run = Run(s, "c", "r1")
     counting.reset()

@@ -31,13 +31,13 @@ from langgraph.checkpoint.base.id import uuid6
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
 from checkpoint_kv import keys as K
-from checkpoint_kv.codec import Codec
 from checkpoint_kv.drive import Drop, OnTarget, Write
-from checkpoint_kv.maintenance import plan_copy_thread, plan_delete_for_runs, plan_prune
-from checkpoint_kv.packing import Locator
 from checkpoint_kv.port import Delete
-from checkpoint_kv.reads import plan_get_tuple
-from checkpoint_kv.writes import plan_put, plan_put_writes
+from checkpoint_kv.saver.codec import Codec
+from checkpoint_kv.saver.maintenance import plan_copy_thread, plan_delete_for_runs, plan_prune
+from checkpoint_kv.saver.packing import Locator
+from checkpoint_kv.saver.reads import plan_get_tuple
+from checkpoint_kv.saver.writes import plan_put, plan_put_writes
 from tests.interleave import Actor, Run, explore, run_schedule, sample
 from tests.test_model import Model, _norm
 

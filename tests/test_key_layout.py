@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from checkpoint_kv import keys as K
-from checkpoint_kv.kvstore import layout
+from checkpoint_kv.store import layout
 
 BACKENDS = Path(__file__).resolve().parent.parent / "backends"
 

@@ -1,4 +1,4 @@
-"""Long-term memory (``checkpoint_kv.kvstore``): LangGraph's BaseStore on every backend, held to
+"""Long-term memory (``checkpoint_kv.store``): LangGraph's BaseStore on every backend, held to
 ``InMemoryStore`` on the same operations (filters, paging, namespace listing, ranking), plus
 what InMemoryStore does not have (TTL with a fake clock, the sweeper), round trips counted at
 the port, a graph using ``store=``, and a store beside a saver on one URL.
@@ -33,10 +33,10 @@ from langgraph.store.memory import InMemoryStore, _does_match
 
 import checkpoint_kv
 from checkpoint_kv import ConfigError
-from checkpoint_kv.instrument import CountingStore
-from checkpoint_kv.kvstore import KVBaseStore, is_store_partition
-from checkpoint_kv.kvstore import layout as L
+from checkpoint_kv.port_wrappers import CountingKV
 from checkpoint_kv.registry import open_store
+from checkpoint_kv.store import KVBaseStore, is_store_partition
+from checkpoint_kv.store import layout as L
 from tests.conftest import FAST_BACKENDS
 
 
@@ -66,8 +66,8 @@ def fake_embed(texts: list[str]) -> list[list[float]]:
 INDEX: Any = {"dims": 8, "embed": fake_embed, "fields": ["text"]}
 
 
-def _make(url: str, **kw: Any) -> tuple[KVBaseStore, CountingStore]:
-    counting = CountingStore(open_store(url))
+def _make(url: str, **kw: Any) -> tuple[KVBaseStore, CountingKV]:
+    counting = CountingKV(open_store(url))
     store = KVBaseStore(counting, **kw)
     store.setup()
     return store, counting
@@ -79,13 +79,13 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def kv(url: str, clock: FakeClock) -> Iterator[tuple[KVBaseStore, CountingStore]]:
+def kv(url: str, clock: FakeClock) -> Iterator[tuple[KVBaseStore, CountingKV]]:
     store, counting = _make(url, clock=clock)
     yield store, counting
     store.close()
 
 
-def _calls(c: CountingStore) -> dict[str, int]:
+def _calls(c: CountingKV) -> dict[str, int]:
     return {k: n for k, n in c.calls.items() if k != "items"}
 
 
@@ -96,7 +96,7 @@ def _ident(item: Any) -> Any:
 # --- basics and round trips -------------------------------------------------------------------
 
 
-def test_get_put_delete_round_trips(kv: tuple[KVBaseStore, CountingStore]) -> None:
+def test_get_put_delete_round_trips(kv: tuple[KVBaseStore, CountingKV]) -> None:
     store, c = kv
     c.reset()
     store.put(("users", "1"), "prefs", {"theme": "dark"})
@@ -119,7 +119,7 @@ def test_get_put_delete_round_trips(kv: tuple[KVBaseStore, CountingStore]) -> No
 
 
 def test_search_one_namespace_of_many_items_is_two_round_trips(
-    kv: tuple[KVBaseStore, CountingStore], backend: str
+    kv: tuple[KVBaseStore, CountingKV], backend: str
 ) -> None:
     store, c = kv
     n = 1000 if backend in FAST_BACKENDS else 120  # moto: every request costs O(table)
@@ -136,7 +136,7 @@ def test_search_one_namespace_of_many_items_is_two_round_trips(
     assert c.calls["scan"] <= 3
 
 
-def test_put_validation(kv: tuple[KVBaseStore, CountingStore]) -> None:
+def test_put_validation(kv: tuple[KVBaseStore, CountingKV]) -> None:
     store, _ = kv
     for bad in [(), ("a.b",), ("",), ("langgraph", "x")]:
         with pytest.raises(InvalidNamespaceError):
@@ -147,7 +147,7 @@ def test_put_validation(kv: tuple[KVBaseStore, CountingStore]) -> None:
         store.search(("a",), filter={"n": {"$regex": "x"}})
 
 
-def test_hostile_labels_and_keys(kv: tuple[KVBaseStore, CountingStore]) -> None:
+def test_hostile_labels_and_keys(kv: tuple[KVBaseStore, CountingKV]) -> None:
     store, _ = kv
     long = "é" * 400
     namespaces = [("x!y",), ("x", "y"), ("%21", "{tag}"), ("ü n/ï",), (long, "a"), (long, long)]
@@ -268,18 +268,16 @@ def _run_model(store: KVBaseStore, seed: int, steps: int, use_async: bool) -> No
 
 @pytest.mark.heavy
 @pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
-def test_model_against_inmemorystore(
-    kv: tuple[KVBaseStore, CountingStore], use_async: bool
-) -> None:
+def test_model_against_inmemorystore(kv: tuple[KVBaseStore, CountingKV], use_async: bool) -> None:
     _run_model(kv[0], seed=15, steps=250, use_async=use_async)
 
 
-def test_model_short(kv: tuple[KVBaseStore, CountingStore]) -> None:
+def test_model_short(kv: tuple[KVBaseStore, CountingKV]) -> None:
     """A short model run on every backend (the long one is a heavy sweep)."""
     _run_model(kv[0], seed=7, steps=40, use_async=False)
 
 
-def test_list_namespaces_examples(kv: tuple[KVBaseStore, CountingStore]) -> None:
+def test_list_namespaces_examples(kv: tuple[KVBaseStore, CountingKV]) -> None:
     store, _ = kv
     for ns in [("a", "b", "c"), ("a", "b", "d", "e"), ("a", "b", "d", "i"), ("a", "b", "f")]:
         store.put(ns, "k", {})
@@ -468,7 +466,7 @@ def test_import_is_lazy() -> None:
     import subprocess
     import sys
 
-    code = "import checkpoint_kv, sys; print('checkpoint_kv.kvstore' in sys.modules)"
+    code = "import checkpoint_kv, sys; print('checkpoint_kv.store' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -489,7 +487,7 @@ def test_store_and_saver_share_a_url(url: str) -> None:
             _put(saver, t)
         store.put(("users",), "u", {"v": 1})
         store.put(("m", "i"), "u", {"v": 2})
-        from checkpoint_kv.migrate import all_partitions
+        from checkpoint_kv.saver.migrate import all_partitions
 
         parts = list(all_partitions(saver.store))
         store_parts = {p for p in parts if is_store_partition(p)}
@@ -517,7 +515,7 @@ def test_store_and_saver_share_a_url(url: str) -> None:
         saver.close()
 
 
-def test_concurrent_writers_last_writer_wins(kv: tuple[KVBaseStore, CountingStore]) -> None:
+def test_concurrent_writers_last_writer_wins(kv: tuple[KVBaseStore, CountingKV]) -> None:
     store, _ = kv
     payloads = [{"writer": w, "blob": str(w) * 2000} for w in range(6)]
 
@@ -696,11 +694,9 @@ async def test_langgraph_json_store(url_sqlite: str, monkeypatch: pytest.MonkeyP
             pass
 
 
-def test_index_pages(
-    kv: tuple[KVBaseStore, CountingStore], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_index_pages(kv: tuple[KVBaseStore, CountingKV], monkeypatch: pytest.MonkeyPatch) -> None:
     """The namespace index is read in pages (1,000 entries; 3 here) that must join up."""
-    from checkpoint_kv.kvstore import batch
+    from checkpoint_kv.store import batch
 
     monkeypatch.setattr(batch, "PAGE", 3)
     store, c = kv
@@ -716,7 +712,7 @@ def test_index_pages(
 def test_cosine_without_numpy_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
     """numpy is optional: the plain-Python path gives the same scores (and 0.0 for a zero
     vector or a vector of another dimension)."""
-    from checkpoint_kv.kvstore import vectors
+    from checkpoint_kv.store import vectors
 
     rng = random.Random(3)
     q = [rng.uniform(-1, 1) for _ in range(16)]
@@ -812,7 +808,7 @@ def test_copy_threads_carries_the_memories(
     """``checkpoint-kv copy`` / ``copy_threads`` copies every partition: memories move with
     the checkpoints (every key of a store partition, not the saver's key families), and the
     destination's store lists and finds them."""
-    from checkpoint_kv.migrate import copy_threads
+    from checkpoint_kv.saver.migrate import copy_threads
 
     src = f"sqlite:///{tmp_path / 'src.db'}"
     dst = str(request.getfixturevalue(f"url_{dst_backend}"))
@@ -827,7 +823,7 @@ def test_copy_threads_carries_the_memories(
         assert [r.key for r in store.search(("memories",))] == ["tea", "cats"]
 
 
-def test_large_item_and_concurrent_async_writers(kv: tuple[KVBaseStore, CountingStore]) -> None:
+def test_large_item_and_concurrent_async_writers(kv: tuple[KVBaseStore, CountingKV]) -> None:
     """An item over DynamoDB's 400 KB item limit round-trips (the backends chunk or offload
     it); many concurrent ``aput`` calls all land."""
     store, _ = kv

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.base import Checkpoint, CheckpointMetadata, empty_checkpoint
 
-from checkpoint_kv import CorruptRecordError, KVCheckpointSaver, maintenance
+from checkpoint_kv import CorruptRecordError, KVCheckpointSaver
 from checkpoint_kv import keys as K
-from checkpoint_kv.instrument import CountingStore
 from checkpoint_kv.port import Put
+from checkpoint_kv.port_wrappers import CountingKV
+from checkpoint_kv.saver import maintenance
 
 pytestmark = pytest.mark.usefixtures("no_carry")
 
@@ -80,7 +81,7 @@ def test_a_writer_naming_a_pruned_home_reads_whole(saver: KVCheckpointSaver) -> 
         run.step(f"m{i}")
     other_process(saver).prune(["t"])  # deletes the record holding doc
     last = run.step("m3")  # this process still names it as doc's home
-    reader = CountingStore(saver.store)
+    reader = CountingKV(saver.store)
     fresh = KVCheckpointSaver(reader, serde=saver.serde)
     assert values(fresh, "t", last) == {"doc": DOC, "messages": ["m0", "m1", "m2", "m3"]}
     assert reader.total == 2  # the scan, then the version's blob: one more get, no more

@@ -18,14 +18,14 @@ from typing_extensions import TypedDict
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
 from checkpoint_kv import keys as K
-from checkpoint_kv.instrument import CountingStore
-from checkpoint_kv.migrate import (
+from checkpoint_kv.port import KVStore, Op, Put
+from checkpoint_kv.port_wrappers import CountingKV
+from checkpoint_kv.registry import open_store
+from checkpoint_kv.saver.migrate import (
     CopyVerificationError,
     ThreadNotFoundError,
     copy_threads,
 )
-from checkpoint_kv.port import KVStore, Op, Put
-from checkpoint_kv.registry import open_store
 
 # --- a graph that stops at an interrupt ------------------------------------------------------
 
@@ -165,8 +165,8 @@ def test_copy_1000_checkpoints_uses_batched_calls(
     keys = n * 2  # a record (with its new value) and one put_writes call (two writes) each
     dst_inner = open_store(str(request.getfixturevalue(f"url_{backend_name}")))
     dst_inner.setup()
-    dst = CountingStore(dst_inner)
-    src_store = CountingStore(open_store(url_sqlite))
+    dst = CountingKV(dst_inner)
+    src_store = CountingKV(open_store(url_sqlite))
     try:
         report = copy_threads(src_store, dst, ["big"])
         (tc,) = report.threads
@@ -202,7 +202,7 @@ def test_copy_1000_checkpoints_uses_batched_calls(
 # --- resumable, never overwrites, verified ---------------------------------------------------
 
 
-class FlakyStore(CountingStore):
+class FlakyStore(CountingKV):
     """Fails the ``fail_at``-th write (after applying nothing of it), like a dropped link."""
 
     def __init__(self, inner: KVStore, fail_at: int) -> None:
@@ -216,7 +216,7 @@ class FlakyStore(CountingStore):
         super().write(partition, ops)
 
 
-class LossyStore(CountingStore):
+class LossyStore(CountingKV):
     """Silently loses every put_writes value: verification must notice."""
 
     def write(self, partition: str, ops: Sequence[Op]) -> None:
@@ -267,7 +267,7 @@ def test_copy_never_overwrites_a_thread_that_went_on(url_sqlite: str, tmp_path: 
 def test_unknown_thread_copies_nothing(url_sqlite: str) -> None:
     with checkpoint_kv.from_url(url_sqlite) as src:
         _fill(src, "a", 3)
-    dst = CountingStore(open_store("memory://"))
+    dst = CountingKV(open_store("memory://"))
     with pytest.raises(ThreadNotFoundError, match="'nope'"):
         copy_threads(url_sqlite, dst, ["a", "nope"])
     assert dst.calls["write"] == 0
@@ -308,7 +308,7 @@ def test_exported_from_package() -> None:
 def test_batches_respect_byte_budget(url_sqlite: str) -> None:
     with checkpoint_kv.from_url(url_sqlite) as src:
         _fill(src, "t", 10)
-    dst = CountingStore(open_store("memory://"))
+    dst = CountingKV(open_store("memory://"))
     sizes: list[int] = []
     inner_write = dst.inner.write
 

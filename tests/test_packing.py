@@ -1,5 +1,5 @@
-"""Storage format 2 ("packed", see ``checkpoint_kv/packing.py``) on every backend: a put is one
-value, unchanged values are read from the record that wrote them, and threads written in
+"""Storage format 2 ("packed", see ``checkpoint_kv/saver/packing.py``) on every backend: a put
+is one value, unchanged values are read from the record that wrote them, and threads written in
 format 1 (a blob per value: older versions, shallow savers) go on in either format, read by a
 process that knows nothing of them (a cold ``Locator``), equal to ``InMemorySaver``.
 """
@@ -18,9 +18,9 @@ from typing_extensions import TypedDict
 
 from checkpoint_kv import KVCheckpointSaver
 from checkpoint_kv import keys as K
-from checkpoint_kv import records as R
-from checkpoint_kv.instrument import CountingStore
 from checkpoint_kv.port import Put, split_refs
+from checkpoint_kv.port_wrappers import CountingKV
+from checkpoint_kv.saver import records as R
 
 
 class Plain(TypedDict, total=False):
@@ -115,7 +115,7 @@ def test_durability_exit_read_cold(saver: KVCheckpointSaver, schema: Any) -> Non
 
 
 def test_a_put_is_one_value_and_homes_are_records(saver: KVCheckpointSaver) -> None:
-    store = CountingStore(saver.store)
+    store = CountingKV(saver.store)
     counted = KVCheckpointSaver(store, serde=saver.serde)
     g = _graph(counted, Plain)
     g.invoke({"messages": ["hi"]}, _cfg("one"))
@@ -147,7 +147,7 @@ def test_cold_put_reads_its_parent_once(saver: KVCheckpointSaver) -> None:
     cp["channel_versions"] = {"a": va, "b": vb}
     cp["channel_values"] = {"a": "A", "b": "B"}
     parent = saver.put(_cfg("c"), cp, {}, {"a": va, "b": vb})
-    store = CountingStore(saver.store)
+    store = CountingKV(saver.store)
     cold = KVCheckpointSaver(store, serde=saver.serde)
     child = {**cp, "id": "1f0-b", "channel_versions": {"a": va, "b": saver.get_next_version(vb)}}
     child["channel_values"] = {"a": "A", "b": "B2"}

@@ -213,7 +213,7 @@ def test_large_values_sent_by_redis_py_packer(redis_server: RedisProc) -> None:
     cp["channel_values"] = {"messages": big}
     conf = saver.put(_cfg("big"), cp, {"step": 0}, cp["channel_versions"])
     saver.put_writes(conf, [("messages", big[:50])], "task-1")
-    checkpoint_kv.records.MEMO.clear()
+    checkpoint_kv.saver.records.MEMO.clear()
     got = checkpoint_kv.from_url(url)  # a cold saver: reads what the server holds
     tup = got.get_tuple(_cfg("big"))
     assert tup is not None and tup.checkpoint["channel_values"]["messages"] == big

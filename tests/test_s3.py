@@ -782,7 +782,7 @@ def test_scans_with_a_limit_on_a_long_thread(
 def test_whole_thread_reads_list_each_object_once(
     s3_saver: tuple[KVCheckpointSaver, Calls], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from checkpoint_kv import copying, maintenance
+    from checkpoint_kv.saver import copying, maintenance
 
     saver, calls = s3_saver
     grow(saver, "t", 15, writes=1)  # 15 x (2 blobs + record + writes) = 60 objects

@@ -20,9 +20,9 @@ from langgraph.checkpoint.serde.encrypted import EncryptedSerializer
 import checkpoint_kv
 from checkpoint_kv import ConfigError, CorruptRecordError, KVCheckpointSaver
 from checkpoint_kv import keys as K
-from checkpoint_kv import records as R
 from checkpoint_kv.port import Put, frame
 from checkpoint_kv.registry import open_store
+from checkpoint_kv.saver import records as R
 
 ROOT = Path(__file__).resolve().parent.parent
 

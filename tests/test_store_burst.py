@@ -4,7 +4,7 @@
 
 On Redis every batch needs a pooled connection. The store runs at most ``max_in_flight``
 batches at once (its own pool's ``max_connections``) and queues the rest in order
-(``checkpoint_kv/kvstore/inflight.py``), so no call ever waits in redis-py's pool, where it
+(``checkpoint_kv/store/inflight.py``), so no call ever waits in redis-py's pool, where it
 would fail after ``pool_timeout`` (``No connection available``). The Redis tests use a pool of
 4 connections and ``pool_timeout=0``: a single call that had to wait in the pool would fail,
 and the control test shows that without the bound almost every call of the burst does.
@@ -28,8 +28,8 @@ import checkpoint_kv
 from checkpoint_kv import ConfigError
 from checkpoint_kv.backends import redis as ckv_redis
 from checkpoint_kv.errors import BackendUnavailableError
-from checkpoint_kv.kvstore import KVBaseStore
-from checkpoint_kv.kvstore.inflight import DEFAULT_LIMIT
+from checkpoint_kv.store import KVBaseStore
+from checkpoint_kv.store.inflight import DEFAULT_LIMIT
 from tests.conftest import selected_backends
 
 # Sized for a shared 2-core machine: the Redis burst (20,000 operations through 4 connections,

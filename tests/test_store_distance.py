@@ -22,8 +22,8 @@ import pytest
 
 import checkpoint_kv
 from checkpoint_kv import ConfigError
-from checkpoint_kv.kvstore import KVBaseStore, vectors
-from checkpoint_kv.kvstore import layout as L
+from checkpoint_kv.store import KVBaseStore, vectors
+from checkpoint_kv.store import layout as L
 from tests.conftest import selected_backends
 
 DIMS = 6

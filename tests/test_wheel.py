@@ -45,7 +45,7 @@ def test_wheel_contains_and_imports_every_backend(tmp_path: Path) -> None:
         "    m = importlib.import_module('checkpoint_kv.backends.' + name)\n"
         f"    assert m.__file__.startswith({str(tmp_path / 'site')!r}), m.__file__\n"
         "    assert callable(m.from_url)\n"
-        "import checkpoint_kv.cli, checkpoint_kv.kvstore\n"
+        "import checkpoint_kv.cli, checkpoint_kv.store\n"
         "print('ok')\n"
     )
     out = subprocess.run(

@@ -20,7 +20,7 @@ from benchmarks.counting import (
     wrap_module_functions,
 )
 from benchmarks.peers import Handle, ddb_held, redis_held, s3_held, safe_name
-from checkpoint_kv.instrument import DelegatingStore, Intercept
+from checkpoint_kv.port_wrappers import DelegatingKV, Intercept
 
 LABEL = "checkpoint-kv"
 UNIT = "port calls"  # replaced by the wire unit for server backends (see unit())
@@ -42,7 +42,7 @@ def unit(backend: str) -> str:
     }.get(backend, "port calls")
 
 
-class RecordingStore(DelegatingStore):
+class RecordingStore(DelegatingKV):
     """A port store that reports each call (and the bytes it writes) to the recorder; optional
     port methods (``scan_many``) are the backend's, so the saver takes its real paths."""
 
@@ -65,7 +65,7 @@ class RecordingStore(DelegatingStore):
 
 
 def open(ctx: dict[str, Any], workload: str, rec: Recorder) -> Handle:
-    import checkpoint_kv.records as records
+    import checkpoint_kv.saver.records as records
     from checkpoint_kv import KVCheckpointSaver
     from checkpoint_kv.registry import open_store
 

@@ -18,7 +18,6 @@ from datetime import date, datetime
 from typing import Any, TextIO
 
 from checkpoint_kv import keys as K
-from checkpoint_kv import records as R
 from checkpoint_kv.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -29,10 +28,11 @@ from checkpoint_kv.errors import (
     redact_url,
 )
 from checkpoint_kv.keys import unescape
-from checkpoint_kv.migrate import CopyVerificationError
 from checkpoint_kv.port import KVStore, split_refs
 from checkpoint_kv.registry import SERDE_ENV, load_serde, open_store, split_options, url_like
 from checkpoint_kv.saver import KVCheckpointSaver
+from checkpoint_kv.saver import records as R
+from checkpoint_kv.saver.migrate import CopyVerificationError
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # unexpected error (a bug, or a backend error we do not classify)

@@ -23,7 +23,7 @@ from checkpoint_kv.cli.common import (
     table,
 )
 from checkpoint_kv.errors import redact_url
-from checkpoint_kv.migrate import all_partitions
+from checkpoint_kv.saver.migrate import all_partitions
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

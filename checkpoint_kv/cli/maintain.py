@@ -23,7 +23,12 @@ from checkpoint_kv.cli.common import (
     table,
 )
 from checkpoint_kv.errors import ConfigError, redact_url
-from checkpoint_kv.migrate import CopyProgress, CopyVerificationError, all_partitions, copy_threads
+from checkpoint_kv.saver.migrate import (
+    CopyProgress,
+    CopyVerificationError,
+    all_partitions,
+    copy_threads,
+)
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,4 +1,4 @@
-"""``checkpoint-kv store ...``: see the long-term memory store (``checkpoint_kv.kvstore``) on any
+"""``checkpoint-kv store ...``: see the long-term memory store (``checkpoint_kv.store``) on any
 backend URL, read-only.
 
     checkpoint-kv store namespaces URL [--prefix users] [--suffix memories] [--max-depth 2]
@@ -65,7 +65,7 @@ def _ns(text: str | None) -> tuple[str, ...]:
 
 
 def _open(args: argparse.Namespace) -> Any:
-    from checkpoint_kv.kvstore import KVBaseStore
+    from checkpoint_kv.store import KVBaseStore
 
     return KVBaseStore(open_url(args.url))
 

@@ -22,12 +22,12 @@ from langgraph.checkpoint.base import (
 )
 
 from checkpoint_kv import keys as K
-from checkpoint_kv import records as R
-from checkpoint_kv.codec import EMPTY, Codec
 from checkpoint_kv.drive import Get, Plan, Scan, Write
-from checkpoint_kv.groups import ids, tconf
-from checkpoint_kv.packing import CARRY_TOTAL, home_refs, locations, value_at
 from checkpoint_kv.port import DeleteRange, Op, Put, ScanResult, frame
+from checkpoint_kv.saver import records as R
+from checkpoint_kv.saver.codec import EMPTY, Codec
+from checkpoint_kv.saver.groups import ids, tconf
+from checkpoint_kv.saver.packing import CARRY_TOTAL, home_refs, locations, value_at
 
 __all__ = ["plan_put", "plan_put_writes"]
 

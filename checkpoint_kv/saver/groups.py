@@ -15,10 +15,10 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions
 
 from checkpoint_kv import keys as K
-from checkpoint_kv import records as R
 from checkpoint_kv.drive import Get, Plan
 from checkpoint_kv.errors import ConfigError, CorruptRecordError
-from checkpoint_kv.packing import visible
+from checkpoint_kv.saver import records as R
+from checkpoint_kv.saver.packing import visible
 
 __all__ = [
     "Group",

@@ -34,7 +34,7 @@ from typing import Any, cast
 from langgraph.store.base import IndexConfig, PutOp, get_text_at_path, tokenize_path
 
 from checkpoint_kv.errors import ConfigError
-from checkpoint_kv.kvstore.layout import Namespace
+from checkpoint_kv.store.layout import Namespace
 
 __all__ = ["DISTANCES", "cosine", "distance_type", "index_fields", "similarity", "texts_to_embed"]
 

@@ -23,8 +23,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeAlias
 
 from checkpoint_kv import keys as K
-from checkpoint_kv import records as R
-from checkpoint_kv.copying import CopyJob, families, plan_copy
 from checkpoint_kv.drive import run_pair
 from checkpoint_kv.errors import (
     CheckpointKVError,
@@ -35,6 +33,8 @@ from checkpoint_kv.errors import (
 from checkpoint_kv.port import KVStore
 from checkpoint_kv.registry import open_store
 from checkpoint_kv.saver import KVCheckpointSaver
+from checkpoint_kv.saver import records as R
+from checkpoint_kv.saver.copying import CopyJob, families, plan_copy
 
 __all__ = [
     "CopyProgress",

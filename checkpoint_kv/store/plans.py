@@ -31,10 +31,10 @@ from __future__ import annotations
 from langgraph.store.base import GetOp, ListNamespacesOp, PutOp, Result, SearchOp
 
 from checkpoint_kv.drive import Plan, Write
-from checkpoint_kv.kvstore.batch import Batch, IndexCache
-from checkpoint_kv.kvstore.reads import plan_gets, plan_list, plan_search
-from checkpoint_kv.kvstore.writes import plan_puts, plan_sweep
 from checkpoint_kv.port import Put
+from checkpoint_kv.store.batch import Batch, IndexCache
+from checkpoint_kv.store.reads import plan_gets, plan_list, plan_search
+from checkpoint_kv.store.writes import plan_puts, plan_sweep
 
 __all__ = ["Batch", "IndexCache", "plan_batch", "plan_sweep"]
 

@@ -14,15 +14,15 @@ import uuid
 from collections.abc import Sequence
 
 from checkpoint_kv import keys as K
-from checkpoint_kv import records as R
-from checkpoint_kv.codec import EMPTY, Codec
-from checkpoint_kv.copying import CopyJob, plan_copy
 from checkpoint_kv.drive import Drop, Get, Partitions, Plan, Scan, Write
 from checkpoint_kv.errors import ConfigError, CorruptRecordError
-from checkpoint_kv.groups import Group, shown
-from checkpoint_kv.groups import group as _group
-from checkpoint_kv.packing import value_at, where
 from checkpoint_kv.port import Delete, DeleteRange, Op, Put, ScanResult
+from checkpoint_kv.saver import records as R
+from checkpoint_kv.saver.codec import EMPTY, Codec
+from checkpoint_kv.saver.copying import CopyJob, plan_copy
+from checkpoint_kv.saver.groups import Group, shown
+from checkpoint_kv.saver.groups import group as _group
+from checkpoint_kv.saver.packing import value_at, where
 
 __all__ = ["plan_copy_thread", "plan_delete_for_runs", "plan_prune"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from langgraph.store.base import MatchCondition
 
-from checkpoint_kv.kvstore.layout import Namespace
+from checkpoint_kv.store.layout import Namespace
 
 __all__ = ["matches_filter", "matches_namespace", "literal_prefix"]
 

@@ -3,9 +3,9 @@ ones this process decoded or sealed skips the checksum and CBOR work."""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from typing import Any
+
+from checkpoint_kv.cache import BoundedCache
 
 __all__ = ["Memo"]
 
@@ -25,39 +25,22 @@ class Memo:
     """
 
     def __init__(self, max_bytes: int = 32 << 20, max_items: int = 4096) -> None:
-        self.max_bytes, self.max_items = max_bytes, max_items
-        self._items: OrderedDict[tuple[str, str], tuple[bytes, Any]] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
+        self._items: BoundedCache[tuple[str, str], tuple[bytes, Any]] = BoundedCache(
+            max_items, max_cost=max_bytes, cost=lambda entry: 2 * len(entry[0])
+        )
         self.hits = self.misses = 0  # for tests and profiling
 
     def get(self, kind: str, key: str, data: bytes) -> Any:
-        with self._lock:
-            entry = self._items.get((kind, key))
+        entry = self._items.get((kind, key))
         if entry is not None and (entry[0] is data or entry[0] == data):
-            with self._lock:
-                if (kind, key) in self._items:
-                    self._items.move_to_end((kind, key))
             self.hits += 1
             return entry[1]
         self.misses += 1
         return None
 
     def put(self, kind: str, key: str, data: bytes, value: Any) -> None:
-        cost = 2 * len(data)
-        if cost * 8 > self.max_bytes or type(data) is not bytes:  # bytearray may still change
-            return
-        with self._lock:
-            old = self._items.pop((kind, key), None)
-            if old is not None:
-                self._size -= 2 * len(old[0])
-            self._items[(kind, key)] = (data, value)
-            self._size += cost
-            while self._size > self.max_bytes or len(self._items) > self.max_items:
-                _, (gone, _) = self._items.popitem(last=False)
-                self._size -= 2 * len(gone)
+        if type(data) is bytes:  # a bytearray may still change
+            self._items.put((kind, key), (data, value))
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._size = 0
+        self._items.clear()

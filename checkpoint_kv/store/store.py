@@ -28,12 +28,12 @@ from langgraph.store.base import (
 from checkpoint_kv import drive
 from checkpoint_kv.aio import async_twin
 from checkpoint_kv.errors import ConfigError
-from checkpoint_kv.kvstore.inflight import InFlight, limit_for
-from checkpoint_kv.kvstore.layout import to_micros
-from checkpoint_kv.kvstore.plans import Batch, IndexCache, plan_batch, plan_sweep
-from checkpoint_kv.kvstore.ttl import AsyncSweeper, ThreadSweeper
-from checkpoint_kv.kvstore.vectors import distance_type, index_fields, texts_to_embed
 from checkpoint_kv.port import KVStore
+from checkpoint_kv.store.inflight import InFlight, limit_for
+from checkpoint_kv.store.layout import to_micros
+from checkpoint_kv.store.plans import Batch, IndexCache, plan_batch, plan_sweep
+from checkpoint_kv.store.ttl import AsyncSweeper, ThreadSweeper
+from checkpoint_kv.store.vectors import distance_type, index_fields, texts_to_embed
 
 __all__ = ["KVBaseStore"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from langgraph.store.base import GetOp, ListNamespacesOp, Result, SearchItem, SearchOp
 
 from checkpoint_kv.drive import Get, Plan, Scan
-from checkpoint_kv.kvstore import layout as L
-from checkpoint_kv.kvstore.batch import (
+from checkpoint_kv.store import layout as L
+from checkpoint_kv.store.batch import (
     Batch,
     index_entries,
     make_item,
@@ -15,14 +15,14 @@ from checkpoint_kv.kvstore.batch import (
     visible,
     want_refresh,
 )
-from checkpoint_kv.kvstore.filters import (
+from checkpoint_kv.store.filters import (
     check_filter,
     literal_prefix,
     matches_filter,
     matches_namespace,
 )
-from checkpoint_kv.kvstore.layout import ItemRecord, Namespace
-from checkpoint_kv.kvstore.vectors import rank
+from checkpoint_kv.store.layout import ItemRecord, Namespace
+from checkpoint_kv.store.vectors import rank
 
 __all__ = ["plan_gets", "plan_list", "plan_search"]
 

@@ -32,15 +32,15 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from checkpoint_kv import keys as K
 from checkpoint_kv.aio import async_twin
-from checkpoint_kv.codec import Codec
-from checkpoint_kv.delta import plan_delta
 from checkpoint_kv.drive import Plan, arun, astream, run, stream
 from checkpoint_kv.errors import redact
-from checkpoint_kv.groups import ids
-from checkpoint_kv.packing import Locator
 from checkpoint_kv.port import AsyncKVStore, KVStore
-from checkpoint_kv.reads import plan_get_tuple, plan_list
-from checkpoint_kv.writes import plan_put, plan_put_writes
+from checkpoint_kv.saver.codec import Codec
+from checkpoint_kv.saver.delta import plan_delta
+from checkpoint_kv.saver.groups import ids
+from checkpoint_kv.saver.packing import Locator
+from checkpoint_kv.saver.reads import plan_get_tuple, plan_list
+from checkpoint_kv.saver.writes import plan_put, plan_put_writes
 
 __all__ = ["KVCheckpointSaver"]
 
@@ -171,7 +171,9 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         self.store.drop(K.partition(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        from checkpoint_kv.maintenance import plan_delete_for_runs  # lazy: keeps the import cheap
+        from checkpoint_kv.saver.maintenance import (
+            plan_delete_for_runs,  # lazy: keeps the import cheap
+        )
 
         try:
             run(self.store, plan_delete_for_runs(self._codec, run_ids))
@@ -179,7 +181,7 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
             self._locator.clear()
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        from checkpoint_kv.maintenance import plan_copy_thread  # lazy: keeps the import cheap
+        from checkpoint_kv.saver.maintenance import plan_copy_thread  # lazy: keeps the import cheap
 
         run(self.store, plan_copy_thread(source_thread_id, target_thread_id))
 
@@ -190,7 +192,7 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         strategy: str = "keep_latest",
         skip_corrupt: bool = False,
     ) -> None:
-        from checkpoint_kv.maintenance import plan_prune  # lazy: keeps the import cheap
+        from checkpoint_kv.saver.maintenance import plan_prune  # lazy: keeps the import cheap
 
         try:
             run(self.store, plan_prune(self._codec, thread_ids, strategy, skip_corrupt))
@@ -253,7 +255,9 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         await self.astore.drop(K.partition(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        from checkpoint_kv.maintenance import plan_delete_for_runs  # lazy: keeps the import cheap
+        from checkpoint_kv.saver.maintenance import (
+            plan_delete_for_runs,  # lazy: keeps the import cheap
+        )
 
         try:
             await arun(self.astore, plan_delete_for_runs(self._codec, run_ids))
@@ -261,7 +265,7 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
             self._locator.clear()
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        from checkpoint_kv.maintenance import plan_copy_thread  # lazy: keeps the import cheap
+        from checkpoint_kv.saver.maintenance import plan_copy_thread  # lazy: keeps the import cheap
 
         await arun(self.astore, plan_copy_thread(source_thread_id, target_thread_id))
 
@@ -272,7 +276,7 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         strategy: str = "keep_latest",
         skip_corrupt: bool = False,
     ) -> None:
-        from checkpoint_kv.maintenance import plan_prune  # lazy: keeps the import cheap
+        from checkpoint_kv.saver.maintenance import plan_prune  # lazy: keeps the import cheap
 
         try:
             await arun(self.astore, plan_prune(self._codec, thread_ids, strategy, skip_corrupt))

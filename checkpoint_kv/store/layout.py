@@ -32,15 +32,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zlib
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-import cbor2
-
-from checkpoint_kv.errors import CorruptRecordError, SerializationError, UnsupportedFormatError
+from checkpoint_kv.envelope import Envelope
+from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.keys import AFTER_SEP, SEP, STORE_MARK, escape
 
 __all__ = [
@@ -107,40 +105,10 @@ def index_range(prefix: Namespace) -> tuple[str, str]:
 
 
 # --- records -----------------------------------------------------------------------------
-# Sealed as the saver's records are: b"M" + format + CRC32 + CBOR map. "M" (memory) differs
-# from the saver's "K", so a tool reading a partition never mistakes one for the other.
+# Sealed in the saver's envelope with magic "M" (memory), not the saver's "K": a tool reading a
+# partition never mistakes one for the other.
 
-FORMAT = 1
-_MAGIC = b"M"
-_HEADER = 6
-
-
-def _seal(obj: dict[str, Any]) -> bytes:
-    try:
-        body = cbor2.dumps(obj)
-    except Exception as e:  # cbor2 raises several types for what it cannot encode
-        raise SerializationError(f"store value cannot be encoded: {e}") from e
-    return _MAGIC + bytes([FORMAT]) + zlib.crc32(body).to_bytes(4, "big") + body
-
-
-def _open(key: str, data: bytes, kind: str) -> dict[str, Any]:
-    if len(data) < _HEADER or data[:1] != _MAGIC:
-        raise CorruptRecordError(f"corrupt store record at key {key!r}: not a store record")
-    if data[1] > FORMAT:
-        raise UnsupportedFormatError(
-            f"store record at key {key!r} has format {data[1]}, newer than {FORMAT}: "
-            "upgrade checkpoint-kv to read it"
-        )
-    body = data[_HEADER:]
-    if zlib.crc32(body) != int.from_bytes(data[2:_HEADER], "big"):
-        raise CorruptRecordError(f"corrupt store record at key {key!r}: checksum mismatch")
-    try:
-        obj = cbor2.loads(body)
-    except Exception as e:
-        raise CorruptRecordError(f"corrupt store record at key {key!r}: {e}") from e
-    if not isinstance(obj, dict) or obj.get("k") != kind:
-        raise CorruptRecordError(f"corrupt store record at key {key!r}: not a {kind!r} record")
-    return obj
+ENVELOPE = Envelope(b"M", 1, "store record")
 
 
 def to_micros(t: float) -> int:
@@ -164,7 +132,7 @@ class ItemRecord:
     vectors: dict[str, bytes] = field(default_factory=dict)  # path -> float32 array
 
     def encode(self) -> bytes:
-        return _seal(
+        return ENVELOPE.seal(
             {
                 "k": "item",
                 "ns": list(self.namespace),
@@ -181,7 +149,7 @@ class ItemRecord:
 
     @classmethod
     def decode(cls, key: str, data: bytes) -> ItemRecord:
-        o = _open(key, data, "item")
+        o = ENVELOPE.open(key, data, "item")
         try:
             return cls(
                 tuple(o["ns"]),
@@ -207,20 +175,20 @@ def pack_vector(vec: Any) -> bytes:
 
 
 def encode_refresh(gen: bytes, expires: int) -> bytes:
-    return _seal({"k": "refresh", "g": gen, "x": expires})
+    return ENVELOPE.seal({"k": "refresh", "g": gen, "x": expires})
 
 
 def decode_refresh(key: str, data: bytes) -> tuple[bytes, int]:
-    o = _open(key, data, "refresh")
+    o = ENVELOPE.open(key, data, "refresh")
     return bytes(o["g"]), int(o["x"])
 
 
 def encode_index(ns: Namespace, maybe_empty: bool) -> bytes:
-    return _seal({"k": "ns", "ns": list(ns), "e": maybe_empty})
+    return ENVELOPE.seal({"k": "ns", "ns": list(ns), "e": maybe_empty})
 
 
 def decode_index(key: str, data: bytes) -> tuple[Namespace, bool]:
-    o = _open(key, data, "ns")
+    o = ENVELOPE.open(key, data, "ns")
     return tuple(o["ns"]), bool(o["e"])
 
 

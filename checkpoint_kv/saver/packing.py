@@ -17,17 +17,16 @@ Only on a miss does a put read its parent's record. Our versions carry random bi
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from langgraph.checkpoint.base import ChannelVersions
 
 from checkpoint_kv import keys as K
-from checkpoint_kv import records as R
+from checkpoint_kv.cache import BoundedCache
 from checkpoint_kv.drive import Get, Plan
 from checkpoint_kv.errors import CorruptRecordError
+from checkpoint_kv.saver import records as R
 
 __all__ = [
     "Locator",
@@ -127,16 +126,17 @@ class Locator:
 
     def __init__(self, max_items: int = 16384) -> None:
         self.max_items = max_items
-        self._items: OrderedDict[tuple[str, str, str, str], tuple[str, R.Typed | None]]
-        self._items = OrderedDict()
+        self._items: BoundedCache[tuple[str, str, str, str], tuple[str, R.Typed | None]]
+        self._items = BoundedCache(max_items)
         # (thread, ns, checkpoint id) -> its DeltaChannel counters (metadata), noted by put and
         # get_tuple: LangGraph asks for the history of the checkpoint it just read, and the
         # counters size the history's first scan (one round trip instead of two).
-        self._counters: OrderedDict[tuple[str, str, str], dict[str, Any]] = OrderedDict()
-        # (thread, ns, checkpoint id) -> the root of its incarnation (records.CheckpointRecord
+        self._counters: BoundedCache[tuple[str, str, str], dict[str, Any]]
+        self._counters = BoundedCache(_MAX_COUNTERS)
+        # (thread, ns, checkpoint id) -> (the root of its incarnation,) (records.CheckpointRecord
         # .root), noted by put and get_tuple: a put inherits its parent's without a read.
-        self._roots: OrderedDict[tuple[str, str, str], str | None] = OrderedDict()
-        self._lock = threading.Lock()
+        self._roots: BoundedCache[tuple[str, str, str], tuple[str | None]]
+        self._roots = BoundedCache(_MAX_ROOTS)
 
     def note(
         self,
@@ -146,15 +146,10 @@ class Locator:
         values: Mapping[str, R.Typed] | None = None,
     ) -> None:
         values = values or {}
-        with self._lock:
-            for ch, (vc, key) in locs.items():
-                k = (thread_id, ns, ch, vc)
-                typed = values.get(ch)
-                small = typed if typed is not None and len(typed[1]) <= CARRY_MAX else None
-                self._items[k] = (key, small)
-                self._items.move_to_end(k)
-            while len(self._items) > self.max_items:
-                self._items.popitem(last=False)
+        for ch, (vc, key) in locs.items():
+            typed = values.get(ch)
+            small = typed if typed is not None and len(typed[1]) <= CARRY_MAX else None
+            self._items.put((thread_id, ns, ch, vc), (key, small))
 
     def find(
         self, thread_id: str, ns: str, wanted: Mapping[str, str]
@@ -162,61 +157,42 @@ class Locator:
         """channel -> (key holding it, the value if small) for the ``wanted`` channel ->
         version component pairs known."""
         out: dict[str, tuple[str, R.Typed | None]] = {}
-        with self._lock:
-            for ch, vc in wanted.items():
-                entry = self._items.get((thread_id, ns, ch, vc))
-                if entry is not None:
-                    out[ch] = entry
+        for ch, vc in wanted.items():
+            entry = self._items.get((thread_id, ns, ch, vc))
+            if entry is not None:
+                out[ch] = entry
         return out
 
     def note_counters(self, thread_id: str, ns: str, cid: str, metadata: Any) -> None:
         counters = (
             metadata.get("counters_since_delta_snapshot") if isinstance(metadata, dict) else None
         )
-        if not counters or not isinstance(counters, dict):
-            return
-        with self._lock:
-            self._counters[(thread_id, ns, cid)] = dict(counters)
-            self._counters.move_to_end((thread_id, ns, cid))
-            while len(self._counters) > _MAX_COUNTERS:
-                self._counters.popitem(last=False)
+        if counters and isinstance(counters, dict):
+            self._counters.put((thread_id, ns, cid), dict(counters))
 
     def note_root(self, thread_id: str, ns: str, cid: str, root: str | None) -> None:
-        with self._lock:
-            self._roots[(thread_id, ns, cid)] = root
-            self._roots.move_to_end((thread_id, ns, cid))
-            while len(self._roots) > _MAX_ROOTS:
-                self._roots.popitem(last=False)
+        self._roots.put((thread_id, ns, cid), (root,))
 
     def root(self, thread_id: str, ns: str, cid: str) -> tuple[bool, str | None]:
         """``(known, root)`` of a checkpoint this process wrote or read."""
-        with self._lock:
-            key = (thread_id, ns, cid)
-            return (True, self._roots[key]) if key in self._roots else (False, None)
+        known = self._roots.get((thread_id, ns, cid))
+        return (True, known[0]) if known is not None else (False, None)
 
     def counters(self, thread_id: str, ns: str, cid: str | None) -> dict[str, Any] | None:
         """A hint only: the history plan checks what it reads whatever the hint says."""
         if cid is None:
             return None
-        with self._lock:
-            return self._counters.get((thread_id, ns, cid))
+        return self._counters.get((thread_id, ns, cid))
 
     def forget(self, thread_ids: Iterable[str]) -> None:
         """Drop what is known of these threads (deleted, pruned: their records may be gone)."""
         gone = set(thread_ids)
-        with self._lock:
-            for k in [k for k in self._items if k[0] in gone]:
-                del self._items[k]
-            for c in [c for c in self._counters if c[0] in gone]:
-                del self._counters[c]
-            for c in [c for c in self._roots if c[0] in gone]:
-                del self._roots[c]
+        for cache in (self._items, self._counters, self._roots):
+            cache.discard_where(lambda k: k[0] in gone)
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._counters.clear()
-            self._roots.clear()
+        for cache in (self._items, self._counters, self._roots):
+            cache.clear()
 
     def plan_homes(
         self, part: str, thread_id: str, ns: str, parent_id: str | None, wanted: Mapping[str, str]

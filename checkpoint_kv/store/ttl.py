@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 __all__ = ["AsyncSweeper", "ThreadSweeper"]
 
-log = logging.getLogger("checkpoint_kv.kvstore")
+log = logging.getLogger("checkpoint_kv.store")
 
 
 class ThreadSweeper:

@@ -9,16 +9,16 @@ from typing import Any
 from langgraph.store.base import PutOp
 
 from checkpoint_kv.drive import Get, Plan, Scan, Write
-from checkpoint_kv.kvstore import layout as L
-from checkpoint_kv.kvstore.batch import (
+from checkpoint_kv.port import Delete, Put
+from checkpoint_kv.store import layout as L
+from checkpoint_kv.store.batch import (
     Batch,
     index_entries,
     parse_partition,
     ttl_micros,
     visible,
 )
-from checkpoint_kv.kvstore.layout import ItemRecord, Namespace
-from checkpoint_kv.port import Delete, Put
+from checkpoint_kv.store.layout import ItemRecord, Namespace
 
 __all__ = ["flag_if_empty", "plan_puts", "plan_sweep"]
 

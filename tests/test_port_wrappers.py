@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from checkpoint_kv.instrument import CountingStore, DelegatingStore, Intercept
 from checkpoint_kv.port import Put, ScanResult, ScanSpec
+from checkpoint_kv.port_wrappers import CountingKV, DelegatingKV, Intercept
 from checkpoint_kv.registry import open_store
 
 
@@ -31,11 +31,11 @@ class _WithScanMany:
 
 
 def test_optional_methods_follow_the_inner_store() -> None:
-    plain = CountingStore(open_store("memory://"))
+    plain = CountingKV(open_store("memory://"))
     assert getattr(plain, "scan_many", None) is None
     assert getattr(plain.async_twin(), "scan_many", None) is None
     inner = _WithScanMany()
-    counted = CountingStore(inner)  # type: ignore[arg-type]
+    counted = CountingKV(inner)  # type: ignore[arg-type]
     counted.write("p", [Put("a", b"1"), Put("b", b"2")])
     many = counted.scan_many  # type: ignore[attr-defined]
     res = many("p", [ScanSpec("a", "b"), ScanSpec("a", "z")])
@@ -45,7 +45,7 @@ def test_optional_methods_follow_the_inner_store() -> None:
 
 
 def test_async_twin_shares_the_hooks() -> None:
-    counted = CountingStore(open_store("memory://"))
+    counted = CountingKV(open_store("memory://"))
     twin = counted.async_twin()
     assert counted.async_twin() is twin
 
@@ -59,7 +59,7 @@ def test_async_twin_shares_the_hooks() -> None:
     assert counted.calls == {"write": 1, "get": 2, "scan": 1, "items": 3}
 
 
-class _Lossy(DelegatingStore):
+class _Lossy(DelegatingKV):
     """Applies only the first op of a write, then fails (an intercept with other arguments)."""
 
     def before_call(self, method: str, args: tuple[Any, ...]) -> Intercept | None:

@@ -3,16 +3,15 @@ expiry checks, and reading a namespace partition or the namespace index (see ``p
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from langgraph.store.base import Item, Op
 
+from checkpoint_kv.cache import BoundedCache
 from checkpoint_kv.drive import Plan, Scan
-from checkpoint_kv.kvstore import layout as L
-from checkpoint_kv.kvstore.layout import ItemRecord, Namespace
+from checkpoint_kv.store import layout as L
+from checkpoint_kv.store.layout import ItemRecord, Namespace
 
 __all__ = [
     "PAGE",
@@ -33,21 +32,14 @@ class IndexCache:
     """Namespaces this store object has indexed (bounded; forgetting only costs a write)."""
 
     def __init__(self, size: int = 65536) -> None:
-        self._seen: OrderedDict[Namespace, None] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
+        self._seen: BoundedCache[Namespace, bool] = BoundedCache(size)
 
     def __contains__(self, ns: object) -> bool:
-        with self._lock:
-            return ns in self._seen
+        return ns in self._seen
 
     def add(self, namespaces: Sequence[Namespace]) -> None:
-        with self._lock:
-            for ns in namespaces:
-                self._seen[ns] = None
-                self._seen.move_to_end(ns)
-            while len(self._seen) > self._size:
-                self._seen.popitem(last=False)
+        for ns in namespaces:
+            self._seen.put(ns, True)
 
 
 @dataclass

@@ -41,10 +41,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from checkpoint_kv import keys as K
-from checkpoint_kv import records as R
 from checkpoint_kv.drive import Get, OnTarget, Plan, Scan, Write
 from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.port import Op, Put, ScanResult
+from checkpoint_kv.saver import records as R
 
 __all__ = ["PAGE", "CopyJob", "families", "plan_copy"]
 

@@ -16,12 +16,12 @@ from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointTup
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from checkpoint_kv import keys as K
-from checkpoint_kv import pending
-from checkpoint_kv import records as R
 from checkpoint_kv.drive import Get, Plan
 from checkpoint_kv.errors import CorruptRecordError, SerializationError
-from checkpoint_kv.groups import Group, always_stored, tconf
-from checkpoint_kv.packing import Locator, home_refs, value_at, where
+from checkpoint_kv.saver import pending
+from checkpoint_kv.saver import records as R
+from checkpoint_kv.saver.groups import Group, always_stored, tconf
+from checkpoint_kv.saver.packing import Locator, home_refs, value_at, where
 
 __all__ = ["EMPTY", "Codec"]
 

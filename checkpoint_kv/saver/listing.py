@@ -20,9 +20,9 @@ from typing import Any
 from checkpoint_kv import keys as K
 from checkpoint_kv.drive import Emit, Get, Plan, Scan, StreamPlan
 from checkpoint_kv.errors import CorruptRecordError
-from checkpoint_kv.groups import Group, group, records_of, shown
-from checkpoint_kv.packing import plan_fallbacks
 from checkpoint_kv.port import ScanResult
+from checkpoint_kv.saver.groups import Group, group, records_of, shown
+from checkpoint_kv.saver.packing import plan_fallbacks
 
 __all__ = ["Lister", "ns_index_range"]
 

@@ -27,13 +27,13 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import ChannelVersions, DeltaChannelHistory, PendingWrite
 
 from checkpoint_kv import keys as K
-from checkpoint_kv import pending
-from checkpoint_kv import records as R
 from checkpoint_kv.drive import Get, Plan, Scan, ScanMany
 from checkpoint_kv.errors import CorruptRecordError
-from checkpoint_kv.groups import Group, always_stored, group, ids, version_gap
-from checkpoint_kv.packing import value_at, where
 from checkpoint_kv.port import ScanResult, ScanSpec
+from checkpoint_kv.saver import pending
+from checkpoint_kv.saver import records as R
+from checkpoint_kv.saver.groups import Group, always_stored, group, ids, version_gap
+from checkpoint_kv.saver.packing import value_at, where
 
 __all__ = ["plan_delta"]
 

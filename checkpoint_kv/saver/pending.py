@@ -1,6 +1,6 @@
 """Pending writes: how the stored ``put_writes`` calls of one checkpoint become its writes.
 
-Each call is stored as one value (a :class:`~checkpoint_kv.records.WriteBatch`), so a call is
+Each call is stored as one value (a :class:`~checkpoint_kv.saver.records.WriteBatch`), so a call is
 visible whole or not at all on every backend. Several calls for one task (a task re-run after a
 crash, an interrupt then a resume) merge as ``InMemorySaver`` merges them: an ordinary write
 (``idx >= 0``) keeps the first stored value for its ``(task, idx)``; the special channels of
@@ -14,9 +14,10 @@ from typing import NamedTuple
 
 from langgraph.checkpoint.base import writes_sort_key
 
-from checkpoint_kv import records as R
+from checkpoint_kv.envelope import kind_of
 from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.port import split_refs
+from checkpoint_kv.saver import records as R
 
 __all__ = ["Write", "merge"]
 
@@ -53,7 +54,7 @@ def merge(stored: Sequence[tuple[str, bytes]]) -> list[Write]:
     batches: list[tuple[str, R.WriteBatch]] = []
     for key, raw in stored:
         payload = _payload(key, raw)
-        if R.kind(payload) == "w":
+        if kind_of(payload) == "w":
             legacy.append((key, R.decode_write(key, payload)))
         else:
             batches.append((key, R.decode_batch(key, payload)))

@@ -1,9 +1,7 @@
-"""The storage envelope: checksummed CBOR records with a format version.
+"""The saver's records: checkpoints, pending writes and channel values, each a CBOR map sealed
+in the shared envelope (:mod:`checkpoint_kv.envelope`, magic ``K``).
 
-Every stored value is ``b"K" + <format byte> + <CRC32 of the body, 4 bytes> + <CBOR map>``.
-The format byte comes first so that a reader refuses a newer layout with a clear message
-instead of guessing; the checksum turns a flipped byte into a ``CorruptRecordError`` naming the
-key rather than silently different data. Channel values, checkpoints and metadata keep the
+Channel values, checkpoints and metadata keep the
 saver's ``serde`` typed form ``(tag, bytes)`` inside the map, so an ``EncryptedSerializer``
 encrypts everything user-provided and the envelope itself holds only ids.
 """
@@ -14,15 +12,13 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-import cbor2
-
-from checkpoint_kv.errors import CorruptRecordError, UnsupportedFormatError
-from checkpoint_kv.memo import Memo
+from checkpoint_kv.envelope import HEADER, Envelope, cbor_head, read_cbor_head
+from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.port import NO_REFS, frame_head, split_refs
+from checkpoint_kv.saver.memo import Memo
 
-FORMAT = 2  # the newest format this version reads; see ``_seal``
-_MAGIC = b"K"
-_HEADER = 6  # magic, format, crc32
+FORMAT = 2  # the newest format this version reads; see ``Envelope.seal``
+ENVELOPE = Envelope(b"K", FORMAT, "checkpoint-kv record")
 
 Typed = tuple[str, bytes]
 
@@ -77,14 +73,6 @@ def _typed(v: Any) -> Typed:
     return tag, data
 
 
-def _seal(obj: dict[str, Any], fmt: int = 1, head: bytes = b"") -> bytes:
-    """Format 1 unless the value needs a newer one: an older checkpoint-kv reading it then says
-    "upgrade" (``UnsupportedFormatError``) instead of misreading it. ``head`` (a frame header,
-    ``port.frame_head``) goes in front in the same join: one copy of a large body, not two."""
-    body = cbor2.dumps(obj)
-    return b"".join((head, _MAGIC, bytes([fmt]), zlib.crc32(body).to_bytes(4, "big"), body))
-
-
 def encode_checkpoint(r: CheckpointRecord, head: bytes = b"") -> bytes:
     obj: dict[str, Any] = {
         "k": "c",
@@ -98,10 +86,10 @@ def encode_checkpoint(r: CheckpointRecord, head: bytes = b"") -> bytes:
     if r.root is not None:
         obj["r"] = r.root
     if r.inline is None:
-        return _seal(obj, 1, head)
+        return ENVELOPE.seal(obj, 1, head)
     obj["b"] = [[ch, vc, tag, data] for ch, vc, (tag, data) in r.inline]
     obj["h"] = [list(h) for h in r.homes]
-    return _seal(obj, 2, head)
+    return ENVELOPE.seal(obj, 2, head)
 
 
 def encode_write(r: WriteRecord) -> bytes:
@@ -115,11 +103,11 @@ def encode_write(r: WriteRecord) -> bytes:
     }
     if r.batch is not None:
         obj["s"] = list(r.batch)
-    return _seal(obj)
+    return ENVELOPE.seal(obj)
 
 
 def encode_batch(r: WriteBatch) -> bytes:
-    return _seal(
+    return ENVELOPE.seal(
         {
             "k": "W",
             "t": r.task_id,
@@ -130,53 +118,19 @@ def encode_batch(r: WriteBatch) -> bytes:
     )
 
 
-def _cbor_head(major: int, n: int) -> bytes:
-    """A CBOR item head in its shortest form, as ``cbor2`` writes it."""
-    if n < 24:
-        return bytes([major << 5 | n])
-    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
-        if n < 1 << (8 * size):
-            return bytes([major << 5 | info]) + n.to_bytes(size, "big")
-    raise ValueError("value too large for CBOR")
-
-
 # ``{"k": "b", "v": [`` as cbor2 encodes it: a blob is this, the tag (text), the data (bytes).
 _BLOB_PREFIX = b"\xa2\x61k\x61b\x61v\x82"
 
 
 def encode_blob(value: Typed) -> bytes:
-    """Byte for byte what ``_seal({"k": "b", "v": list(value)})`` writes, built by hand: a
+    """Byte for byte what ``ENVELOPE.seal({"k": "b", "v": list(value)})`` writes, built by hand: a
     channel value can be megabytes, and cbor2 copies a large byte string several times where
     this copies it once (the CRC runs over it in place)."""
     tag, data = _typed(value)
     tag_b = tag.encode("utf-8")
-    head = _BLOB_PREFIX + _cbor_head(3, len(tag_b)) + tag_b + _cbor_head(2, len(data))
+    head = _BLOB_PREFIX + cbor_head(3, len(tag_b)) + tag_b + cbor_head(2, len(data))
     crc = zlib.crc32(data, zlib.crc32(head))
-    return b"".join((_MAGIC, b"\x01", crc.to_bytes(4, "big"), head, data))
-
-
-def _load(key: str, data: bytes, kind: str) -> dict[str, Any]:
-    if len(data) < _HEADER or data[:1] != _MAGIC:
-        raise CorruptRecordError(f"corrupt record at key {key!r}: not a checkpoint-kv record")
-    fmt = data[1]
-    if fmt > FORMAT:
-        raise UnsupportedFormatError(
-            f"record at key {key!r} has storage format {fmt}, newer than format {FORMAT} "
-            "that this checkpoint-kv reads: upgrade checkpoint-kv to read it"
-        )
-    body = data[_HEADER:]
-    if zlib.crc32(body) != int.from_bytes(data[2:_HEADER], "big"):
-        raise CorruptRecordError(f"corrupt record at key {key!r}: checksum mismatch")
-    try:
-        obj = cbor2.loads(body)
-    except Exception as e:  # cbor2 raises several types on garbage
-        raise CorruptRecordError(f"corrupt record at key {key!r}: not valid CBOR ({e})") from e
-    if not isinstance(obj, dict) or obj.get("k") != kind:
-        found = obj.get("k") if isinstance(obj, dict) else type(obj).__name__
-        raise CorruptRecordError(
-            f"corrupt record at key {key!r}: expected a {kind!r} record, found {found!r}"
-        )
-    return obj
+    return b"".join((ENVELOPE.magic, b"\x01", crc.to_bytes(4, "big"), head, data))
 
 
 def _str(v: Any, optional: bool = False) -> Any:
@@ -196,7 +150,7 @@ def _homes(v: Any) -> tuple[tuple[str, str, str], ...]:
 
 
 def _decode_checkpoint(key: str, data: bytes) -> CheckpointRecord:
-    obj = _load(key, data, "c")
+    obj = ENVELOPE.open(key, data, "c")
     try:
         return CheckpointRecord(
             thread_id=_str(obj["t"]),
@@ -214,7 +168,7 @@ def _decode_checkpoint(key: str, data: bytes) -> CheckpointRecord:
 
 
 def _decode_write(key: str, data: bytes) -> WriteRecord:
-    obj = _load(key, data, "w")
+    obj = ENVELOPE.open(key, data, "w")
     try:
         batch = obj.get("s")
         if batch is not None and not all(isinstance(i, int) for i in batch):
@@ -235,7 +189,7 @@ def _decode_write(key: str, data: bytes) -> WriteRecord:
 
 
 def _decode_batch(key: str, data: bytes) -> WriteBatch:
-    obj = _load(key, data, "W")
+    obj = ENVELOPE.open(key, data, "W")
     try:
         writes = []
         for entry in obj["w"]:
@@ -253,42 +207,13 @@ def _decode_batch(key: str, data: bytes) -> WriteBatch:
         raise CorruptRecordError(f"corrupt write record at key {key!r}: {e!r}") from e
 
 
-def kind(data: bytes) -> str:
-    """The one-letter kind of a sealed record, read without decoding it ("" if unknown):
-    every record's CBOR map starts with the entry ``"k": <kind>``."""
-    return chr(data[_HEADER + 4]) if len(data) > _HEADER + 4 else ""
-
-
-def _read_head(data: bytes, pos: int, major: int) -> tuple[int, int] | None:
-    """``(length, next position)`` of the CBOR head of ``major`` type at ``pos``, or None."""
-    if pos >= len(data) or data[pos] >> 5 != major:
-        return None
-    info = data[pos] & 31
-    if info < 24:
-        return info, pos + 1
-    size = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
-    if size is None or pos + 1 + size > len(data):
-        return None
-    return int.from_bytes(data[pos + 1 : pos + 1 + size], "big"), pos + 1 + size
-
-
-def _intact(data: bytes) -> bool:
-    """A readable format with a matching checksum (computed in place, no copy)."""
-    return (
-        len(data) >= _HEADER
-        and data[:1] == _MAGIC
-        and data[1] <= FORMAT
-        and zlib.crc32(memoryview(data)[_HEADER:]) == int.from_bytes(data[2:_HEADER], "big")
-    )
-
-
 def _fast_blob(data: bytes) -> Typed | None:
     """The typed value of a blob laid out as ``encode_blob`` writes it (else None: the caller
     decodes with cbor2). Reads the tag and slices the data once, instead of cbor2's copies."""
-    pos = _HEADER + len(_BLOB_PREFIX)
-    if data[_HEADER:pos] != _BLOB_PREFIX:
+    pos = HEADER + len(_BLOB_PREFIX)
+    if data[HEADER:pos] != _BLOB_PREFIX:
         return None
-    tag_head = _read_head(data, pos, 3)
+    tag_head = read_cbor_head(data, pos, 3)
     if tag_head is None:
         return None
     n, pos = tag_head
@@ -296,19 +221,19 @@ def _fast_blob(data: bytes) -> Typed | None:
         tag = data[pos : pos + n].decode("utf-8")
     except UnicodeDecodeError:
         return None
-    data_head = _read_head(data, pos + n, 2)
+    data_head = read_cbor_head(data, pos + n, 2)
     if data_head is None or data_head[0] != len(data) - data_head[1]:
         return None
     return tag, data[data_head[1] :]
 
 
 def _decode_blob(key: str, data: bytes) -> Typed:
-    if _intact(data):
+    if ENVELOPE.intact(data):
         fast = _fast_blob(data)
         if fast is not None:
             return fast
     # Anything else (damage, a newer format, another CBOR layout) takes the checked path.
-    obj = _load(key, data, "b")
+    obj = ENVELOPE.open(key, data, "b")
     try:
         return _typed(obj["v"])
     except (KeyError, TypeError, ValueError) as e:

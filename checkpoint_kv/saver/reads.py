@@ -13,16 +13,16 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 
 from checkpoint_kv import keys as K
-from checkpoint_kv.codec import Codec
 from checkpoint_kv.drive import Emit, Get, Partitions, Plan, Scan, StreamPlan
-from checkpoint_kv.groups import Group, ids, plan_shown, records_of
-from checkpoint_kv.groups import covered as _covered
-from checkpoint_kv.groups import group as _group
-from checkpoint_kv.packing import plan_fallbacks
 from checkpoint_kv.port import ScanResult
+from checkpoint_kv.saver.codec import Codec
+from checkpoint_kv.saver.groups import Group, ids, plan_shown, records_of
+from checkpoint_kv.saver.groups import covered as _covered
+from checkpoint_kv.saver.groups import group as _group
+from checkpoint_kv.saver.packing import plan_fallbacks
 
 if TYPE_CHECKING:
-    from checkpoint_kv.listing import Lister
+    from checkpoint_kv.saver.listing import Lister
 
 __all__ = ["plan_get_tuple", "plan_list"]
 
@@ -120,7 +120,7 @@ def plan_list(
 ) -> StreamPlan:
     if limit is not None and limit <= 0:
         return
-    from checkpoint_kv.listing import Lister  # on first list(): a chat never lists
+    from checkpoint_kv.saver.listing import Lister  # on first list(): a chat never lists
 
     before_id = (before or {}).get("configurable", {}).get("checkpoint_id") if before else None
     remaining = [limit]  # shared countdown across threads
