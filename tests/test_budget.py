@@ -8,19 +8,16 @@ their own modules; this is the port-level promise the saver makes to every backe
 
 from __future__ import annotations
 
-import operator
 import threading
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 import pytest
-from langgraph.channels.delta import DeltaChannel
-from langgraph.graph import END, START, StateGraph
-from typing_extensions import TypedDict
 
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
 from checkpoint_kv.port_wrappers import CountingKV
+from tests.graphs import DeltaChat, PlainChat, chat
 
 
 @pytest.fixture
@@ -32,29 +29,8 @@ def counted(url: str) -> Any:
     saver.close()
 
 
-class Chat(TypedDict, total=False):
-    messages: Annotated[list[str], operator.add]
-
-
-def _extend(state: list[str], batches: list[Any]) -> list[str]:
-    out = list(state)
-    for b in batches:
-        out.extend(b if isinstance(b, list) else [b])
-    return out
-
-
-class DeltaChat(TypedDict, total=False):
-    messages: Annotated[list[str], DeltaChannel(_extend)]  # default snapshot frequency
-
-
 def _chat(saver: KVCheckpointSaver, state: type, turns: int) -> tuple[Any, dict[str, Any]]:
-    b = StateGraph(state)
-    b.add_node("bot", lambda s: {"messages": [f"bot says {len(s['messages'])}"]})
-    b.add_node("tool", lambda s: {"messages": ["tool ok"]})
-    b.add_edge(START, "bot")
-    b.add_edge("bot", "tool")
-    b.add_edge("tool", END)
-    g = b.compile(checkpointer=saver)
+    g = chat(saver, state, tool=True, say="bot says ")
     cfg = {"configurable": {"thread_id": "budget-" + uuid.uuid4().hex[:8]}}
     for i in range(turns):
         g.invoke({"messages": [f"user {i}"]}, cfg, durability="sync")
@@ -102,7 +78,7 @@ class Recorder:
 def test_graph_step_costs_one_round_trip_per_write(counted: Any) -> None:
     saver, store = counted
     rec = Recorder(saver, store)
-    _chat(saver, Chat, turns=5)
+    _chat(saver, PlainChat, turns=5)
     assert rec.per_call["put"] and all(c == {"write": 1} for c in rec.per_call["put"])
     assert rec.per_call["put_writes"] and all(c == {"write": 1} for c in rec.per_call["put_writes"])
     # One get_tuple per invoke, each a single port call.
@@ -111,7 +87,7 @@ def test_graph_step_costs_one_round_trip_per_write(counted: Any) -> None:
 
 def test_reads_budget(counted: Any) -> None:
     saver, store = counted
-    g, cfg = _chat(saver, Chat, turns=12)
+    g, cfg = _chat(saver, PlainChat, turns=12)
     store.reset()
     latest = saver.get_tuple(cfg)
     assert latest is not None and store.total == 1
@@ -131,7 +107,7 @@ def test_reads_budget(counted: Any) -> None:
 
 async def test_async_makes_the_same_calls(counted: Any) -> None:
     saver, store = counted
-    _, cfg = _chat(saver, Chat, turns=3)
+    _, cfg = _chat(saver, PlainChat, turns=3)
     store.reset()
     assert saver.get_tuple(cfg) is not None
     sync_calls = dict(store.calls)

@@ -11,15 +11,11 @@ a review found (issue #11) and now must raise a typed error or match ``InMemoryS
 
 from __future__ import annotations
 
-import operator
-from typing import Annotated, Any
+from typing import Any
 
 import pytest
-from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import START, StateGraph
-from typing_extensions import TypedDict
 
 import checkpoint_kv
 from checkpoint_kv import CorruptRecordError, KVCheckpointSaver
@@ -27,25 +23,7 @@ from checkpoint_kv import keys as K
 from checkpoint_kv.port import Delete, Put, split_refs
 from checkpoint_kv.port_wrappers import CountingKV
 from tests.faults import FaultPlan, InjectedFault, faulty_saver
-
-
-class DeltaChat(TypedDict, total=False):
-    messages: Annotated[list[str], DeltaChannel(operator.add, snapshot_frequency=5)]
-
-
-class PlainChat(TypedDict, total=False):
-    messages: Annotated[list[str], operator.add]
-
-
-def chat(saver: Any, schema: Any = DeltaChat) -> Any:
-    b = StateGraph(schema)
-    b.add_node("bot", lambda s: {"messages": [f"bot:{len(s['messages'])}"]})
-    b.add_edge(START, "bot")
-    return b.compile(checkpointer=saver)
-
-
-def cfg(thread: str, **extra: Any) -> Any:
-    return {"configurable": {"thread_id": thread, **extra}}
+from tests.graphs import DeltaChat5, PlainChat, cfg, chat
 
 
 def test_shallow_with_delta_channel_keeps_every_message(url: str) -> None:
@@ -54,7 +32,7 @@ def test_shallow_with_delta_channel_keeps_every_message(url: str) -> None:
     sep = "&" if "?" in url else "?"
     saver = checkpoint_kv.from_url(f"{url}{sep}history=latest")
     saver.setup()
-    ours, model = chat(saver), chat(InMemorySaver())
+    ours, model = chat(saver, DeltaChat5), chat(InMemorySaver(), DeltaChat5)
     for turn in range(12):
         inp = {"messages": [f"user:{turn}"]}
         ours.invoke(inp, cfg("t"))
@@ -64,7 +42,7 @@ def test_shallow_with_delta_channel_keeps_every_message(url: str) -> None:
         assert len(list(ours.get_state_history(cfg("t")))) == 1
     # A new saver object reads the same state from the store.
     again = KVCheckpointSaver(saver.store, shallow=True)
-    assert len(chat(again).get_state(cfg("t")).values["messages"]) == 24
+    assert len(chat(again, DeltaChat5).get_state(cfg("t")).values["messages"]) == 24
     saver.close()
 
 
@@ -131,7 +109,7 @@ def test_empty_channel_is_not_damage(saver: KVCheckpointSaver) -> None:
 
 def test_missing_delta_ancestor_raises(saver: KVCheckpointSaver) -> None:
     """A DeltaChannel chain cut in the middle is damage, never a shorter message list."""
-    graph = chat(saver)
+    graph = chat(saver, DeltaChat5)
     for turn in range(2):  # 4 updates: no snapshot yet (snapshot_frequency=5)
         graph.invoke({"messages": [f"user:{turn}"]}, cfg("d"))
     history = list(saver.list(cfg("d", checkpoint_ns="")))
@@ -214,7 +192,7 @@ def test_prune_deletes_records_first_and_spares_foreign_blobs(saver: KVCheckpoin
 
 
 def test_partial_delete_thread_then_again(saver: KVCheckpointSaver) -> None:
-    graph = chat(saver)
+    graph = chat(saver, DeltaChat5)
     graph.invoke({"messages": ["hi"]}, cfg("gone"))
     with pytest.raises(InjectedFault):
         faulty_saver(saver, FaultPlan(fail_at=1, kind="error")).delete_thread("gone")

@@ -5,11 +5,10 @@ strings that are not URLs (with a "did you mean"), unknown schemes."""
 from __future__ import annotations
 
 import asyncio
-import operator
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 import pytest
 from langgraph.graph import END, START, StateGraph
@@ -17,14 +16,11 @@ from langgraph.graph import END, START, StateGraph
 import checkpoint_kv
 from checkpoint_kv import ConfigError, KVCheckpointSaver, UnknownSchemeError, registry
 from checkpoint_kv.registry import open_store
-
-
-class Count(TypedDict):
-    log: Annotated[list[str], operator.add]
+from tests.graphs import Log
 
 
 def _graph(saver: KVCheckpointSaver) -> Any:
-    b = StateGraph(Count)
+    b = StateGraph(Log)
     b.add_node("step", lambda s: {"log": [f"step {len(s['log'])}"]})
     b.add_edge(START, "step")
     b.add_edge("step", END)

@@ -8,20 +8,17 @@ deterministic on any machine.
 
 from __future__ import annotations
 
-import operator
 import os
-from typing import Annotated, Any
+from typing import Any
 
 import cbor2
 import pytest
-from langgraph.channels.delta import DeltaChannel
-from langgraph.graph import END, START, StateGraph
-from typing_extensions import TypedDict
 
 import checkpoint_kv
 from checkpoint_kv import keys as K
 from checkpoint_kv.errors import CorruptRecordError, UnsupportedFormatError
 from checkpoint_kv.saver import records as R
+from tests.graphs import DeltaChat, PlainChat, chat
 
 # --- key escaping ---------------------------------------------------------------------------
 
@@ -168,33 +165,14 @@ def test_memo_is_bounded() -> None:
     assert memo.get("b", "m4", bytes(400)) is None and memo.get("b", "m5", bytes(400)) == 5
 
 
-def _extend(state: list[str] | None, batches: list[Any]) -> list[str]:
-    out = list(state or [])
-    for b in batches:
-        out.extend(b if isinstance(b, list) else [b])
-    return out
-
-
-class _Chat(TypedDict, total=False):
-    messages: Annotated[list[str], operator.add]
-
-
-class _DeltaChat(TypedDict, total=False):
-    messages: Annotated[list[str], DeltaChannel(_extend)]
-
-
 def _graph(saver: Any, state: type) -> Any:
-    b = StateGraph(state)
-    b.add_node("bot", lambda s: {"messages": [f"bot {len(s['messages'])}"]})
-    b.add_edge(START, "bot")
-    b.add_edge("bot", END)
-    return b.compile(checkpointer=saver)
+    return chat(saver, state, say="bot ")
 
 
 def test_get_tuple_after_put_decodes_no_blob(monkeypatch: pytest.MonkeyPatch) -> None:
     """The blobs a put sealed read back without a checksum or CBOR pass; asking again decodes
     nothing at all (the record and the writes were decoded once)."""
-    graph = _graph(checkpoint_kv.from_url("memory://"), _Chat)
+    graph = _graph(checkpoint_kv.from_url("memory://"), PlainChat)
     cfg = {"configurable": {"thread_id": "memo"}}
     count = _Count(monkeypatch)
     graph.invoke({"messages": ["user"]}, cfg, durability="sync")
@@ -210,7 +188,7 @@ def test_delta_history_decodes_each_stored_value_once(monkeypatch: pytest.Monkey
     """LangGraph rebuilds a DeltaChannel from the ancestors' writes at every step: the second
     get_state over the same chain decodes no record, write batch or blob again."""
     saver = checkpoint_kv.from_url("memory://")
-    graph = _graph(saver, _DeltaChat)
+    graph = _graph(saver, DeltaChat)
     cfg = {"configurable": {"thread_id": "memo-delta"}}
     for i in range(12):
         graph.invoke({"messages": [f"user {i}"]}, cfg, durability="sync")

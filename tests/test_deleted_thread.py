@@ -14,13 +14,12 @@ import time
 from typing import Any
 
 import pytest
-from langgraph.graph import START, StateGraph
 
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
 from checkpoint_kv import keys as K
 from checkpoint_kv.port_wrappers import CountingKV
-from tests.test_combinations import PlainChat, cfg
+from tests.graphs import cfg, chat_builder
 from tests.test_maintenance import Run, conf, other_process, values
 
 pytestmark = pytest.mark.usefixtures("no_carry")
@@ -70,9 +69,7 @@ def test_prune_removes_late_writes(saver: KVCheckpointSaver) -> None:
 
 def test_a_graph_resumed_after_delete_starts_a_new_thread(saver: KVCheckpointSaver) -> None:
     """With a real graph: chats, the thread deleted by another process, the chat goes on."""
-    b = StateGraph(PlainChat)
-    b.add_node("bot", lambda s: {"messages": [f"bot:{len(s['messages'])}"]})
-    b.add_edge(START, "bot")
+    b = chat_builder()
     graph = b.compile(checkpointer=saver)
     graph.invoke({"messages": ["hi"]}, cfg("g"))
     other_process(saver).delete_thread("g")

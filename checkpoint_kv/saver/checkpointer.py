@@ -14,7 +14,6 @@ checkpoint (its counters size the scan), else 2, however long the chain.
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -36,10 +35,11 @@ from checkpoint_kv.drive import Plan, arun, astream, run, stream
 from checkpoint_kv.errors import redact
 from checkpoint_kv.port import AsyncKVStore, KVStore
 from checkpoint_kv.saver.codec import Codec
+from checkpoint_kv.saver.configs import ids
 from checkpoint_kv.saver.delta import plan_delta
-from checkpoint_kv.saver.groups import ids
 from checkpoint_kv.saver.packing import Locator
 from checkpoint_kv.saver.reads import plan_get_tuple, plan_list
+from checkpoint_kv.saver.versions import next_version
 from checkpoint_kv.saver.writes import plan_put, plan_put_writes
 
 __all__ = ["KVCheckpointSaver"]
@@ -112,17 +112,8 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         await self.aclose()
 
     def get_next_version(self, current: str | int | float | None, channel: None = None) -> str:
-        # Zero-padded, so versions sort lexically (the delta-history probe relies on it); the
-        # random suffix keeps forks of one step from sharing a blob key (as InMemorySaver does).
-        # The "k" after the dot marks a version whose blob is always stored (an empty marker
-        # where the channel has no value), so a missing blob is damage, never "empty".
-        if current is None:
-            n = 0
-        elif isinstance(current, (int, float)):
-            n = int(current)
-        else:
-            n = int(current.split(".")[0])
-        return f"{n + 1:032}.k{random.getrandbits(64):016x}"
+        """Ours sort lexically and carry random bits: see :mod:`checkpoint_kv.saver.versions`."""
+        return next_version(current)
 
     @property
     def _codec(self) -> Codec:

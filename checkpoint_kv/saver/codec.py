@@ -20,8 +20,10 @@ from checkpoint_kv.drive import Get, Plan
 from checkpoint_kv.errors import CorruptRecordError, SerializationError
 from checkpoint_kv.saver import pending
 from checkpoint_kv.saver import records as R
-from checkpoint_kv.saver.groups import Group, always_stored, tconf
+from checkpoint_kv.saver.configs import tconf
+from checkpoint_kv.saver.groups import Group
 from checkpoint_kv.saver.packing import Locator, home_refs, value_at, where
+from checkpoint_kv.saver.versions import always_stored
 
 __all__ = ["EMPTY", "Codec"]
 

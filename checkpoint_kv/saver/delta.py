@@ -32,8 +32,10 @@ from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.port import ScanResult, ScanSpec
 from checkpoint_kv.saver import pending
 from checkpoint_kv.saver import records as R
-from checkpoint_kv.saver.groups import Group, always_stored, group, ids, version_gap
+from checkpoint_kv.saver.configs import ids
+from checkpoint_kv.saver.groups import Group, group
 from checkpoint_kv.saver.packing import value_at, where
+from checkpoint_kv.saver.versions import always_stored, version_gap
 
 __all__ = ["plan_delta"]
 

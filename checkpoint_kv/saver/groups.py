@@ -1,5 +1,5 @@
-"""Pure helpers shared by the saver's plans: config ids, and grouping scan items into
-checkpoints (a record with its writes).
+"""Grouping scan items into checkpoints (a record with its writes), and which of them a reader
+may show (a record whose incarnation mark is gone belongs to a deleted thread).
 
 A group decodes its record only when asked, so a listing can hand out the healthy checkpoints
 of a page and raise (naming the key) only when it reaches a damaged one.
@@ -9,63 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any
-
-from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions
 
 from checkpoint_kv import keys as K
 from checkpoint_kv.drive import Get, Plan
-from checkpoint_kv.errors import ConfigError, CorruptRecordError
+from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.saver import records as R
 from checkpoint_kv.saver.packing import visible
 
-__all__ = [
-    "Group",
-    "always_stored",
-    "blob_keys",
-    "covered",
-    "group",
-    "ids",
-    "records_of",
-    "plan_shown",
-    "shown",
-    "tconf",
-    "version_gap",
-]
-
-
-def ids(
-    config: RunnableConfig | None, *, need_checkpoint: bool = False
-) -> tuple[str, str, str | None]:
-    """``(thread_id, checkpoint_ns, checkpoint_id)`` of a config, or a ConfigError that says
-    what to pass."""
-    conf = (config or {}).get("configurable") or {}
-    thread_id = conf.get("thread_id")
-    if thread_id is None or thread_id == "":
-        raise ConfigError(
-            "this checkpointer needs a thread_id: pass "
-            'config={"configurable": {"thread_id": "..."}} to invoke/stream/get_state'
-        )
-    checkpoint_id = conf.get("checkpoint_id") or None
-    for name, value in (("thread_id", thread_id), ("checkpoint_ns", conf.get("checkpoint_ns"))):
-        try:
-            str(value or "").encode("utf-8")
-        except UnicodeEncodeError:
-            raise ConfigError(f"{name} must be valid Unicode text (no lone surrogates)") from None
-    if need_checkpoint and checkpoint_id is None:
-        raise ConfigError("put_writes needs config['configurable']['checkpoint_id']")
-    return str(thread_id), str(conf.get("checkpoint_ns") or ""), checkpoint_id
-
-
-def tconf(thread_id: str, ns: str, checkpoint_id: str) -> RunnableConfig:
-    return {
-        "configurable": {
-            "thread_id": thread_id,
-            "checkpoint_ns": ns,
-            "checkpoint_id": checkpoint_id,
-        }
-    }
+__all__ = ["Group", "covered", "group", "plan_shown", "records_of", "shown"]
 
 
 class Group:
@@ -172,32 +123,3 @@ def covered(items: Sequence[tuple[str, bytes]], follow: int) -> set[str]:
         if K.is_record(key) and not value.startswith(b"\n\n"):
             out.add(key)
     return out
-
-
-def always_stored(version: Any) -> bool:
-    """Whether a blob is stored for every version of this kind (see
-    ``KVCheckpointSaver.get_next_version``); other versions (format 1, or another saver's)
-    stored nothing for an empty channel."""
-    return isinstance(version, str) and version.partition(".")[2].startswith("k")
-
-
-def _version_number(version: Any) -> int | None:
-    try:
-        return int(str(version).split(".")[0].lstrip("sif") or "0")
-    except ValueError:
-        return None
-
-
-def version_gap(tversions: ChannelVersions, seeds: Mapping[str, Mapping[str, Any]]) -> int:
-    """Updates between each channel's target version and its newest seed candidate (max)."""
-    gap = 0
-    for ch, cands in seeds.items():
-        top = _version_number(tversions.get(ch))
-        nums = [n for n in (_version_number(k.rsplit(K.SEP, 1)[1]) for k in cands) if n is not None]
-        if top is not None and nums:
-            gap = max(gap, top - max(nums))
-    return gap
-
-
-def blob_keys(ns: str, versions: ChannelVersions) -> dict[str, str]:
-    return {ch: K.blob_key(ns, ch, v) for ch, v in versions.items()}

@@ -19,10 +19,10 @@ from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.port import split_refs
 from checkpoint_kv.saver import records as R
 
-__all__ = ["Write", "merge"]
+__all__ = ["PendingWrite", "merge"]
 
 
-class Write(NamedTuple):
+class PendingWrite(NamedTuple):
     key: str  # the stored key it came from (named in errors)
     task_id: str
     task_path: str
@@ -38,17 +38,17 @@ def _payload(key: str, value: bytes) -> bytes:
         raise CorruptRecordError(f"corrupt record at key {key!r}: {e}") from e
 
 
-def _legacy(items: Sequence[tuple[str, R.WriteRecord]]) -> list[Write]:
+def _legacy(items: Sequence[tuple[str, R.WriteRecord]]) -> list[PendingWrite]:
     """Format-1 writes (one key per write): drop a call a non-atomic backend cut short."""
     present = {(w.task_id, w.idx) for _, w in items}
     return [
-        Write(k, w.task_id, w.task_path, w.idx, w.channel, w.value)
+        PendingWrite(k, w.task_id, w.task_path, w.idx, w.channel, w.value)
         for k, w in items
         if w.batch is None or all((w.task_id, i) in present for i in w.batch)
     ]
 
 
-def merge(stored: Sequence[tuple[str, bytes]]) -> list[Write]:
+def merge(stored: Sequence[tuple[str, bytes]]) -> list[PendingWrite]:
     """The writes of one checkpoint from its stored write values, in ``writes_sort_key`` order."""
     legacy: list[tuple[str, R.WriteRecord]] = []
     batches: list[tuple[str, R.WriteBatch]] = []
@@ -58,11 +58,13 @@ def merge(stored: Sequence[tuple[str, bytes]]) -> list[Write]:
             legacy.append((key, R.decode_write(key, payload)))
         else:
             batches.append((key, R.decode_batch(key, payload)))
-    chosen: dict[tuple[str, int], Write] = {(w.task_id, w.idx): w for w in _legacy(legacy)}
+    chosen: dict[tuple[str, int], PendingWrite] = {(w.task_id, w.idx): w for w in _legacy(legacy)}
     batches.sort(key=lambda kb: kb[1].nonce)
     for key, b in batches:
         for idx, channel, value in b.writes:
             if idx >= 0 and (b.task_id, idx) in chosen:
                 continue
-            chosen[(b.task_id, idx)] = Write(key, b.task_id, b.task_path, idx, channel, value)
+            chosen[(b.task_id, idx)] = PendingWrite(
+                key, b.task_id, b.task_path, idx, channel, value
+            )
     return sorted(chosen.values(), key=lambda w: writes_sort_key(w.task_path, w.task_id, w.idx))

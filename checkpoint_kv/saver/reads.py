@@ -16,7 +16,8 @@ from checkpoint_kv import keys as K
 from checkpoint_kv.drive import Emit, Get, Partitions, Plan, Scan, StreamPlan
 from checkpoint_kv.port import ScanResult
 from checkpoint_kv.saver.codec import Codec
-from checkpoint_kv.saver.groups import Group, ids, plan_shown, records_of
+from checkpoint_kv.saver.configs import ids
+from checkpoint_kv.saver.groups import Group, plan_shown, records_of
 from checkpoint_kv.saver.groups import covered as _covered
 from checkpoint_kv.saver.groups import group as _group
 from checkpoint_kv.saver.packing import plan_fallbacks

@@ -26,7 +26,7 @@ from checkpoint_kv.drive import Get, Plan, Scan, Write
 from checkpoint_kv.port import DeleteRange, Op, Put, ScanResult, frame
 from checkpoint_kv.saver import records as R
 from checkpoint_kv.saver.codec import EMPTY, Codec
-from checkpoint_kv.saver.groups import ids, tconf
+from checkpoint_kv.saver.configs import ids, tconf
 from checkpoint_kv.saver.packing import CARRY_TOTAL, home_refs, locations, value_at
 
 __all__ = ["plan_put", "plan_put_writes"]
