@@ -27,6 +27,9 @@ from typing_extensions import TypedDict
 
 import checkpoint_kv.backends.sqlite as sq
 from checkpoint_kv import KVCheckpointSaver
+from checkpoint_kv.backends.sqlite import config as sq_config
+from checkpoint_kv.backends.sqlite import pool as sq_pool
+from checkpoint_kv.backends.sqlite import sql as sq_sql
 from checkpoint_kv.port import Delete, DeleteRange, Put, follow_refs, frame
 from checkpoint_kv.registry import open_store
 
@@ -66,7 +69,7 @@ class Traced:
 @pytest.fixture
 def traced(monkeypatch: pytest.MonkeyPatch) -> Traced:
     t = Traced()
-    monkeypatch.setattr(sq.sqlite3, "connect", t.connect(sqlite3.connect))
+    monkeypatch.setattr(sq_config.sqlite3, "connect", t.connect(sqlite3.connect))
     return t
 
 
@@ -100,13 +103,13 @@ def test_threads_reuse_connections(store: sq.SQLiteKV, traced: Traced) -> None:
 
 
 def test_idle_connections_are_bounded(store: sq.SQLiteKV, traced: Traced) -> None:
-    """Many threads at once open what they need, but only ``_IDLE`` stay open afterwards
+    """Many threads at once open what they need, but only ``pool.IDLE`` stay open afterwards
     (per-thread connections stayed open until ``close``: file descriptors grew per invoke)."""
-    n = sq._IDLE + 8
+    n = sq_pool.IDLE + 8
     barrier = threading.Barrier(n)
 
     def work(i: int) -> None:
-        with store._use():  # hold a connection until every thread holds one
+        with store._pool.use():  # hold a connection until every thread holds one
             barrier.wait(timeout=30)
         store.write("t", [Put(f"k{i}", b"v")])
 
@@ -116,7 +119,7 @@ def test_idle_connections_are_bounded(store: sq.SQLiteKV, traced: Traced) -> Non
     for t in threads:
         t.join()
     still_open = [c for c in traced.connections if _is_open(c)]
-    assert len(still_open) == sq._IDLE
+    assert len(still_open) == sq_pool.IDLE
     store.close()
     assert not [c for c in traced.connections if _is_open(c)]
 
@@ -124,7 +127,7 @@ def test_idle_connections_are_bounded(store: sq.SQLiteKV, traced: Traced) -> Non
 def test_a_connection_in_use_at_close_is_closed_on_return(
     store: sq.SQLiteKV, traced: Traced
 ) -> None:
-    with store._use() as conn:
+    with store._pool.use() as conn:
         store.close()
         assert _is_open(conn)
     assert not _is_open(conn)
@@ -176,7 +179,7 @@ def test_mixed_batch_is_one_transaction_in_order(store: sq.SQLiteKV, traced: Tra
 
 def test_a_large_batch_is_chunked_in_one_transaction(store: sq.SQLiteKV, traced: Traced) -> None:
     """More rows than one statement may bind: several ``INSERT``s, one transaction."""
-    n = sq._ROWS * 2 + 5
+    n = sq_sql.ROWS * 2 + 5
     ops = [Put(f"k{i:05}", b"v") for i in range(n)]
     ran = traced.count(lambda: store.write("t", ops))
     assert [s.split(" ", 1)[0] for s in ran] == ["BEGIN", "INSERT", "INSERT", "INSERT", "COMMIT"]
@@ -247,7 +250,7 @@ def test_saver_calls_are_one_statement_each(store: sq.SQLiteKV, traced: Traced) 
     saver = KVCheckpointSaver(store)
     calls: dict[str, int] = {}
     wrong: list[tuple[str, int]] = []
-    with store._use(), store._use(), store._use(), store._use():
+    with store._pool.use(), store._pool.use(), store._pool.use(), store._pool.use():
         pass  # four connections opened (and their PRAGMAs run) before counting
     for name in ("put", "put_writes", "get_tuple"):
         real = getattr(saver, name)
@@ -310,7 +313,7 @@ def test_writers_of_one_process_queue_instead_of_meeting_the_lock(tmp_path: Path
             threading.Thread(target=second).start()
             second_done.wait(timeout=0.5)  # failed at once, or blocked behind us
 
-    with s._use() as conn:  # the pool's one connection is the first writer's
+    with s._pool.use() as conn:  # the pool's one connection is the first writer's
         conn.set_trace_callback(pause_inside)
     try:
         s.write("t", [Put("a", b"1"), Delete("x")])  # two statements: BEGIN IMMEDIATE ...
