@@ -18,6 +18,14 @@ from typing import Any
 __all__ = ["moved", "renamed"]
 
 
+def _probed_by_import() -> bool:
+    """Whether the caller of the ``__getattr__`` is the import system checking a package for
+    a name (``from package import name`` asks twice: ``hasattr`` in ``_handle_fromlist``, then
+    the real lookup); only the real lookup warns, so a user sees one warning, not two."""
+    frame = sys._getframe(2)
+    return frame.f_code.co_name == "_handle_fromlist"
+
+
 def renamed(module: str, names: Mapping[str, str]) -> Callable[[str], Any]:
     """A module ``__getattr__`` for ``module``: ``names`` maps each old name to its new one."""
 
@@ -25,6 +33,8 @@ def renamed(module: str, names: Mapping[str, str]) -> Callable[[str], Any]:
         new = names.get(name)
         if new is None:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        if _probed_by_import():
+            return getattr(sys.modules[module], new)
         warnings.warn(
             f"{module}.{name} is deprecated, use {module}.{new} (renamed: the same class)",
             DeprecationWarning,
@@ -51,6 +61,8 @@ def moved(
         new = (names or {}).get(name, name)
         if not hasattr(target, new):
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        if _probed_by_import():
+            return getattr(target, new)
         warnings.warn(
             f"{module}.{name} moved: import {new} from {new_module}",
             DeprecationWarning,

@@ -9,7 +9,11 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKENDS = sorted(p.stem for p in (ROOT / "backends").glob("*.py") if not p.stem.startswith("_"))
+BACKENDS = sorted(
+    p.stem if p.suffix == ".py" else p.name
+    for p in (ROOT / "backends").iterdir()
+    if not p.name.startswith(("_", ".")) and (p.suffix == ".py" or (p / "__init__.py").is_file())
+)
 
 
 def test_wheel_contains_and_imports_every_backend(tmp_path: Path) -> None:
@@ -34,10 +38,21 @@ def test_wheel_contains_and_imports_every_backend(tmp_path: Path) -> None:
         zf.extractall(tmp_path / "site")
     assert "backends/__init__.py" not in names, "a top-level `backends` package leaked"
     assert {"memory", "sqlite", "redis", "dynamodb", "s3"} <= set(BACKENDS)
-    for name in BACKENDS:
-        assert f"checkpoint_kv/backends/{name}.py" in names
-    # Every module of the core, subpackages too (an explicit package list forgets new ones).
-    core = {p.relative_to(ROOT).as_posix() for p in (ROOT / "checkpoint_kv").rglob("*.py")}
+    for name in BACKENDS:  # a module, or a package split by concern
+        assert {
+            f"checkpoint_kv/backends/{name}.py",
+            f"checkpoint_kv/backends/{name}/__init__.py",
+        } & names
+    # Every module of the core and of the backends, subpackages too (an explicit package list
+    # forgets new ones).
+    core = {
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "checkpoint_kv").rglob("*.py")
+        if "backends" not in p.relative_to(ROOT).parts
+    }
+    core |= {
+        "checkpoint_kv/" + p.relative_to(ROOT).as_posix() for p in (ROOT / "backends").rglob("*.py")
+    }
     assert core <= names, sorted(core - names)
     code = (
         "import importlib, sys\n"
