@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import pytest
 
-from checkpoint_kv.backends import redis as ckv_redis
 from checkpoint_kv.backends.memory import MemoryKV
+from checkpoint_kv.backends.redis import codec as redis_codec
 from checkpoint_kv.port import Put
 from checkpoint_kv.registry import open_store
 from tests.fixtures_redis import RedisProc
@@ -74,7 +74,7 @@ def test_memory_and_sqlite(tmp_path: Any) -> None:
 
 
 def test_redis_describe_names_valkey_cluster_ttl_and_eviction() -> None:
-    info = ckv_redis._describe(
+    info = redis_codec.describe(
         {"valkey_version": "8.1.1", "redis_version": "7.2.4"},
         {"maxmemory_policy": "allkeys-lru"},
         ttl=3600,
@@ -85,7 +85,7 @@ def test_redis_describe_names_valkey_cluster_ttl_and_eviction() -> None:
     assert info["maxmemory_policy"] == "allkeys-lru"
     (problem,) = info["problems"]
     assert problem["check"] == "eviction" and "noeviction" in problem["fix"]
-    calm = ckv_redis._describe({"redis_version": "7.0.15"}, {}, ttl=0, cluster=False)
+    calm = redis_codec.describe({"redis_version": "7.0.15"}, {}, ttl=0, cluster=False)
     assert calm["server_version"] == "Redis 7.0.15" and calm["problems"] == []
     assert "never expire" in calm["ttl"]
 

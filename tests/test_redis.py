@@ -38,6 +38,7 @@ from checkpoint_kv import (
 )
 from checkpoint_kv import keys as K
 from checkpoint_kv.backends import redis as ckv_redis
+from checkpoint_kv.backends.redis.codec import Layout
 from checkpoint_kv.errors import BackendError
 from checkpoint_kv.port import Put
 from tests.fixtures_redis import (
@@ -429,7 +430,7 @@ def test_partitions_page_through_everything(kind: str, request: pytest.FixtureRe
 
 def test_thread_keys_share_one_cluster_slot() -> None:
     for thread in ["a", "x{y}z", "{", "}", "ü/|:", "t" * 1000]:
-        z, h = ckv_redis._Layout("ckv").keys(K.partition(thread))
+        z, h = Layout("ckv").keys(K.partition(thread))
         assert redis.cluster.key_slot(z.encode()) == redis.cluster.key_slot(h.encode())
 
 
@@ -445,7 +446,7 @@ def test_cluster_graph_spread_over_all_nodes(redis_cluster: RedisClusterProcs) -
     i = 0
     while len(per_node) < 3 or min(len(v) for v in per_node.values()) < 3:
         thread = f"user/{i}:{{chat}}"
-        z, _ = ckv_redis._Layout(prefix).keys(K.partition(thread))
+        z, _ = Layout(prefix).keys(K.partition(thread))
         node = client.get_node_from_key(z)
         per_node.setdefault(node.name, []).append(thread)
         i += 1
