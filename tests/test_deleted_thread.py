@@ -115,8 +115,12 @@ def test_delete_between_the_two_requests_of_one_read(
         run.step(f"m{i}")  # doc lives in the first record, outside the latest page
     reader, deleter = checkpoint_kv.from_url(url), checkpoint_kv.from_url(url)
     store: Any = reader.store
-    name = "_batch_get" if backend_name == "dynamodb_inproc" else "_get_many"
-    real = getattr(store, name)
+    # The second request: DynamoDB's BatchGetItem, S3's wave of GETs.
+    if backend_name == "dynamodb_inproc":
+        target, name = store, "_batch_get"
+    else:
+        target, name = store._objects, "get_many"
+    real = getattr(target, name)
     calls = []
 
     def second_request(*args: Any, **kwargs: Any) -> Any:
@@ -125,7 +129,7 @@ def test_delete_between_the_two_requests_of_one_read(
             deleter.delete_thread("t")
         return real(*args, **kwargs)
 
-    setattr(store, name, second_request)
+    setattr(target, name, second_request)
     assert reader.get_tuple(conf("t")) is None
     assert calls  # the read did take a second request, and the delete ran before it
     assert deleter.get_tuple(conf("t")) is None
