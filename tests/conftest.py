@@ -18,10 +18,10 @@ import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
 
 pytest_plugins: list[str] = [
-    "tests.fixtures_aws",
-    "tests.fixtures_redis",
-    "tests.fixtures_s3",
-    "tests.fixtures_dynamodb",
+    "tests.support.fixtures_aws",
+    "tests.support.fixtures_redis",
+    "tests.support.fixtures_s3",
+    "tests.support.fixtures_dynamodb",
 ]
 
 # name -> whether it is fast enough for the per-commit quick run
@@ -40,7 +40,7 @@ BACKENDS: list[str] = ["memory", "sqlite", "fakeredis", "redis", "redis_cluster"
 #   same behaviour, so there these run in the full profile only (CLI setup/doctor, which talk to
 #   each backend's specifics, stay).
 FAST_BACKENDS = {"memory", "sqlite", "fakeredis", "redis", "dynamodb_inproc"}
-ABOVE_THE_PORT = {"tests.test_api", "tests.test_cli"}
+ABOVE_THE_PORT = {"tests.contract.test_api", "tests.cli.test_cli"}
 BACKEND_SPECIFIC = {"test_setup_and_doctor"}
 
 

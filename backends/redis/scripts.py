@@ -32,8 +32,8 @@ keys, no half-expired thread), and an active thread keeps everything its delta c
 
 Key layout. The scan script stops at checkpoint records by their suffix (``'!~'``) and skips
 the "no references" header (``'.'``): Lua cannot import them, so
-``tests/test_key_layout.py`` checks both literals against ``checkpoint_kv.keys.RECORD_SUFFIX``
-and ``checkpoint_kv.port.NO_REFS``.
+``tests/backends/test_key_layout.py`` checks both literals against
+``checkpoint_kv.keys.RECORD_SUFFIX`` and ``checkpoint_kv.port.NO_REFS``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Hostile input, secrets (no pickle, encryption, redaction of credentials) and tenant isolation."""
