@@ -68,6 +68,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "checkpoint_kv.cli.maintain",  # delete, prune, copy
     "checkpoint_kv.cli.doctor",  # setup, doctor
     "checkpoint_kv.cli.store",  # store namespaces|get|search (long-term memory)
+    "checkpoint_kv.cli.ui",  # ui: a local web page (the [ui] extra)
 )
 
 
