@@ -22,6 +22,7 @@ pytest_plugins: list[str] = [
     "tests.support.fixtures_redis",
     "tests.support.fixtures_s3",
     "tests.support.fixtures_dynamodb",
+    "tests.support.fixtures_postgres",
 ]
 
 # name -> whether it is fast enough for the per-commit quick run

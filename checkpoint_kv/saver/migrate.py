@@ -13,6 +13,12 @@ source key must be there.
 
 Ported engines need nothing else: the same function copies SQLite to Redis, Redis to
 DynamoDB, or back.
+
+Any other LangGraph saver can be either side too (``SqliteSaver``, ``PostgresSaver``,
+``RedisSaver``, ``InMemorySaver``..., as an object or by a ``langgraph+sqlite:///...``,
+``langgraph+postgres://...``, ``langgraph+redis://...`` URL): then the copy goes through the
+savers' public API (:mod:`checkpoint_kv.saver.interop`), with the same report, progress,
+verification and re-run guarantees.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeAlias
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from checkpoint_kv import keys as K
 from checkpoint_kv.drive import run_pair
@@ -35,6 +43,7 @@ from checkpoint_kv.registry import open_store
 from checkpoint_kv.saver import KVCheckpointSaver
 from checkpoint_kv.saver import records as R
 from checkpoint_kv.saver.copying import CopyJob, families, plan_copy
+from checkpoint_kv.saver.interop import ForeignCopy, copy_saver_threads, is_foreign, open_side
 
 __all__ = [
     "CopyProgress",
@@ -47,7 +56,7 @@ __all__ = [
     "thread_id_of",
 ]
 
-StoreLike: TypeAlias = "str | KVStore | KVCheckpointSaver"
+StoreLike: TypeAlias = "str | KVStore | BaseCheckpointSaver[Any]"
 
 
 class CopyVerificationError(CheckpointKVError):
@@ -137,6 +146,8 @@ def _open(target: StoreLike, stack: ExitStack) -> tuple[KVStore, str]:
         return store, redact_url(target)
     if isinstance(target, KVCheckpointSaver):
         return target.store, repr(target.store)
+    if isinstance(target, BaseCheckpointSaver):  # not reached: copy_threads routes it
+        raise ConfigError(f"{type(target).__name__} is not a checkpoint-kv store")
     return target, repr(target)
 
 
@@ -228,7 +239,10 @@ def copy_threads(
 ) -> CopyReport:
     """Copy threads (every checkpoint, pending write and blob) from ``src`` to ``dst``.
 
-    ``src``/``dst`` are URLs (opened and closed here), savers or stores. ``threads`` are raw
+    ``src``/``dst`` are URLs (opened and closed here), savers or stores; either may be another
+    LangGraph saver (an object, or ``langgraph+sqlite:///file.db``,
+    ``langgraph+postgres://...``, ``langgraph+redis://...``, ``langgraph+memory://``), copied
+    through the public saver API (:mod:`~checkpoint_kv.saver.interop`). ``threads`` are raw
     thread ids; ``None`` copies every thread. Safe to re-run: keys already on the destination
     are skipped, never overwritten. ``setup=True`` creates the destination's table/bucket
     first. Raises ``ThreadNotFoundError`` (before copying anything) for a named thread the
@@ -240,6 +254,8 @@ def copy_threads(
     if (isinstance(src, str) and isinstance(dst, str) and src == dst) or src is dst:
         raise ConfigError("source and destination are the same store")
     report = CopyReport()
+    if is_foreign(src) or is_foreign(dst):
+        return _copy_foreign(src, dst, threads, verify=verify, setup=setup, progress=progress)
     with ExitStack() as stack:
         s, s_name = _open(src, stack)
         d, _ = _open(dst, stack)
@@ -278,3 +294,56 @@ def copy_threads(
                 report,
             )
     return report
+
+
+def _copy_foreign(
+    src: StoreLike,
+    dst: StoreLike,
+    threads: Iterable[str] | None,
+    *,
+    verify: bool,
+    setup: bool,
+    progress: Callable[[CopyProgress], None] | None,
+) -> CopyReport:
+    """``copy_threads`` when either side is another LangGraph saver (see ``interop``)."""
+    report = CopyReport()
+    with ExitStack() as stack:
+        s, s_name = open_side(src, stack, destination=False)
+        d, _ = open_side(dst, stack, destination=True, setup=setup)
+        if s is d:
+            raise ConfigError("source and destination are the same saver")
+        base = [0]
+
+        def on_thread(i: int, n: int, tid: str, fc: ForeignCopy | None, done: int) -> None:
+            if fc is not None:
+                report.threads.append(_thread_copy(fc))
+                report.read_calls += fc.reads
+                report.write_calls += fc.write_calls
+                base[0] += done
+            if progress is not None:
+                total = base[0] if fc is not None else base[0] + done
+                progress(CopyProgress(i, n, tid, done, total, fc is not None))
+
+        copy_saver_threads(s, d, threads, src_name=s_name, verify=verify, on_thread=on_thread)
+    if not report.ok:
+        bad = [t.thread_id for t in report.threads if t.verified is False]
+        raise CopyVerificationError(
+            f"{sum(t.missing for t in report.threads)} checkpoint(s) or write(s) of "
+            f"{len(bad)} thread(s) missing on the destination after the copy "
+            f"({', '.join(map(repr, bad[:5]))}); re-run the copy: it writes only what is missing",
+            report,
+        )
+    return report
+
+
+def _thread_copy(fc: ForeignCopy) -> ThreadCopy:
+    return ThreadCopy(
+        K.partition(fc.thread_id),
+        fc.thread_id,
+        checkpoints=fc.checkpoints,
+        writes=fc.writes,
+        copied=fc.copied,
+        skipped=fc.skipped,
+        verified=fc.verified,
+        missing=fc.missing,
+    )
