@@ -102,11 +102,11 @@ def saver(url: str) -> Iterator[KVCheckpointSaver]:
 
 @pytest.fixture
 def no_carry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No value is small enough to be copied into later records (``packing.CARRY_MAX = -1``):
+    """No value is small enough to be copied into later records (``locator.CARRY_MAX = -1``):
     a checkpoint reads its unchanged values from the records that wrote them (their homes)."""
-    from checkpoint_kv.saver import packing
+    from checkpoint_kv.saver import locator
 
-    monkeypatch.setattr(packing, "CARRY_MAX", -1)
+    monkeypatch.setattr(locator, "CARRY_MAX", -1)
 
 
 # The real-process tests (test_processes*.py): a file, a server, and moto's server.

@@ -37,7 +37,7 @@ from checkpoint_kv.port import AsyncKVStore, KVStore
 from checkpoint_kv.saver.codec import Codec
 from checkpoint_kv.saver.configs import ids
 from checkpoint_kv.saver.delta import plan_delta
-from checkpoint_kv.saver.packing import Locator
+from checkpoint_kv.saver.locator import Locator
 from checkpoint_kv.saver.reads import plan_get_tuple, plan_list
 from checkpoint_kv.saver.versions import next_version
 from checkpoint_kv.saver.writes import plan_put, plan_put_writes
@@ -68,7 +68,7 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         self.store = store
         self.astore = astore if astore is not None else async_twin(store)
         self.shallow = shallow
-        self._locator = Locator()  # where recent values live (see packing.py)
+        self._locator = Locator()  # where recent values live (see locator.py)
 
     def __repr__(self) -> str:
         return redact(f"KVCheckpointSaver(store={self.store!r}, shallow={self.shallow})")

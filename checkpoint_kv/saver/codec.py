@@ -22,10 +22,15 @@ from checkpoint_kv.saver import pending
 from checkpoint_kv.saver import records as R
 from checkpoint_kv.saver.configs import tconf
 from checkpoint_kv.saver.groups import Group
-from checkpoint_kv.saver.packing import Locator, home_refs, value_at, where
+from checkpoint_kv.saver.growth import MIN_BASE, MissingLinks, Tracked, materialize
+from checkpoint_kv.saver.locator import Locator
+from checkpoint_kv.saver.packing import home_refs, value_at, where
 from checkpoint_kv.saver.versions import always_stored
 
 __all__ = ["EMPTY", "Codec"]
+
+# (version component, key holding it, the whole value, its grown entry if any)
+_Value = tuple[str, str, R.Typed, R.Grown | None]
 
 EMPTY: R.Typed = ("empty", b"")  # the blob of a channel version without a value (as InMemorySaver)
 
@@ -35,7 +40,7 @@ class Codec:
 
     def __init__(self, serde: SerializerProtocol, locator: Locator | None = None) -> None:
         self.serde = serde
-        self.locator = Locator() if locator is None else locator  # see packing.py
+        self.locator = Locator() if locator is None else locator  # see locator.py
 
     def dumps(self, value: Any, what: str) -> R.Typed:
         try:
@@ -78,32 +83,23 @@ class Codec:
         values: dict[str, Any] = {}
         locs: dict[str, tuple[str, str]] = {}
         found: dict[str, R.Typed] = {}
+        chains: dict[str, tuple[R.Link, ...]] = {}
         for ch, ver in versions.items():
-            vc, loc, typed = where(g.key, rec, ch, ver)
-            if typed is None:
-                raw = blobs.get(loc)
-                typed = None if raw is None else value_at(loc, raw, ch, vc)
-                if typed is None and K.is_record(loc):
-                    # The home is gone (a concurrent prune): the value is kept by version.
-                    vkey = K.blob_key_vc(rec.ns, ch, vc)
-                    vraw = blobs.get(vkey)
-                    if vraw is not None:
-                        loc, raw, typed = vkey, vraw, value_at(vkey, vraw, ch, vc)
-                if typed is None:
-                    if always_stored(ver):
-                        why = "is missing (deleted, expired or evicted)"
-                        if raw is not None:
-                            why = "does not hold that version (damaged or overwritten)"
-                        raise CorruptRecordError(
-                            f"checkpoint at key {g.key!r} references the value of channel "
-                            f"{ch!r} at key {loc!r}, which {why}"
-                        )
-                    continue  # format 1 stored nothing for an empty channel
+            got = self._value(g.key, rec, ch, ver, blobs)
+            if got is None:
+                continue  # format 1 stored nothing for an empty channel
+            vc, loc, typed, grown = got
             locs[ch] = (vc, loc)
             found[ch] = typed
+            if grown is not None:
+                chains[ch] = grown.chain
             if typed[0] != EMPTY[0]:
                 values[ch] = self.loads(loc, typed)
-        self.locator.note(rec.thread_id, rec.ns, locs, found)
+                if len(typed[1]) >= MIN_BASE and K.is_record(loc):
+                    depth, chain = (grown.depth, grown.chain) if grown else (0, ())
+                    tracked = Tracked(vc, loc, depth, chain, typed, rec.root)
+                    self.locator.note_tracked(rec.thread_id, rec.ns, ch, tracked)
+        self.locator.note(rec.thread_id, rec.ns, locs, found, chains)
         self.locator.note_root(rec.thread_id, rec.ns, rec.checkpoint_id, rec.root)
         metadata = self.loads(g.key, rec.metadata)
         self.locator.note_counters(rec.thread_id, rec.ns, rec.checkpoint_id, metadata)
@@ -115,6 +111,47 @@ class Codec:
             parent_config=tconf(rec.thread_id, rec.ns, rec.parent_id) if rec.parent_id else None,
             pending_writes=[(w.task_id, w.channel, self.loads(w.key, w.value)) for w in writes],
         )
+
+    def _value(
+        self, key: str, rec: R.CheckpointRecord, ch: str, ver: Any, blobs: Mapping[str, bytes]
+    ) -> _Value | None:
+        """``(version component, key holding it, the whole value, its grown entry if any)`` of
+        ``ch`` at ``ver``, from the record or what the read brought; None for a format-1 empty
+        channel; ``CorruptRecordError`` naming the key for a value that is missing or damaged,
+        ``growth.MissingLinks`` for links of a chain the read did not bring."""
+        vc, loc, entry = where(key, rec, ch, ver)
+        raw = None
+        if entry is None:
+            raw = blobs.get(loc)
+            entry = None if raw is None else value_at(loc, raw, ch, vc)
+            if entry is None and K.is_record(loc):
+                # The home is gone (a concurrent prune): the value is kept by version.
+                vkey = K.blob_key_vc(rec.ns, ch, vc)
+                vraw = blobs.get(vkey)
+                if vraw is not None:
+                    loc, raw, entry = vkey, vraw, value_at(vkey, vraw, ch, vc)
+        if entry is None:
+            if always_stored(ver):
+                why = "is missing (deleted, expired or evicted)"
+                if raw is not None:
+                    why = "does not hold that version (damaged or overwritten)"
+                raise CorruptRecordError(
+                    f"checkpoint at key {key!r} references the value of channel "
+                    f"{ch!r} at key {loc!r}, which {why}"
+                )
+            return None
+        if not isinstance(entry, R.Grown):
+            return vc, loc, entry, None
+
+        def lookup(link_vc: str, link_key: str) -> R.Typed | R.Grown | None:
+            for k in (link_key, K.blob_key_vc(rec.ns, ch, link_vc)):
+                if k in blobs:
+                    got = value_at(k, blobs[k], ch, link_vc)
+                    if got is not None:
+                        return got
+            return None
+
+        return vc, loc, materialize(loc, entry, lookup), entry
 
     def plan_tuple(
         self,
@@ -130,10 +167,29 @@ class Codec:
         ``delete_for_runs`` between them: the record it found names data that is gone. Only
         then is the record read again: gone too, it was deleted under the read (never shown);
         still there, the damage is real and named."""
-        try:
-            return self.tuple(g, found, config)
-        except CorruptRecordError:
-            still = yield Get(part, [g.key])
-            if g.key not in still:
-                return None
-            raise
+        for attempt in range(3):
+            try:
+                return self.tuple(g, found, config)
+            except MissingLinks as e:
+                # A chain link the read did not bring (a record this process did not write
+                # named it, or its home is gone): read it and its version's blob, once.
+                ns = g.record.ns
+                keys = [k for x in e.links for k in (x.key, K.blob_key_vc(ns, e.channel, x.vc))]
+                keys = sorted(set(keys) - found.keys())
+                if attempt == 2 or not keys:
+                    missing = ", ".join(repr(link.key) for link in e.links)
+                    broken = CorruptRecordError(
+                        f"checkpoint at key {g.key!r} holds a value built on {missing}, "
+                        "which is missing (deleted, expired or evicted)"
+                    )
+                    still = yield Get(part, [g.key])
+                    if g.key not in still:
+                        return None
+                    raise broken from None
+                found.update((yield Get(part, keys)))
+            except CorruptRecordError:
+                still = yield Get(part, [g.key])
+                if g.key not in still:
+                    return None
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -34,6 +34,7 @@ from checkpoint_kv.saver import pending
 from checkpoint_kv.saver import records as R
 from checkpoint_kv.saver.configs import ids
 from checkpoint_kv.saver.groups import Group, group
+from checkpoint_kv.saver.growth import whole_at
 from checkpoint_kv.saver.packing import value_at, where
 from checkpoint_kv.saver.versions import always_stored, version_gap
 
@@ -239,6 +240,9 @@ def _walk(
                 typed = None if raw is None else value_at(loc, raw, ch, vc)
                 # A home that is gone (a concurrent prune) leaves the value at its version's
                 # blob key (``key``): read below, and missing there it is damage.
+            if isinstance(typed, R.Grown):  # not written for DeltaChannels; whole if so
+                have = {**held, **{k: v for k, v in fetched.items() if v is not None}}
+                typed = whole_at(ns, loc, ch, vc, have)
             if typed is not None:
                 seeds[ch].put(key, typed)
             if not seeds[ch].known(key):

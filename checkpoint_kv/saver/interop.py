@@ -44,10 +44,13 @@ from langgraph.checkpoint.base import WRITES_IDX_MAP, BaseCheckpointSaver, Check
 
 from checkpoint_kv import keys as K
 from checkpoint_kv.errors import (
+    BackendUnavailableError,
+    CheckpointKVError,
     ConfigError,
     MissingDependencyError,
     StoreNotFoundError,
     ThreadNotFoundError,
+    redact,
     redact_url,
 )
 from checkpoint_kv.port import KVStore
@@ -134,7 +137,15 @@ def open_foreign(url: str, *, create: bool) -> Iterator[BaseCheckpointSaver[Any]
     rest = url.partition("://")[2]
     opener: Callable[[str, bool, ExitStack], BaseCheckpointSaver[Any]] = globals()[spec.opener]
     with ExitStack() as stack:
-        yield opener(rest, create, stack)
+        try:
+            saver = opener(rest, create, stack)
+        except CheckpointKVError:
+            raise
+        except Exception as e:  # the driver's own (psycopg's OperationalError, redis-py's)
+            raise BackendUnavailableError(
+                f"cannot open {redact_url(url)}: {type(e).__name__}: {redact(str(e))}"
+            ) from e
+        yield saver
 
 
 def _memory(rest: str, create: bool, stack: ExitStack) -> BaseCheckpointSaver[Any]:
@@ -143,27 +154,12 @@ def _memory(rest: str, create: bool, stack: ExitStack) -> BaseCheckpointSaver[An
     return InMemorySaver()
 
 
-def sqlite_tables(path: str) -> set[str] | None:
-    """The tables of an existing SQLite file, read without writing (None: not a database)."""
-    from urllib.parse import quote
-
-    try:
-        conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return None
-    try:
-        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-        return {str(r[0]) for r in rows}
-    except sqlite3.Error:
-        return None
-    finally:
-        conn.close()
-
-
 def _sqlite(rest: str, create: bool, stack: ExitStack) -> BaseCheckpointSaver[Any]:
     from urllib.parse import unquote
 
     from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from checkpoint_kv.backends.sqlite.config import sqlite_tables
 
     if not rest.startswith("/") or len(rest) < 2:
         raise ConfigError(

@@ -15,9 +15,14 @@ from typing import Any, NamedTuple, TypeVar
 from checkpoint_kv.envelope import HEADER, Envelope, cbor_head, read_cbor_head
 from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.port import NO_REFS, frame_head, split_refs
+
+# A record's parts, named R.Grown and R.Link beside R.CheckpointRecord:
+from checkpoint_kv.saver.links import Grown as Grown
+from checkpoint_kv.saver.links import Link as Link
+from checkpoint_kv.saver.links import grown_from_cbor, links_from_cbor, links_to_cbor
 from checkpoint_kv.saver.memo import Memo
 
-FORMAT = 2  # the newest format this version reads; see ``Envelope.seal``
+FORMAT = 3  # the newest format this version reads; see ``Envelope.seal``
 ENVELOPE = Envelope(b"K", FORMAT, "checkpoint-kv record")
 
 Typed = tuple[str, bytes]
@@ -40,6 +45,11 @@ class CheckpointRecord(NamedTuple):
     # the parent; a put without parent starts one): visible only while its mark is there
     # (``keys.mark_key``). None for records written before marks, visible as they were.
     root: str | None = None
+    # Format 3: the step's values stored as the bytes they grew by (``growth``), and for an
+    # unchanged channel whose home holds such a value, that value's chain: every key a reader
+    # needs is in the reference header, so the read that gets the record gets them all.
+    grown: tuple[Grown, ...] = ()
+    chains: tuple[tuple[str, tuple[Link, ...]], ...] = ()
 
 
 class WriteRecord(NamedTuple):
@@ -88,6 +98,14 @@ def encode_checkpoint(r: CheckpointRecord, head: bytes = b"") -> bytes:
     if r.inline is None:
         return ENVELOPE.seal(obj, 1, head)
     obj["b"] = [[ch, vc, tag, data] for ch, vc, (tag, data) in r.inline]
+    if r.grown or r.chains:
+        obj["h"] = [list(h) for h in r.homes]
+        obj["g"] = [
+            [g.channel, g.vc, g.tag, g.head, g.tail, g.depth, links_to_cbor(r.ns, g.chain)]
+            for g in r.grown
+        ]
+        obj["q"] = [[ch, links_to_cbor(r.ns, links)] for ch, links in r.chains]
+        return ENVELOPE.seal(obj, 3, head)
     obj["h"] = [list(h) for h in r.homes]
     return ENVELOPE.seal(obj, 2, head)
 
@@ -162,6 +180,8 @@ def _decode_checkpoint(key: str, data: bytes) -> CheckpointRecord:
             inline=_inline(obj.get("b")),
             homes=_homes(obj.get("h")),
             root=_str(obj.get("r"), optional=True),
+            grown=grown_from_cbor(obj["n"], obj.get("g")),
+            chains=tuple((_str(ch), links_from_cbor(obj["n"], x)) for ch, x in obj.get("q") or ()),
         )
     except (KeyError, TypeError, ValueError) as e:
         raise CorruptRecordError(f"corrupt checkpoint record at key {key!r}: {e!r}") from e

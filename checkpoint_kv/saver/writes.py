@@ -27,7 +27,9 @@ from checkpoint_kv.port import DeleteRange, Op, Put, ScanResult, frame
 from checkpoint_kv.saver import records as R
 from checkpoint_kv.saver.codec import EMPTY, Codec
 from checkpoint_kv.saver.configs import ids, tconf
-from checkpoint_kv.saver.packing import CARRY_TOTAL, home_refs, locations, value_at
+from checkpoint_kv.saver.growth import MIN_BASE, Tracked, extend, whole_at
+from checkpoint_kv.saver.locator import CARRY_TOTAL, Home
+from checkpoint_kv.saver.packing import home_refs, locations
 
 __all__ = ["plan_put", "plan_put_writes"]
 
@@ -93,23 +95,29 @@ def plan_put(
     else:
         root = yield from _parent_root(codec, part, thread_id, ns, parent_id)
     record = record._replace(root=root)
+    chains: dict[str, tuple[R.Link, ...]] = {}
     if shallow:
         ops += yield from _as_blobs(part, ns, new_versions, new, homes, wanted)
         refs = home_refs(record, ns, versions)
         locs = {ch: (K.version_component(v), K.blob_key(ns, ch, v)) for ch, v in versions.items()}
         noted = new
     else:
-        record = _pack(record, new_versions, new, homes, wanted)
+        grown = _grown(codec, thread_id, ns, key, root, new_versions, new, values)
+        record = _pack(record, new_versions, new, homes, wanted, grown)
         refs = home_refs(record, ns, versions)
         locs = locations(key, record)
         noted = {ch: typed for ch, _, typed in record.inline or ()}
+        noted.update((g.channel, new[g.channel]) for g in record.grown)
+        chains = {g.channel: g.chain for g in record.grown} | dict(record.chains)
     value = R.encode_stored_checkpoint(record, refs)
     R.remember_stored_checkpoint(key, value, refs, record)
     ops.append(Put(key, value, commit=True))
     if shallow and not (metadata or {}).get("counters_since_delta_snapshot"):
         ops += _shallow_cleanup(ns, cid, versions if _snapshots(values) else new_versions)
     yield Write(part, ops)
-    codec.locator.note(thread_id, ns, locs, noted)
+    codec.locator.note(thread_id, ns, locs, noted, chains)
+    if not shallow:
+        _track(codec, thread_id, ns, key, record, new)
     codec.locator.note_root(thread_id, ns, cid, root)
     codec.locator.note_counters(thread_id, ns, cid, metadata)
     return tconf(thread_id, ns, cid)
@@ -132,26 +140,83 @@ def _parent_root(
     return f"deleted:{parent_id}"
 
 
+def _grown(
+    codec: Codec,
+    thread_id: str,
+    ns: str,
+    key: str,
+    root: str | None,
+    new_versions: ChannelVersions,
+    new: dict[str, R.Typed],
+    values: Mapping[str, Any],
+) -> dict[str, R.Grown]:
+    """The step's values that extend this process's latest value of their channel, as the
+    bytes they grew by (``growth``); DeltaChannel snapshots are left as LangGraph made them.
+    Only a value of the same incarnation is extended: a thread deleted and started again
+    never builds on a record of its past (``delete_thread`` removed it)."""
+    out: dict[str, R.Grown] = {}
+    for ch, v in new_versions.items():
+        typed = new[ch]
+        if len(typed[1]) < MIN_BASE or type(values.get(ch)).__name__ == "_DeltaSnapshot":
+            continue
+        prev = codec.locator.tracked(thread_id, ns, ch)
+        usable = prev is not None and prev.key != key and prev.root == root and root is not None
+        ext = extend(prev, typed) if prev is not None and usable else None
+        if ext is not None:
+            depth, head, tail, chain = ext
+            out[ch] = R.Grown(ch, K.version_component(v), typed[0], head, tail, depth, chain)
+    return out
+
+
+def _track(
+    codec: Codec,
+    thread_id: str,
+    ns: str,
+    key: str,
+    record: R.CheckpointRecord,
+    new: dict[str, R.Typed],
+) -> None:
+    """Remember the step's large values whole, for the next put to extend."""
+    grown = {g.channel: g for g in record.grown}
+    for ch, vc, typed in record.inline or ():
+        if ch in new and len(typed[1]) >= MIN_BASE:
+            tracked = Tracked(vc, key, 0, (), typed, record.root)
+            codec.locator.note_tracked(thread_id, ns, ch, tracked)
+    for ch, g in grown.items():
+        codec.locator.note_tracked(
+            thread_id, ns, ch, Tracked(g.vc, key, g.depth, g.chain, new[ch], record.root)
+        )
+
+
 def _pack(
     record: R.CheckpointRecord,
     new_versions: ChannelVersions,
     new: dict[str, R.Typed],
-    homes: dict[str, tuple[str, R.Typed | None]],
+    homes: dict[str, Home],
     wanted: dict[str, str],
+    grown: dict[str, R.Grown],
 ) -> R.CheckpointRecord:
-    """The record with the step's new values inline, and for each unchanged channel its home
-    record, or a copy of its value when small (then a reader needs no other record: the
-    latest checkpoint of a chat is most often one value)."""
-    inline = [(ch, K.version_component(v), new[ch]) for ch, v in new_versions.items()]
+    """The record with the step's new values inline (or as the bytes they grew by), and for
+    each unchanged channel its home record (with the chain its value is built on), or a copy
+    of its value when small (then a reader needs no other record: the latest checkpoint of a
+    chat is most often one value)."""
+    inline = [
+        (ch, K.version_component(v), new[ch]) for ch, v in new_versions.items() if ch not in grown
+    ]
     packed = []
+    chains = []
     budget = CARRY_TOTAL
-    for ch, (home, small) in homes.items():
-        if small is not None and len(small[1]) <= budget:
-            inline.append((ch, wanted[ch], small))
-            budget -= len(small[1])
-        elif K.is_record(home):
-            packed.append((ch, wanted[ch], home))
-    return record._replace(inline=tuple(inline), homes=tuple(packed))
+    for ch, home in homes.items():
+        if home.small is not None and len(home.small[1]) <= budget:
+            inline.append((ch, wanted[ch], home.small))
+            budget -= len(home.small[1])
+        elif K.is_record(home.key):
+            packed.append((ch, wanted[ch], home.key))
+            if home.chain:
+                chains.append((ch, home.chain))
+    return record._replace(
+        inline=tuple(inline), homes=tuple(packed), grown=tuple(grown.values()), chains=tuple(chains)
+    )
 
 
 def _as_blobs(
@@ -159,7 +224,7 @@ def _as_blobs(
     ns: str,
     new_versions: ChannelVersions,
     new: dict[str, R.Typed],
-    homes: dict[str, tuple[str, R.Typed | None]],
+    homes: dict[str, Home],
     wanted: dict[str, str],
 ) -> Plan[list[Op]]:
     """A shallow put's values as blobs of their own (format 1): the step's new values, and the
@@ -170,12 +235,15 @@ def _as_blobs(
         bkey, raw = K.blob_key(ns, ch, ver), R.encode_blob(new[ch])
         R.remember_blob(bkey, raw, new[ch])
         ops.append(Put(bkey, raw))
-    packed = {ch: h for ch, (h, _) in homes.items() if K.is_record(h)}
-    known = {ch: homes[ch][1] for ch in packed if homes[ch][1] is not None}
-    unknown = sorted({h for ch, h in packed.items() if ch not in known})
-    got = (yield Get(part, unknown)) if unknown else {}
+    packed = {ch: h for ch, h in homes.items() if K.is_record(h.key)}
+    known = {ch: h.small for ch, h in packed.items() if h.small is not None}
+    unknown = {ch: h for ch, h in packed.items() if ch not in known}
+    keys = {h.key for h in unknown.values()}
+    for ch, h in unknown.items():  # a grown value's chain comes along (format 3)
+        keys.update(k for x in h.chain for k in (x.key, K.blob_key_vc(ns, ch, x.vc)))
+    got = (yield Get(part, sorted(keys))) if keys else {}
     for ch, h in packed.items():
-        typed = known.get(ch) or (value_at(h, got[h], ch, wanted[ch]) if h in got else None)
+        typed = known.get(ch) or whole_at(ns, h.key, ch, wanted[ch], got)
         if typed is not None:
             ops.append(Put(K.blob_key_vc(ns, ch, wanted[ch]), R.encode_blob(typed)))
     return ops

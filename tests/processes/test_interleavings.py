@@ -34,8 +34,8 @@ from checkpoint_kv import keys as K
 from checkpoint_kv.drive import Drop, OnTarget, Write
 from checkpoint_kv.port import Delete
 from checkpoint_kv.saver.codec import Codec
+from checkpoint_kv.saver.locator import Locator
 from checkpoint_kv.saver.maintenance import plan_copy_thread, plan_delete_for_runs, plan_prune
-from checkpoint_kv.saver.packing import Locator
 from checkpoint_kv.saver.reads import plan_get_tuple
 from checkpoint_kv.saver.writes import plan_put, plan_put_writes
 from tests.contract.test_model import Model, _norm

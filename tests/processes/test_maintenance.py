@@ -18,7 +18,7 @@ from checkpoint_kv import CorruptRecordError, KVCheckpointSaver
 from checkpoint_kv import keys as K
 from checkpoint_kv.port import Put
 from checkpoint_kv.port_wrappers import CountingKV
-from checkpoint_kv.saver import maintenance
+from checkpoint_kv.saver import deleting
 
 pytestmark = pytest.mark.usefixtures("no_carry")
 
@@ -138,11 +138,11 @@ def test_abandoned_leaf_blobs_wait_for_the_grace(
     kept = saver.store.scan(part, *K.ALL_BLOBS).items
     assert {k.split(K.SEP)[2] for k, _ in kept} == {"doc", "messages"}
     assert len(saver.store.scan(part, *K.ALL_GARBAGE).items) == 1
-    now = maintenance.clock()
-    monkeypatch.setattr(maintenance, "clock", lambda: now + maintenance.GRACE - 60)
+    now = deleting.clock()
+    monkeypatch.setattr(deleting, "clock", lambda: now + deleting.GRACE - 60)
     saver.prune(["t"])
     assert len(saver.store.scan(part, *K.ALL_BLOBS).items) == 2  # a run may still come
-    monkeypatch.setattr(maintenance, "clock", lambda: now + maintenance.GRACE + 60)
+    monkeypatch.setattr(deleting, "clock", lambda: now + deleting.GRACE + 60)
     saver.prune(["t"])
     assert saver.store.scan(part, *K.ALL_BLOBS).items == []
     assert saver.store.scan(part, *K.ALL_GARBAGE).items == []
