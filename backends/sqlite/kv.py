@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from checkpoint_kv.backends.sqlite.config import MEMORY, SYNCHRONOUS
+from checkpoint_kv.backends.sqlite.config import MEMORY, SYNCHRONOUS, check_ours
 from checkpoint_kv.backends.sqlite.pool import Pool
 from checkpoint_kv.backends.sqlite.sql import SCAN, SCAN_FOLLOW, statements
 from checkpoint_kv.errors import ConfigError
@@ -32,6 +32,7 @@ class SQLiteKV:
     def __init__(self, path: str, *, timeout: float = 30.0, synchronous: str = "NORMAL") -> None:
         if synchronous.upper() not in SYNCHRONOUS:
             raise ConfigError(f"sqlite synchronous={synchronous!r}: use NORMAL or FULL")
+        check_ours(path)  # another program's file is refused here, never written
         self.path = path
         self.timeout = timeout
         self.synchronous = synchronous.upper()

@@ -15,13 +15,17 @@ them in the order ``--help`` shows them: a new command group is one more entry t
 from __future__ import annotations
 
 import argparse
+import difflib
+import errno
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import NoReturn, TextIO, cast
 
 from checkpoint_kv import __version__
+from checkpoint_kv.cli import common
 from checkpoint_kv.cli.common import (
     EXIT_CHECK_FAILED,
     EXIT_CODES,
@@ -37,6 +41,7 @@ from checkpoint_kv.cli.common import (
     SERDE_HELP,
     Abort,
     code_for,
+    debug_enabled,
     dump,
 )
 from checkpoint_kv.cli.inspect import next_nodes
@@ -72,8 +77,22 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a "did you mean" for a mistyped command (subcommands are made with the
+    parser's class, so ``store serach`` gets one too)."""
+
+    def error(self, message: str) -> NoReturn:
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m is not None:
+            choices = re.findall(r"'([^']*)'", m[2])
+            close = difflib.get_close_matches(m[1], choices, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            message = f"unknown command {m[1]!r}{hint} (commands: {', '.join(choices)})"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Inspect, prune and move LangGraph checkpoints stored by checkpoint-kv.",
         epilog="exit codes: "
@@ -101,18 +120,26 @@ def main(
     except SystemExit as e:  # --help, --version, or a usage error (argparse printed it)
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     args.err = err
+    pipe = _Out(out)
+    out = cast(TextIO, pipe)  # what the commands write to
+    common.notice_stream = err if _isatty(err) else None
     try:
+        _swapped(args)
         _fix_operands(args)
         code: int = args.fn(args, out)
+        out.flush()
         return code
     except BaseException as e:
         if isinstance(e, SystemExit):
             raise
+        if pipe.closed_pipe:  # `checkpoint-kv show URL t | head -2`: the reader is done
+            _quiet_stdout(pipe.inner)
+            return EXIT_OK
         code = code_for(e)
         if isinstance(e, Abort) and code == EXIT_OK:
             err.write(f"{PROG}: {e}\n")
             return code
-        if os.environ.get("CHECKPOINT_KV_DEBUG") and code != EXIT_INTERRUPTED:
+        if debug_enabled() and code != EXIT_INTERRUPTED:
             import traceback
 
             err.write(redact("".join(traceback.format_exception(e))))
@@ -130,6 +157,89 @@ def main(
         if getattr(args, "json", False) and not getattr(e, "reported", False):
             dump({"ok": False, "error": line, "exit_code": code}, out)
         return code
+    finally:
+        common.notice_stream = None
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Out:
+    """stdout, noting when its reader went away (a write or flush raised ``EPIPE``): that ends
+    the command quietly with exit 0, as ``head`` expects of any Unix tool. A broken pipe to a
+    server is another error and reported as one."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self.inner = inner
+        self.closed_pipe = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self.inner.write(text)
+        except OSError as e:
+            self._note(e)
+            raise
+
+    def flush(self) -> None:
+        try:
+            self.inner.flush()
+        except OSError as e:
+            self._note(e)
+            raise
+
+    def _note(self, e: OSError) -> None:
+        if isinstance(e, BrokenPipeError) or e.errno == errno.EPIPE:
+            self.closed_pipe = True
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def _quiet_stdout(out: TextIO) -> None:
+    """After the reader of a pipe left: point stdout at /dev/null so the interpreter's final
+    flush does not report the broken pipe again (the Python docs' recipe)."""
+    if out is not sys.stdout and out is not sys.__stdout__:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+# Operands of each command after the URL, in order (the URL comes first).
+def _swapped(args: argparse.Namespace) -> None:
+    """``history t redis://...``: the URL given after the thread. Say so (a URL where a thread
+    belongs would otherwise be "no such thread", or the thread "not a URL")."""
+    url = getattr(args, "url", None)
+    if not isinstance(url, str) or "://" in url:
+        return
+    names = ("thread", "checkpoint_id", "threads", "namespace", "key")
+    later: list[str] = []
+    for n in names:
+        v = getattr(args, n, None)
+        later += v if isinstance(v, list) else [v] if isinstance(v, str) else []
+    for v in later:
+        if "://" in v:
+            shown = redact_url(v)
+            others = [redact_url(x) for x in [url, *later] if x is not v]
+            cmd = " ".join(_command_words(args))
+            raise ConfigError(
+                f"the URL comes first: {shown} was given after {url!r}; did you mean "
+                f"`{PROG} {cmd} {shown} {' '.join(others)}`?"
+            )
+
+
+def _command_words(args: argparse.Namespace) -> list[str]:
+    words = [args.command]
+    sub = getattr(args, "store_command", None)
+    if sub:
+        words.append(sub)
+    return words
 
 
 def _fix_operands(args: argparse.Namespace) -> None:
@@ -144,6 +254,8 @@ def _fix_operands(args: argparse.Namespace) -> None:
             args.thread, args.checkpoint_id, url = url, args.thread, None
         elif args.command == "prune":
             args.threads, url = [url, *args.threads], None
+        elif isinstance(getattr(args, "namespace", None), list):  # store get / search
+            args.namespace, url = [url, *args.namespace], None
     if url is None:
         if not env:
             _url_as_thread(args)

@@ -88,6 +88,12 @@ def doctor_checks(url: str) -> Iterator[dict[str, Any]]:
     except Exception as e:
         if isinstance(e, StoreNotFoundError):
             fix = f"run `{PROG} setup {redact_url(url)}`"
+        elif type(e).__name__ == "ForeignFileError":  # a SQLite file of another program
+            fix = (
+                "leave this file to its program and give checkpoint-kv a new one "
+                "(sqlite:///new.db); a LangGraph SqliteSaver file is imported with "
+                f"`{PROG} copy langgraph+sqlite:///PATH sqlite:///new.db`"
+            )
         else:
             fix = (
                 _cause_fix(e)

@@ -1,5 +1,11 @@
 """``delete``, ``prune`` and ``copy``: the commands that change data. The two that destroy
-ask first (:func:`~checkpoint_kv.cli.common.confirm`); ``copy`` is safe to re-run."""
+ask first (:func:`~checkpoint_kv.cli.common.confirm`); ``copy`` is safe to re-run.
+
+``copy`` also imports from and exports to LangGraph's own savers, named by URL:
+``langgraph+sqlite:///file.db`` (SqliteSaver), ``langgraph+postgres://user:pass@host/db``
+(PostgresSaver), ``langgraph+redis://host:6379/0`` (langgraph-checkpoint-redis),
+``langgraph+memory://`` (an empty InMemorySaver); a missing package is named with its
+``pip install`` line (:mod:`checkpoint_kv.saver.interop`)."""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from checkpoint_kv.cli.common import (
     table,
 )
 from checkpoint_kv.errors import ConfigError, redact_url
+from checkpoint_kv.saver.interop import is_foreign
 from checkpoint_kv.saver.migrate import (
     CopyProgress,
     CopyVerificationError,
@@ -44,10 +51,17 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("-y", "--yes", action="store_true", help=YES_HELP)
 
     p = add_command(
-        subparsers, "copy", "copy threads to another backend (safe to re-run)", cmd_copy
+        subparsers,
+        "copy",
+        "copy threads to another backend, or from/to a LangGraph saver (safe to re-run)",
+        cmd_copy,
     )
-    p.add_argument("src", metavar="SRC_URL")
-    p.add_argument("dst", metavar="DST_URL")
+    p.add_argument(
+        "src", metavar="SRC_URL", help="ours, or langgraph+sqlite|postgres|redis|memory://..."
+    )
+    p.add_argument(
+        "dst", metavar="DST_URL", help="ours, or langgraph+sqlite|postgres|redis|memory://..."
+    )
     p.add_argument("--thread", action="append", metavar="T", help="only this thread (repeat)")
     p.add_argument("--setup", action="store_true", help="create the destination table/bucket")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="skip the recount")
@@ -106,6 +120,8 @@ def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_copy(args: argparse.Namespace, out: TextIO) -> int:
     err: TextIO = getattr(args, "err", sys.stderr)
     bar = _Bar(err) if args.progress and err.isatty() else None
+    if is_foreign(args.src) or is_foreign(args.dst):
+        return _copy_foreign(args, out, bar)
     src = open_url(args.src)
     dst = open_url(args.dst, must_exist=False)
     try:
@@ -127,6 +143,39 @@ def cmd_copy(args: argparse.Namespace, out: TextIO) -> int:
             bar.close()
         src.close()
         dst.close()
+    _print_copy(args, report.to_dict(), out)
+    return EXIT_OK
+
+
+def _copy_foreign(args: argparse.Namespace, out: TextIO, bar: _Bar | None) -> int:
+    """``copy`` when a side is a LangGraph saver's URL: that side is opened by the interop
+    module (its package named when missing), ours as every command opens it."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        ends: list[Any] = []
+        for url, is_dst in ((args.src, False), (args.dst, True)):
+            if is_foreign(url):
+                ends.append(url)
+            else:
+                store = open_url(url, must_exist=not is_dst)
+                stack.callback(store.close)
+                ends.append(store)
+        if bar is not None:
+            stack.callback(bar.close)
+        try:
+            report = copy_threads(
+                ends[0],
+                ends[1],
+                args.thread or None,
+                verify=args.verify,
+                setup=args.setup,
+                progress=bar,
+            )
+        except CopyVerificationError as e:
+            _print_copy(args, e.report.to_dict(), out)
+            e.reported = True  # type: ignore[attr-defined]
+            raise
     _print_copy(args, report.to_dict(), out)
     return EXIT_OK
 

@@ -6,7 +6,9 @@ backend URL, read-only.
     checkpoint-kv store search URL users.42 [--filter '{"kind": "fact"}'] [--limit 10]
 
 A namespace is written with ``.`` between its labels (LangGraph forbids ``.`` in a label, so
-this is unambiguous); ``*`` in ``--prefix``/``--suffix`` matches any one label. Registered by
+this is unambiguous), or as one operand per label, as Python's tuple reads:
+``store search URL memories u1`` is ``("memories", "u1")``, the same as ``memories.u1``;
+``*`` in ``--prefix``/``--suffix`` matches any one label. Registered by
 ``add_commands(subparsers)`` like the other command modules of ``checkpoint_kv.cli``.
 """
 
@@ -49,19 +51,35 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
     p = add_command(sub, "get", "one item", cmd_get)
     add_url(p)
-    p.add_argument("namespace", metavar="NAMESPACE", help="labels joined by '.', e.g. users.42")
+    p.add_argument(
+        "namespace",
+        nargs="+",
+        metavar="NAMESPACE",
+        help="labels joined by '.' (users.42) or one operand each (users 42)",
+    )
     p.add_argument("key", metavar="KEY")
 
     p = add_command(sub, "search", "items under a namespace prefix", cmd_search)
     add_url(p)
-    p.add_argument("namespace", metavar="NAMESPACE_PREFIX", help="e.g. users (or '' for all)")
+    p.add_argument(
+        "namespace",
+        nargs="*",
+        metavar="NAMESPACE_PREFIX",
+        help="labels joined by '.' (users.42) or one operand each (users 42); none: all",
+    )
     p.add_argument("--filter", help='JSON, as search(filter=...): \'{"n": {"$gt": 2}}\'')
     p.add_argument("--limit", type=int, default=10, help="at most N (default 10)")
     p.add_argument("--offset", type=int, default=0)
 
 
-def _ns(text: str | None) -> tuple[str, ...]:
-    return tuple(text.split(".")) if text else ()
+def _ns(text: str | list[str] | None) -> tuple[str, ...]:
+    """A namespace from ``users.42``, or from the operands ``users 42`` (or both mixed)."""
+    parts = [text] if isinstance(text, str) else list(text or [])
+    return tuple(label for part in parts if part for label in part.split("."))
+
+
+def _shown(labels: list[str]) -> str:
+    return ".".join(_ns(labels))
 
 
 def _open(args: argparse.Namespace) -> Any:
@@ -97,7 +115,7 @@ def cmd_get(args: argparse.Namespace, out: TextIO) -> int:
     with _open(args) as store:
         item = store.get(_ns(args.namespace), args.key, refresh_ttl=False)
     if item is None:
-        raise Abort(EXIT_NOT_FOUND, f"no item {args.key!r} in namespace {args.namespace!r}")
+        raise Abort(EXIT_NOT_FOUND, f"no item {args.key!r} in namespace {_shown(args.namespace)!r}")
     dump(_item_doc(item), out)  # one item: JSON is the readable form too
     return EXIT_OK
 
