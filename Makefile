@@ -1,4 +1,4 @@
-.PHONY: quickstart test test-lowest lint bench bench-smoke
+.PHONY: quickstart test test-lowest lint bench bench-smoke dist
 SHELL := /bin/bash
 
 # Python: `make ... PY=/path/to/python` (used as it is inside a virtual environment, else as the
@@ -11,6 +11,9 @@ ENV = . scripts/setup-test-env.sh
 
 quickstart:  ## run the main job (twice: the second run resumes the first)
 	@$(ENV) quickstart && "$$PY" examples/quickstart.py
+
+dist:  ## the wheel (dist/checkpoint_kv-<version>-py3-none-any.whl) the examples install
+	@$(ENV) quickstart && rm -rf build && "$$PY" -m pip wheel -q --no-deps --wheel-dir dist . && ls dist/*.whl
 
 test:  ## the whole test suite (installs what it needs)
 	bash scripts/test.sh

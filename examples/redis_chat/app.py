@@ -3,7 +3,7 @@ server-sent events, history from ``get_state_history``. All state lives in Redis
 checkpoint-kv, so the service can be restarted (or run as several replicas) at any time and
 every conversation goes on where it was.
 
-    pip install "checkpoint-kv[redis]" starlette uvicorn
+    pip install -e ".[redis]" langgraph starlette uvicorn   # from the repository root
     CHECKPOINT_KV_URL=redis://localhost:6379/0 uvicorn examples.redis_chat.app:app
 
     curl -X POST localhost:8000/conversations                      -> {"id": "..."}
