@@ -7,9 +7,10 @@ LangGraph's own channels (``branch:to:*``, ``__start__``...) go to a collapsed s
 or shown as its seed and the writes since (``cli.show``'s rules, shared, not copied).
 
 The diff reads the parent with one more ``get_tuple`` and compares the two states channel by
-channel (``state.diff``). Pending writes are grouped by the task that wrote them; a task's name
-is not stored with its writes, so it is named when the checkpoint has a single next node or
-the task ran a subgraph (its namespace is ``node:task_id``), else shown by id.
+channel (``state.diff``). Pending writes are grouped by the task that wrote them. A task's name
+is not stored with its writes; :func:`task_names` recomputes the id LangGraph gives each next
+node's task and names a task only when an id matches exactly (or when the task ran a subgraph,
+whose namespace is ``node:task_id``), so a name shown is never a guess; others show by id.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from checkpoint_kv.ui.timeline import Row, _row, namespaces
 
 __all__ = ["ChannelView", "CheckpointPage", "TaskWrites", "checkpoint_page", "read", "state_of"]
 
+MESSAGES = 200  # newest messages of a conversation shown; the rest behind "show all"
 SPECIAL = {"__interrupt__": "interrupt", "__resume__": "resume", "__error__": "error"}
 
 
@@ -36,6 +38,7 @@ class ChannelView:
     node: Node
     messages: list[Message] | None
     delta: dict[str, Any] | None = None  # a DeltaChannel not stored at this step: how it was found
+    earlier: int = 0  # older messages not shown (the newest MESSAGES are)
 
 
 @dataclass
@@ -85,6 +88,8 @@ def state_of(
     hidden: dict[str, Any] = {}
     for k, v in {**stored, **rebuilt}.items():
         (hidden if k.startswith(HIDDEN_PREFIXES) else visible)[k] = jsonable(_unwrap(v))
+    if specs is not None:
+        _defaults(specs, visible)
     notes: dict[str, Any] = {}
     for k, d in delta.items():
         if d.get("rebuilt"):
@@ -97,19 +102,67 @@ def state_of(
     return visible, hidden, notes
 
 
+def _defaults(specs: dict[str, Any], values: dict[str, Any]) -> None:
+    """With the graph, the channels never written show as ``get_state`` shows them: their
+    empty value (``[]`` for a list with a reducer), when the channel has one."""
+    try:
+        from langgraph._internal._typing import MISSING
+    except ImportError:  # LangGraph moved it: such channels stay absent, as without --graph
+        return
+    for name, spec in specs.items():
+        if name in values or name.startswith(HIDDEN_PREFIXES):
+            continue
+        try:
+            channel = spec.from_checkpoint(MISSING)
+            if channel.is_available():
+                values[name] = jsonable(channel.get())
+        except Exception:
+            continue
+
+
 def _views(values: dict[str, Any], notes: dict[str, Any]) -> list[ChannelView]:
-    return [
-        ChannelView(k, tree(v, (k,)), as_messages(v, (k,)), notes.get(k)) for k, v in values.items()
-    ]
+    out = []
+    for k, v in values.items():
+        view = ChannelView(k, tree(v, (k,)), as_messages(v, (k,)), notes.get(k))
+        if view.messages is not None and len(view.messages) > MESSAGES:
+            view.earlier = len(view.messages) - MESSAGES
+            view.messages = view.messages[-MESSAGES:]
+        out.append(view)
+    return out
+
+
+def task_names(t: CheckpointTuple, names: list[str]) -> dict[str, str]:
+    """``{task id: node}`` for the next step's tasks of ``names``, computed as LangGraph
+    computes them (``pregel._algo``: the checkpoint id, namespace, step, node, its trigger).
+    Private to LangGraph, so any failure means no names, and callers use a name only for an
+    id that matches a stored write's."""
+    try:
+        from langgraph.pregel._algo import _uuid5_str, _xxhash_str
+
+        cp = t.checkpoint
+        step = (t.metadata or {}).get("step")
+        if not isinstance(step, int):
+            return {}
+        raw = bytes.fromhex(str(cp["id"]).replace("-", ""))
+        make = _xxhash_str if int(cp.get("v", 1)) > 1 else _uuid5_str
+        parent = str(t.config["configurable"].get("checkpoint_ns", ""))
+        out: dict[str, str] = {}
+        for name in names:
+            ns = f"{parent}|{name}" if parent else name
+            trigger = "__start__" if name == "__start__" else f"branch:to:{name}"
+            out[make(raw, ns, str(step + 1), name, "__pregel_pull", trigger)] = name
+        return out
+    except Exception:
+        return {}
 
 
 def _tasks(t: CheckpointTuple, row: Row, subgraphs: dict[str, str]) -> list[TaskWrites]:
     by_task: dict[str, TaskWrites] = {}
+    named = {**task_names(t, row.next), **subgraphs}
     for i, (task_id, ch, value) in enumerate(t.pending_writes or []):
         tw = by_task.get(task_id)
         if tw is None:
-            name = subgraphs.get(task_id) or (row.next[0] if len(row.next) == 1 else None)
-            tw = by_task[task_id] = TaskWrites(task_id, name, [])
+            tw = by_task[task_id] = TaskWrites(task_id, named.get(task_id), [])
         label = SPECIAL.get(ch, ch)
         tw.interrupted |= ch == "__interrupt__"
         tw.writes.append((label, tree(jsonable(value), ("__writes__", i, 2))))

@@ -113,7 +113,7 @@ def latest(saver: KVCheckpointSaver, thread_id: str) -> CheckpointTuple | None:
 
 
 def row_of(thread_id: str, t: CheckpointTuple) -> ThreadRow:
-    from checkpoint_kv.cli.inspect import next_nodes
+    from checkpoint_kv.ui.timeline import next_of
 
     md = dict(t.metadata or {})
     return ThreadRow(
@@ -122,7 +122,7 @@ def row_of(thread_id: str, t: CheckpointTuple) -> ThreadRow:
         updated=t.checkpoint.get("ts"),
         step=md.get("step"),
         source=md.get("source"),
-        next=next_nodes(t),
+        next=next_of(t),
         interrupts=sum(1 for w in t.pending_writes or [] if w[1] == "__interrupt__"),
         metadata=md,
     )

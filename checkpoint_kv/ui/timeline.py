@@ -29,7 +29,17 @@ from checkpoint_kv import keys as K
 from checkpoint_kv.port import split_refs
 from checkpoint_kv.saver import KVCheckpointSaver
 
-__all__ = ["ALL_NS", "Cell", "Namespace", "Row", "Timeline", "lanes", "namespaces", "timeline"]
+__all__ = [
+    "ALL_NS",
+    "Cell",
+    "Namespace",
+    "Row",
+    "Timeline",
+    "lanes",
+    "namespaces",
+    "next_of",
+    "timeline",
+]
 
 PAGE = 50
 ALL_NS = "*"  # every namespace, merged newest first
@@ -82,6 +92,23 @@ class Timeline:
     more_namespaces: bool = False
 
 
+def next_of(t: CheckpointTuple) -> list[str]:
+    """``StateSnapshot.next`` of a checkpoint read by id (what ``cli.inspect.next_nodes``
+    finds), in LangGraph's order: ``Send`` targets first, then the triggered nodes sorted by
+    name (``prepare_next_tasks`` sorts them when the checkpoint records its updated channels)."""
+    from checkpoint_kv.cli.inspect import next_nodes
+
+    found = next_nodes(t)
+    if t.checkpoint.get("updated_channels") is None:
+        return found
+    pushed = []
+    for _, ch, value in t.pending_writes or []:
+        target = getattr(value, "node", None)
+        if ch == "__pregel_tasks" and isinstance(target, str) and target not in pushed:
+            pushed.append(target)
+    return pushed + sorted(n for n in found if n not in pushed)
+
+
 def ran(t: CheckpointTuple, parent: CheckpointTuple | None) -> list[str]:
     """The nodes that ran between ``parent`` and ``t``: their ``versions_seen`` moved."""
     seen = t.checkpoint.get("versions_seen") or {}
@@ -97,8 +124,6 @@ def _parent_id(t: CheckpointTuple) -> str | None:
 
 
 def _row(t: CheckpointTuple, parent: CheckpointTuple | None, known: bool) -> Row:
-    from checkpoint_kv.cli.inspect import next_nodes
-
     conf = t.config["configurable"]
     md = dict(t.metadata or {})
     writes = t.pending_writes or []
@@ -115,7 +140,7 @@ def _row(t: CheckpointTuple, parent: CheckpointTuple | None, known: bool) -> Row
         source=md.get("source"),
         nodes=ran(t, parent) if known else None,
         run_id=md.get("run_id"),
-        next=next_nodes(t),
+        next=next_of(t),
         writes=len(writes),
         tasks=len({w[0] for w in writes}),
         interrupts=interrupts,

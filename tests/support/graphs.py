@@ -87,3 +87,71 @@ def pipeline(*names: str) -> Any:
 def cfg(thread: str, **extra: Any) -> Any:
     """A run config for ``thread`` (``extra`` goes to ``configurable``: ``checkpoint_ns``...)."""
     return {"configurable": {"thread_id": thread, **extra}}
+
+
+# --- graphs of the ui tests (tests/ui/): LangChain messages, an interrupt beside a parallel
+# branch, a subgraph. Appended here so other suites may reuse them.
+
+
+def _add_messages() -> Any:
+    from langgraph.graph.message import add_messages
+
+    return add_messages
+
+
+class ChatMessages(TypedDict, total=False):
+    """A chat with LangChain messages (``add_messages``: ids, edits), and a log of nodes."""
+
+    messages: Annotated[list[Any], _add_messages()]
+    log: Annotated[list[str], operator.add]
+
+
+def message_chat(saver: Any) -> Any:
+    """A ``bot`` node answering each human message with an AI message ``reply <n>``: one input
+    checkpoint and one loop checkpoint a turn."""
+    from langchain_core.messages import AIMessage
+
+    b: Any = StateGraph(ChatMessages)
+    b.add_node("bot", lambda s: {"messages": [AIMessage(f"reply {len(s['messages'])}")]})
+    b.add_edge(START, "bot")
+    b.add_edge("bot", END)
+    return b.compile(checkpointer=saver)
+
+
+def approval(saver: Any, say: str = "drafted") -> Any:
+    """``draft`` then two branches in parallel: ``approve`` asks ``interrupt({"question": ...})``
+    while ``notify`` finishes (its writes wait as pending writes of the interrupted step)."""
+    from langchain_core.messages import AIMessage
+    from langgraph.types import interrupt
+
+    def approve(s: Any) -> Any:
+        answer = interrupt({"question": "send the <b>draft</b>?", "draft": say})
+        return {"log": [f"approve:{answer}"]}
+
+    b: Any = StateGraph(ChatMessages)
+    b.add_node("draft", lambda s: {"log": ["draft"], "messages": [AIMessage(say)]})
+    b.add_node("approve", approve)
+    b.add_node("notify", lambda s: {"log": ["notify"]})
+    b.add_edge(START, "draft")
+    b.add_edge("draft", "approve")
+    b.add_edge("draft", "notify")
+    b.add_edge(["approve", "notify"], END)
+    return b.compile(checkpointer=saver)
+
+
+def with_subgraph(saver: Any) -> Any:
+    """``plan`` then ``research``, a compiled subgraph (``search`` then ``summarize``) that
+    stores its checkpoints under its own namespace (``research:<task id>``)."""
+    inner: Any = StateGraph(Log)
+    inner.add_node("search", lambda s: {"log": ["search"]})
+    inner.add_node("summarize", lambda s: {"log": ["summarize"]})
+    inner.add_edge(START, "search")
+    inner.add_edge("search", "summarize")
+    inner.add_edge("summarize", END)
+    b: Any = StateGraph(Log)
+    b.add_node("plan", lambda s: {"log": ["plan"]})
+    b.add_node("research", inner.compile())
+    b.add_edge(START, "plan")
+    b.add_edge("plan", "research")
+    b.add_edge("research", END)
+    return b.compile(checkpointer=saver)
