@@ -22,6 +22,10 @@ checkpoints go oldest first, each after its parent (every namespace, subgraphs i
 a checkpoint's writes go before the checkpoint. So whatever is visible on the destination at
 any moment has its writes and its whole parent chain (a ``DeltaChannel`` rebuilds from it).
 
+A checkpoint whose parent the source no longer has (a pruned thread) keeps that parent id on
+another saver; into ours it is put without a parent (ours shows only checkpoints whose
+incarnation it can trace back to a first put), so it becomes the start of its chain there.
+
 Resumable: before a thread is copied, the destination is listed; a checkpoint it already has
 is skipped (never overwritten: a thread that went on running there is not rolled back), and a
 task whose writes it lacks for that checkpoint is written. Verification lists it again: every
@@ -415,8 +419,17 @@ def copy_saver_thread(
                     for ch, v in versions.items()
                     if parent is None or parent.versions.get(ch) != v
                 }
+                parent_id = e.parent_id
+                if (
+                    parent is None
+                    and (e.ns, parent_id) not in have
+                    and isinstance(dst, KVCheckpointSaver)
+                ):
+                    # Its parent is gone (a prune): ours shows a checkpoint only in an
+                    # incarnation it can trace, so it starts one, as a first put would.
+                    parent_id = None
                 dst.put(
-                    _cfg(thread_id, e.ns, e.parent_id),
+                    _cfg(thread_id, e.ns, parent_id),
                     t.checkpoint,
                     t.metadata,
                     new_versions,

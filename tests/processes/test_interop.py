@@ -369,3 +369,24 @@ def test_sqlite_source_is_never_written(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         copy_threads(f"langgraph+sqlite:///{tmp_path / 'absent.db'}", "memory://")
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_pruned_thread_goes_across_and_back() -> None:
+    """A thread pruned to its latest checkpoint (and the DeltaChannel ancestors it needs):
+    the oldest kept checkpoint names a parent that is gone. Another saver keeps that id; ours
+    starts the chain there. Both resume as the source does."""
+    src = checkpoint_kv.from_url("memory://")
+    turn(src, 0, True)
+    resume(src, "yes", True)
+    turn(src, 1, True)
+    src.prune([THREAD], strategy="keep_latest")
+    theirs = InMemorySaver()
+    assert copy_threads(src, theirs).ok
+    assert history(theirs) == history(src)
+    back = checkpoint_kv.from_url("memory://")
+    assert copy_threads(theirs, back).ok
+    assert len(history(back)) == len(history(src))
+    want = resume(src, "go", True)
+    for s in (theirs, back):
+        got = resume(s, "go", True)
+        assert (got.values, got.next) == (want.values, want.next)
