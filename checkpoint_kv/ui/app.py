@@ -219,6 +219,16 @@ def create_app(
     routes: list[Any] = [Route(p, route(ui, fn), methods=["GET"]) for p, fn in pages]
     routes += [Route(p, route(ui, fn), methods=methods) for p, fn, methods in action_routes()]
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
-    app = Starlette(routes=routes, middleware=[Middleware(Guard, security=sec)])
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = int(getattr(exc, "status_code", 500))
+        message = {404: "no such page", 405: "method not allowed"}.get(status, str(exc))
+        return ui.render(request, "error.html", status, status=status, message=message)
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(Guard, security=sec)],
+        exception_handlers={404: http_error, 405: http_error},
+    )
     app.state.ui = ui
     return app

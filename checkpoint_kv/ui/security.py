@@ -17,8 +17,8 @@ Why each rule exists:
   ``Origin`` / ``Sec-Fetch-Site`` says another site sent it, is refused. The secret is made per
   process, so a restart invalidates old forms.
 - **Headers.** A strict Content-Security-Policy (no inline script, no other origin: the assets
-  ship in the package), no framing, no referrer (a token in a URL must not leak), no caching of
-  pages that hold user data.
+  ship in the package), no framing, no referrer sent to another site (a token in a URL must not
+  leak), no caching of pages that hold user data.
 """
 
 from __future__ import annotations
@@ -57,7 +57,9 @@ HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    # same-origin, not no-referrer: with no-referrer a browser posts forms with "Origin: null"
+    # and the origin check below could not tell this page from a sandboxed attacker's.
+    (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"cross-origin-resource-policy", b"same-origin"),
 ]

@@ -79,7 +79,10 @@ def serve(
             "with it can read every thread. Ctrl-C stops it.\n"
         )
     else:
-        out.write(f"  open {page_url(host, taken)}?token=<${TOKEN_ENV}>  (Ctrl-C stops it)\n")
+        out.write(
+            f"  open {page_url(host, taken)} with the token of ${TOKEN_ENV} "
+            "(?token=... on the first visit, or Authorization: Bearer ...; Ctrl-C stops it)\n"
+        )
     out.flush()
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
     server = uvicorn.Server(config)

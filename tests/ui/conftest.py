@@ -64,12 +64,19 @@ def page(browser: Any) -> Iterator[Any]:
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    pg.on("console", lambda m: _console(m, errors))
     pg.errors = errors  # the test asserts none: a CSP violation or a script error shows here
     try:
         yield pg
     finally:
         context.close()
+
+
+def _console(message: Any, errors: list[str]) -> None:
+    # An error page the test asked for (a 404, a refused write) logs "Failed to load
+    # resource": that is the server answering, not the page failing.
+    if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        errors.append(message.text)
 
 
 @contextmanager
