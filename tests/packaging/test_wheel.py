@@ -54,6 +54,13 @@ def test_wheel_contains_and_imports_every_backend(tmp_path: Path) -> None:
         "checkpoint_kv/" + p.relative_to(ROOT).as_posix() for p in (ROOT / "backends").rglob("*.py")
     }
     assert core <= names, sorted(core - names)
+    # The ui's templates and assets are package data: a wheel without them serves only errors.
+    ui = ROOT / "checkpoint_kv" / "ui"
+    assets = {
+        p.relative_to(ROOT).as_posix() for d in ("templates", "static") for p in (ui / d).iterdir()
+    }
+    assert "checkpoint_kv/ui/templates/base.html" in assets
+    assert assets <= names, sorted(assets - names)
     code = (
         "import importlib, sys\n"
         f"for name in {BACKENDS!r}:\n"
@@ -61,6 +68,10 @@ def test_wheel_contains_and_imports_every_backend(tmp_path: Path) -> None:
         f"    assert m.__file__.startswith({str(tmp_path / 'site')!r}), m.__file__\n"
         "    assert callable(m.from_url)\n"
         "import checkpoint_kv.cli, checkpoint_kv.store\n"
+        "from checkpoint_kv.ui.render import HERE\n"
+        f"assert str(HERE).startswith({str(tmp_path / 'site')!r}), HERE\n"
+        "assert (HERE / 'templates' / 'base.html').is_file()\n"
+        "assert (HERE / 'static' / 'app.js').is_file()\n"
         "print('ok')\n"
     )
     out = subprocess.run(
