@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import NoReturn, TextIO, cast
 
 from checkpoint_kv import __version__
-from checkpoint_kv.cli import common
+from checkpoint_kv.cli import waiting
 from checkpoint_kv.cli.common import (
     EXIT_CHECK_FAILED,
     EXIT_CODES,
@@ -122,7 +122,7 @@ def main(
     args.err = err
     pipe = _Out(out)
     out = cast(TextIO, pipe)  # what the commands write to
-    common.notice_stream = err if _isatty(err) else None
+    waiting.notice_stream = err if _isatty(err) else None
     try:
         _swapped(args)
         _fix_operands(args)
@@ -158,7 +158,7 @@ def main(
             dump({"ok": False, "error": line, "exit_code": code}, out)
         return code
     finally:
-        common.notice_stream = None
+        waiting.notice_stream = None
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -12,13 +12,13 @@ import argparse
 import json
 import os
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from typing import Any, TextIO
 
 from checkpoint_kv import keys as K
+from checkpoint_kv.cli import waiting
 from checkpoint_kv.errors import (
     BackendUnavailableError,
     ConfigError,
@@ -30,7 +30,6 @@ from checkpoint_kv.errors import (
 )
 from checkpoint_kv.keys import unescape
 from checkpoint_kv.port import KVStore, split_refs
-from checkpoint_kv.port_wrappers import DelegatingKV
 from checkpoint_kv.registry import SERDE_ENV, load_serde, open_store, split_options, url_like
 from checkpoint_kv.saver import KVCheckpointSaver
 from checkpoint_kv.saver import records as R
@@ -193,84 +192,6 @@ def debug_enabled() -> bool:
     return value not in ("", "0", "false", "no", "off")
 
 
-# --- "connecting to host:port..." -------------------------------------------------------------
-
-NOTICE_AFTER = 1.0  # seconds without an answer before the notice
-# The stream the notice goes to while a command runs (``main`` sets it when stderr is a
-# terminal), else None: no notice, and stores are not wrapped.
-notice_stream: TextIO | None = None
-
-
-def endpoint(url: str) -> str | None:
-    """Where a URL's store lives, as ``host:port`` (a socket path, an AWS endpoint), or None
-    for an in-process store (memory, SQLite) that never waits for a server."""
-    from urllib.parse import urlsplit
-
-    base, query = split_options(url)
-    scheme = base.partition("://")[0].lower()
-    if scheme in ("memory", "mem", "sqlite", "sqlite3") or "://" not in base:
-        return None
-    if scheme == "unix":
-        return base.partition("://")[2] or None
-    if scheme in ("dynamodb", "ddb", "s3"):
-        if query.get("endpoint_url"):
-            parts = urlsplit(query["endpoint_url"])
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            return f"{parts.hostname}:{port}"
-        region = query.get("region") or os.environ.get("AWS_REGION")
-        region = region or os.environ.get("AWS_DEFAULT_REGION")
-        service = "s3" if scheme == "s3" else "dynamodb"
-        return f"{service}.{region}.amazonaws.com:443" if region else f"AWS {service}"
-    netloc = urlsplit(base).netloc.rpartition("@")[2]
-    if not netloc:
-        return None
-    if ":" not in netloc and scheme.startswith(("redis", "valkey")):
-        netloc += ":6379"
-    return netloc
-
-
-class _Waiting(DelegatingKV):
-    """Prints "connecting to host:port..." once on ``stream`` when a call has not been
-    answered after ``NOTICE_AFTER`` seconds; silent after the first answer."""
-
-    def __init__(self, inner: KVStore, where: str, stream: TextIO) -> None:
-        super().__init__(inner)
-        self.where, self.stream = where, stream
-        self.answered = False
-
-    def _call(self, method: str, args: tuple[Any, ...], fn: Callable[..., Any]) -> Any:
-        with self.waiting():
-            return super()._call(method, args, fn)
-
-    def setup(self) -> None:
-        with self.waiting():
-            super().setup()
-
-    def waiting(self) -> Any:
-        import contextlib
-
-        @contextlib.contextmanager
-        def cm() -> Any:
-            if self.answered:
-                yield
-                return
-            timer = threading.Timer(NOTICE_AFTER, self._say)
-            timer.daemon = True
-            timer.start()
-            try:
-                yield
-                self.answered = True
-            finally:
-                timer.cancel()
-
-        return cm()
-
-    def _say(self) -> None:
-        if not self.answered:
-            self.stream.write(f"{PROG}: connecting to {self.where}...\n")
-            self.stream.flush()
-
-
 # --- opening and reading a store -------------------------------------------------------------
 
 
@@ -290,10 +211,10 @@ def open_url(url: str, *, must_exist: bool = True) -> KVStore:
     runs on a terminal, a store that waits on a server says so after a second."""
     refuse_saver_url(url)
     store = open_store(_without_history(url))
-    stream = notice_stream
-    where = endpoint(url) if stream is not None else None
+    stream = waiting.notice_stream
+    where = waiting.endpoint(url) if stream is not None else None
     if stream is not None and where is not None:
-        store = _Waiting(store, where, stream)
+        store = waiting.Waiting(store, where, stream)
     if must_exist:
         from checkpoint_kv.backends.sqlite import SQLiteKV
 

@@ -29,7 +29,7 @@ from checkpoint_kv.cli.common import (
     table,
 )
 from checkpoint_kv.errors import ConfigError, redact_url
-from checkpoint_kv.saver.interop import is_foreign
+from checkpoint_kv.saver.foreign import is_foreign
 from checkpoint_kv.saver.migrate import (
     CopyProgress,
     CopyVerificationError,

@@ -43,7 +43,8 @@ from checkpoint_kv.registry import open_store
 from checkpoint_kv.saver import KVCheckpointSaver
 from checkpoint_kv.saver import records as R
 from checkpoint_kv.saver.copying import CopyJob, families, plan_copy
-from checkpoint_kv.saver.interop import ForeignCopy, copy_saver_threads, is_foreign, open_side
+from checkpoint_kv.saver.foreign import is_foreign, open_side
+from checkpoint_kv.saver.interop import ForeignCopy, copy_saver_threads
 
 __all__ = [
     "CopyProgress",

@@ -22,7 +22,7 @@ import pytest
 
 import checkpoint_kv
 from checkpoint_kv.cli import EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE
-from checkpoint_kv.cli.common import endpoint
+from checkpoint_kv.cli.waiting import endpoint
 from tests.cli.test_cli import cli, one_line_error
 from tests.processes.test_migrate import run_to_interrupt
 from tests.support.fixtures_redis import SilentPeer

@@ -41,7 +41,7 @@ from typing_extensions import TypedDict
 
 import checkpoint_kv
 from checkpoint_kv.errors import MissingDependencyError, ThreadNotFoundError
-from checkpoint_kv.saver.interop import open_foreign
+from checkpoint_kv.saver.foreign import open_foreign
 from checkpoint_kv.saver.migrate import copy_threads
 from tests.support.fixtures_redis import RedisProc, free_port
 from tests.support.graphs import extend
