@@ -5,9 +5,9 @@ page at a time (``partitions(cursor)``) in the backend's own order (sorted on SQ
 memory, hash order on Redis). No backend keeps an index by time, so "every thread, newest
 first" would read every thread before showing one. The page instead takes the next ``size``
 threads in store order, reads each one's latest checkpoint with ``get_tuple`` (what
-``graph.get_state`` reads; in parallel, so a network backend costs a round trip, not fifty) and
-sorts that page newest first. The first page of a 10,000-thread store costs the same as the
-first page of a 10-thread one.
+``graph.get_state`` reads; in parallel, so a network backend costs a round trip, not fifty;
+without decoding state values: ``skim``) and sorts that page newest first. The first page of
+a 10,000-thread store costs the same as the first page of a 25-thread one.
 
 Search narrows by thread id prefix (a string test on partition names: no read) and by metadata
 of the latest checkpoint (``key=value``, values read as JSON when they parse: ``step=3``). A
@@ -29,6 +29,7 @@ from langgraph.checkpoint.base import CheckpointTuple
 from checkpoint_kv import keys as K
 from checkpoint_kv.errors import ConfigError
 from checkpoint_kv.saver import KVCheckpointSaver
+from checkpoint_kv.ui.skim import skimmed
 
 __all__ = ["Cursor", "ThreadPage", "ThreadRow", "latest", "parse_meta", "row_of", "thread_page"]
 
@@ -145,7 +146,12 @@ def _matches(md: dict[str, Any], want: dict[str, Any]) -> bool:
 def _read(
     saver: KVCheckpointSaver, ids: list[str], pool: ThreadPoolExecutor
 ) -> list[tuple[str, CheckpointTuple | None]]:
-    return list(zip(ids, pool.map(lambda i: latest(saver, i), ids), strict=True))
+    """Each thread's latest checkpoint, without decoding the state values no row shows."""
+
+    def one(thread_id: str) -> CheckpointTuple | None:
+        return skimmed(saver, lambda s: latest(s, thread_id))
+
+    return list(zip(ids, pool.map(one, ids), strict=True))
 
 
 def thread_page(

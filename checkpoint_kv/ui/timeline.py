@@ -8,6 +8,9 @@ first: step, source (``input``, ``loop``, ``update``, ``fork``), the node(s) tha
 id, the nodes it would run next (``next``, as ``StateSnapshot.next``), its pending writes and
 interrupts.
 
+Rows are read with :mod:`checkpoint_kv.ui.skim` (the same ``list``, without decoding the state
+values no row shows): a page of a long chat costs its reads, not 50 conversations rebuilt.
+
 Forks (``update_state``, replaying from an older checkpoint) are drawn as lanes, like
 ``git log --graph``: each row's parent is known, so a checkpoint with two children on the page
 is where a branch starts. The layout is computed per page in :func:`lanes` (pure, tested on its
@@ -28,6 +31,7 @@ from langgraph.checkpoint.base import CheckpointTuple
 from checkpoint_kv import keys as K
 from checkpoint_kv.port import split_refs
 from checkpoint_kv.saver import KVCheckpointSaver
+from checkpoint_kv.ui.skim import skimmed
 
 __all__ = [
     "ALL_NS",
@@ -194,7 +198,10 @@ def timeline(
     before_conf = None
     if before:
         before_conf = {"configurable": {**conf, "checkpoint_id": before}}
-    got = list(saver.list({"configurable": conf}, before=before_conf, limit=size + 1))  # type: ignore[arg-type]
+    got = skimmed(
+        saver,
+        lambda s: list(s.list({"configurable": conf}, before=before_conf, limit=size + 1)),  # type: ignore[arg-type]
+    )
     shown = got[:size]
     by_id = {str(t.config["configurable"]["checkpoint_id"]): t for t in got}
     reads = 0
@@ -205,7 +212,7 @@ def timeline(
         if pid and parent is None and reads < PARENT_READS:
             reads += 1
             pconf = {**t.config["configurable"], "checkpoint_id": pid}
-            parent = saver.get_tuple({"configurable": pconf})
+            parent = _skim_get(saver, {"configurable": pconf})
             if parent is not None:
                 by_id[pid] = parent
         rows.append(_row(t, parent, known=pid is None or parent is not None))
@@ -220,6 +227,10 @@ def timeline(
         namespaces=spaces,
         more_namespaces=more,
     )
+
+
+def _skim_get(saver: KVCheckpointSaver, conf: Any) -> CheckpointTuple | None:
+    return skimmed(saver, lambda s: s.get_tuple(conf))
 
 
 def namespaces(saver: KVCheckpointSaver, thread_id: str) -> tuple[list[Namespace], bool]:

@@ -92,3 +92,28 @@ def test_lanes_draw_a_fork() -> None:
     assert [c.fork for c in cells] == [False, False, False, True, False]
     assert (1, 0, 0, 1) in cells[3].segments  # lane 1 joins lane 0 at the fork
     assert {c.width for c in cells} == {2}
+
+
+def test_skimming_reads_what_list_reads_without_the_values() -> None:
+    """The timeline and the threads page read through ``skim.SkimSaver``: the same tuples as
+    the saver's, state values left undecoded. If the saver's codec changes under it, pages
+    fall back to the plain read (slower, still right); this test says so."""
+    from langchain_core.messages import HumanMessage
+
+    from checkpoint_kv.ui.skim import SKIPPED, SkimSaver
+    from tests.support.graphs import approval
+
+    saver = checkpoint_kv.from_url("memory://")
+    approval(saver).invoke({"messages": [HumanMessage("hi")]}, cfg("a"))
+    full = list(saver.list(cfg("a")))
+    skim = list(SkimSaver(saver).list(cfg("a")))
+    assert [t.config for t in skim] == [t.config for t in full]
+    assert [t.metadata for t in skim] == [t.metadata for t in full]
+    assert [t.parent_config for t in skim] == [t.parent_config for t in full]
+    assert [t.pending_writes for t in skim] == [t.pending_writes for t in full]
+    for s, f in zip(skim, full, strict=True):
+        assert s.checkpoint["channel_values"].keys() == f.checkpoint["channel_values"].keys()
+        assert all(v is SKIPPED for v in s.checkpoint["channel_values"].values())
+        assert {k: v for k, v in s.checkpoint.items() if k != "channel_values"} == {
+            k: v for k, v in f.checkpoint.items() if k != "channel_values"
+        }
