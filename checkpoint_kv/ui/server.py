@@ -66,7 +66,12 @@ def serve(
     token, generated = resolve_token(host)
     sec = Security(token=token, allow_writes=allow_writes, loopback=is_loopback(host))
     app = create_app(saver, store=store, label=label, security=sec, specs=specs)
-    sock = bind(host, port)
+    try:
+        sock = bind(host, port)
+    except OSError as e:  # taken, not an address of this machine, a privileged port
+        from checkpoint_kv.errors import ConfigError
+
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     taken = sock.getsockname()[1]
     mode = "writes allowed (delete, prune, copy)" if allow_writes else "read-only"
     out.write(f"checkpoint-kv ui: {label or 'store'} ({mode})\n")

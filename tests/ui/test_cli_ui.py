@@ -51,6 +51,13 @@ def test_the_store_is_checked_before_serving(tmp_path: Path) -> None:
     assert code == EXIT_UNAVAILABLE and "hunter2" not in err
     code, err = run("ui", "memory://", "--port", "70000")
     assert code == EXIT_USAGE and "--port" in err
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        code, err = run("ui", "memory://", "--port", str(taken.getsockname()[1]))
+    assert code == EXIT_USAGE and "cannot listen on 127.0.0.1" in err
 
 
 def test_help_lists_the_command() -> None:
