@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -95,8 +95,19 @@ async def checkpoint_page(ui: UI, request: Request) -> Response:
     def more(path: tuple[Any, ...]) -> str:
         return link("/value", **base, path=json.dumps(list(path)))
 
+    def more_parent(path: tuple[Any, ...]) -> str:  # the diff's "before" side: the parent's
+        parent = {**base, "id": page.row.parent_id or ""}
+        return link("/value", **parent, path=json.dumps(list(path)))
+
     return ui.render(
-        request, "checkpoint.html", p=page, view=view, views=VIEWS, base=base, more=more
+        request,
+        "checkpoint.html",
+        p=page,
+        view=view,
+        views=VIEWS,
+        base=base,
+        more=more,
+        more_parent=more_parent,
     )
 
 
@@ -129,8 +140,10 @@ def _value_response(
     ui: UI, request: Request, value: Any, path: list[Any], where: Mapping[str, str]
 ) -> Response:
     if arg(request, "format") == "json":
-        return JSONResponse(
-            value, headers={"content-disposition": 'attachment; filename="value.json"'}
+        return Response(
+            full_json(value),
+            media_type="application/json",
+            headers={"content-disposition": 'attachment; filename="value.json"'},
         )
     text = full_json(value)
     if arg(request, "fragment"):

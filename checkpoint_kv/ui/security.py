@@ -30,7 +30,7 @@ import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 __all__ = [
     "TOKEN_ENV",
@@ -201,7 +201,8 @@ class Guard:
                 return
             if in_query:  # first visit: keep it in a cookie, drop it from the address bar
                 rest = urlencode([(k, v) for k, v in query.items() if k != "token"])
-                location = scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else "")
+                path = quote(scope.get("root_path", "") + scope["path"])
+                location = path + (f"?{rest}" if rest else "")
                 cookie = f"{sec.token_cookie}={in_query}; Path=/; HttpOnly; SameSite=Strict"
                 await _redirect(send, location, [(b"set-cookie", cookie.encode())])
                 return

@@ -117,3 +117,37 @@ def test_skimming_reads_what_list_reads_without_the_values() -> None:
         assert {k: v for k, v in s.checkpoint.items() if k != "channel_values"} == {
             k: v for k, v in f.checkpoint.items() if k != "channel_values"
         }
+
+
+def test_the_diff_of_two_states() -> None:
+    from checkpoint_kv.ui.state import MAX_ITEMS, MAX_STR, diff, tree
+
+    def msg(i: str, text: str) -> dict[str, Any]:
+        return {"type": "human", "content": text, "id": i}
+
+    parent = {
+        "messages": [msg("a", "hi"), msg("b", "old"), msg("c", "bye")],
+        "log": ["x"],
+        "n": 1,
+        "gone": True,
+    }
+    child = {
+        "messages": [msg("a", "hi"), msg("b", "new"), msg("d", "added")],
+        "log": ["x", "y"],
+        "n": 2,
+        "new": None,
+    }
+    got = {d.channel: d for d in diff(child, parent)}
+    assert sorted(got) == ["gone", "log", "messages", "n", "new"]
+    m = got["messages"]
+    assert [x.id for x in m.added] == ["d"] and [x.id for x in m.removed] == ["c"]
+    assert [x.text for x in m.edited] == ["new"]
+    assert m.removed[0].path == ("messages", 2)  # a path into the parent: the before side
+    assert got["log"].appended is not None
+    assert [k for k, _ in got["log"].appended.children] == ["1"]  # index in the child
+    assert got["n"].before is not None and got["n"].before.text == "1"
+    assert (got["gone"].status, got["new"].status) == ("removed", "added")
+    assert diff(child, child) == []
+    big = tree({"s": "x" * (MAX_STR + 5), "l": list(range(MAX_ITEMS + 3))})
+    (_, s), (_, lst) = big.children
+    assert (len(s.text), s.cut, lst.cut, len(lst.children)) == (MAX_STR, 5, 3, MAX_ITEMS)
