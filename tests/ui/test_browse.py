@@ -26,8 +26,6 @@ from tests.support.graphs import cfg
 from tests.ui.conftest import live, shot
 from tests.ui.seeding import XSS, XSS_THREAD, Seeded, seed, seed_store
 
-pytest.importorskip("starlette")
-
 UI_BACKENDS = [b for b in ("memory", "sqlite", "redis") if b in selected_backends()]
 
 

@@ -44,7 +44,6 @@ def test_without_the_extra_the_command_names_the_pip_line(
 
 
 def test_the_store_is_checked_before_serving(tmp_path: Path) -> None:
-    pytest.importorskip("starlette")
     code, err = run("ui", f"sqlite:///{tmp_path / 'missing.db'}", "--port", "0")
     assert code == EXIT_NO_STORE and "checkpoint-kv setup" in err
     code, err = run("ui", f"redis://:hunter2@127.0.0.1:{free_port()}/0", "--port", "0")

@@ -12,12 +12,9 @@ import checkpoint_kv
 from checkpoint_kv.errors import ConfigError
 from checkpoint_kv.port_wrappers import CountingKV
 from checkpoint_kv.saver import KVCheckpointSaver
-from tests.support.graphs import cfg, pipeline
-
-pytest.importorskip("starlette")
-
 from checkpoint_kv.ui import threads as T
 from checkpoint_kv.ui.timeline import lanes
+from tests.support.graphs import cfg, pipeline
 
 
 def _saver(url: str, threads: list[tuple[str, dict[str, Any]]]) -> KVCheckpointSaver:

@@ -22,15 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import checkpoint_kv
 from checkpoint_kv.cli.common import jsonable
 from tests.support.graphs import cfg, message_chat
 from tests.ui.conftest import live, shot
-
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("starlette")
 
 ROOT = Path(__file__).resolve().parents[2]
 
