@@ -10,10 +10,11 @@ runs. Inside a process that already holds a saver (an in-memory one, a notebook)
     from checkpoint_kv.ui import serve
     serve(saver)                      # http://127.0.0.1:8765/, Ctrl-C stops it
 
-Modules: ``app`` (routes, templates), ``actions`` (the write routes), ``security`` (bind
-rules, token, CSRF, headers), ``server`` (socket, banner, uvicorn), and what each page reads:
-``threads``, ``timeline``, ``checkpoint``, ``memory``; ``state`` turns values into trees,
-conversations and diffs.
+Modules: ``app`` (routes), ``render`` (templates, links, error pages), ``actions`` (the write
+routes), ``security`` (bind rules, token, CSRF, headers), ``server`` (socket, banner, uvicorn),
+and what each page reads: ``threads``, ``timeline``, ``checkpoint``, ``memory`` (``skim``: the
+saver's reads without decoding values no row shows); ``state`` turns values into trees,
+conversations and diffs. ``templates/`` and ``static/`` ship in the package.
 """
 
 from __future__ import annotations
