@@ -30,6 +30,9 @@ Contract, in the words a backend author needs:
   ``!~``, a put's commit) among the items: the caller needs no item from there on. For stores
   that pay per value shipped (S3: one GET each; Redis: the older records' values over the
   wire); the others are sent a plain ``scan``.
+- Optional attribute ``grows_values`` (default True): False asks the saver to store every value
+  whole, never as the bytes it grew by (``saver.growth``), for a store where each extra key a
+  read follows is one more billed request (S3).
 - ``drop(partition)`` removes a partition; ``partitions(cursor)`` pages through the partitions.
 - ``setup()`` creates what the backend needs (idempotent); ``close()`` releases connections.
 - Optional ``info() -> dict[str, Any]``: what the backend says about itself for

@@ -67,6 +67,8 @@ class DelegatingKV:
         self._astore = astore
         self._atwin: AsyncDelegatingKV | None = None
         self._atwin_lock = threading.Lock()
+        # How the saver should store values there (``saver.growth``): as the store says.
+        self.grows_values: bool = getattr(inner, "grows_values", True)
         for name in self.optional:
             fn = getattr(inner, name, None)
             if callable(fn):

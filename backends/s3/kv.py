@@ -32,6 +32,13 @@ __all__ = ["S3KV"]
 class S3KV:
     """The port over one bucket and prefix. Thread-safe: boto3 clients are."""
 
+    #: The saver stores every value whole here, never as the bytes it grew by
+    #: (``checkpoint_kv.saver.growth``): each link of a chain would be one more GET on every
+    #: cold read (a LIST validates only the page it lists), and S3 bills requests, not bytes
+    #: moved. Measured (a 176-turn chat of ~1 KB messages): 15.5 requests a turn with chains,
+    #: 6.0 without.
+    grows_values = False
+
     def __init__(
         self,
         bucket: str,

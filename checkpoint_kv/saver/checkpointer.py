@@ -117,7 +117,7 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
 
     @property
     def _codec(self) -> Codec:
-        return Codec(self.serde, self._locator)
+        return Codec(self.serde, self._locator, getattr(self.store, "grows_values", True))
 
     # --- the BaseCheckpointSaver API: sync ----------------------------------------------------
 

@@ -36,10 +36,15 @@ EMPTY: R.Typed = ("empty", b"")  # the blob of a channel version without a value
 
 
 class Codec:
-    __slots__ = ("locator", "serde")
+    __slots__ = ("grow", "locator", "serde")
 
-    def __init__(self, serde: SerializerProtocol, locator: Locator | None = None) -> None:
+    def __init__(
+        self, serde: SerializerProtocol, locator: Locator | None = None, grow: bool = True
+    ) -> None:
         self.serde = serde
+        # Whether a put may store a value as the bytes it grew by (``growth``): the store's
+        # ``grows_values`` (S3 says no: each link is a GET on a cold read, and S3 bills requests).
+        self.grow = grow
         self.locator = Locator() if locator is None else locator  # see locator.py
 
     def dumps(self, value: Any, what: str) -> R.Typed:

@@ -108,10 +108,9 @@ def extend(prev: Tracked, value: R.Typed) -> tuple[int, bytes, bytes, tuple[R.Li
     if base.body_len < MIN_BASE or len(data) - start < base.body_len:
         return None
     # The base's body is the first body_len bytes of the previous value's body (it extends
-    # it): the new body must start with them. One comparison, no copy.
-    old = memoryview(prev.value[1])[prev_start : prev_start + base.body_len]
-    new = memoryview(data)[start : start + base.body_len]
-    if old != new:
+    # it): the new body must start with them. One memcmp (a memoryview compares item by item).
+    old = prev.value[1][prev_start : prev_start + base.body_len]
+    if not data.startswith(old, start):
         return None
     return depth, data[:start], data[start + base.body_len :], links[at:]
 

@@ -62,13 +62,15 @@ def _unpack_vc(v: Any) -> str:
     return _str(v)
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _pack_key(ns: str, key: str) -> Any:
-    cid = key[len(K.checkpoint_prefix(ns, "")) : -2] if key.endswith(K.SEP + "~") else ""
-    try:
-        u = uuid.UUID(cid)
-    except ValueError:
-        return key
-    return u.bytes if K.record_key(ns, str(u)) == key else key
+    head = K.checkpoint_prefix(ns, "")
+    cid = key[len(head) : -2]
+    if key.startswith(head) and key.endswith(K.SEP + "~") and _UUID.fullmatch(cid):
+        return bytes.fromhex(cid.replace("-", ""))  # canonical text: rebuilt exactly
+    return key
 
 
 def _unpack_key(ns: str, v: Any) -> str:

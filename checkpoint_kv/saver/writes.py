@@ -155,6 +155,8 @@ def _grown(
     Only a value of the same incarnation is extended: a thread deleted and started again
     never builds on a record of its past (``delete_thread`` removed it)."""
     out: dict[str, R.Grown] = {}
+    if not codec.grow:
+        return out
     for ch, v in new_versions.items():
         typed = new[ch]
         if len(typed[1]) < MIN_BASE or type(values.get(ch)).__name__ == "_DeltaSnapshot":
