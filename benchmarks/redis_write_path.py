@@ -65,16 +65,16 @@ def main() -> None:
             value = os.urandom(size)
             n = 300 if size < 500_000 else 120
 
-            def evalsha() -> None:
+            def evalsha(value: bytes = value) -> None:
                 client.evalsha(sha, 1, "h", "f", value, 86_400_000)
 
-            def multi() -> None:
+            def multi(value: bytes = value) -> None:
                 pipe = client.pipeline(transaction=True)
                 pipe.hset("h", "f", value)
                 pipe.pexpire("h", 86_400_000)
                 pipe.execute()
 
-            def plain() -> None:
+            def plain(value: bytes = value) -> None:
                 client.hset("h", "f", value)
 
             for fn in (evalsha, multi, plain):  # warm up
