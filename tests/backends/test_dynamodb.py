@@ -291,8 +291,10 @@ def test_api_calls_per_operation(saver: KVCheckpointSaver) -> None:
     assert latest is not None and latest.checkpoint["channel_values"]["turns"] == 12
     got = calls.take()
     # One Query: the record, its writes, and the records its unchanged values live in (its
-    # homes: the checkpoints just before it) come in the same page.
-    assert got == ["Query"], got
+    # homes: the checkpoints just before it) come in the same page; the growing messages
+    # channel is stored as the bytes it grew by (saver/growth.py), and the links of its chain
+    # that lie past that page come in one BatchGetItem.
+    assert got in (["Query"], ["Query", "BatchGetItem"]), got
 
     history = list(saver.list(config, limit=10))
     assert len(history) == 10
@@ -321,7 +323,7 @@ def test_api_calls_per_operation(saver: KVCheckpointSaver) -> None:
     again = saver.get_tuple({"configurable": {"thread_id": "chat-1"}})
     assert again is not None and again.checkpoint["channel_values"]["notes"] == "changed"
     assert [w[0] for w in again.pending_writes] == ["t1", "t1", "t2"]
-    assert calls.take() == ["Query"]
+    assert calls.take() in (["Query"], ["Query", "BatchGetItem"])
 
 
 def test_graph_step_calls_and_async_parity(saver: KVCheckpointSaver) -> None:
@@ -329,23 +331,29 @@ def test_graph_step_calls_and_async_parity(saver: KVCheckpointSaver) -> None:
     exactly the same calls."""
     store = ddb_store(saver)
     graph = chat_graph(saver)
-    config: Any = {"configurable": {"thread_id": "parity"}}
-    graph.invoke({"messages": ["warm up"]}, config)
+    # Two threads with the same history, one turn each: sync on one, async on the other (the
+    # same chain depth, so the same reads).
+    sync_config: Any = {"configurable": {"thread_id": "parity-sync"}}
+    async_config: Any = {"configurable": {"thread_id": "parity-async"}}
+    for config in (sync_config, async_config):
+        graph.invoke({"messages": ["warm up"]}, config)
     calls = Calls(store)
-    graph.invoke({"messages": ["sync turn"]}, config)
+    graph.invoke({"messages": ["a turn"]}, sync_config)
     sync_calls = calls.take()
-    asyncio.run(graph.ainvoke({"messages": ["async turn"]}, config))
+    asyncio.run(graph.ainvoke({"messages": ["a turn"]}, async_config))
     async_calls = calls.take()
     assert sorted(sync_calls) == sorted(async_calls)
-    assert sync_calls.count("Query") == 1 and sync_calls.count("BatchGetItem") == 0
+    assert sync_calls.count("Query") == 1 and sync_calls.count("BatchGetItem") <= 1
     # 4 checkpoints (input, start, think, answer) + 3 tasks' writes = 7 writes, one PutItem each
-    assert sync_calls.count("PutItem") == len(sync_calls) - 1 == 7, sync_calls
+    assert sync_calls.count("PutItem") == 7, sync_calls
 
     async def aget() -> list[str]:
-        await saver.aget_tuple(config)
+        await saver.aget_tuple(async_config)
         return calls.take()
 
-    assert asyncio.run(aget()) == ["Query"]
+    saver.get_tuple(sync_config)
+    sync_get = calls.take()
+    assert asyncio.run(aget()) == sync_get and sync_get[0] == "Query"
 
 
 # --- large values -----------------------------------------------------------------------------
