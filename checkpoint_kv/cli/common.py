@@ -1,5 +1,7 @@
 """What every command shares: exit codes and the error -> code map, opening a store from a
-URL, the table / JSON output, the confirmation prompt, and registering a command.
+URL, the table / JSON output, the confirmation prompt, and registering a command. One idea,
+the contract between ``main`` and the command modules, a little over 300 lines: splitting it
+would make every command import from several places to do the one thing.
 
 A command module (``inspect``, ``maintain``, ... or one outside this package) defines
 ``add_commands(subparsers)`` and calls :func:`add_command` for each command, so each gets the

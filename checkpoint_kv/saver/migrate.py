@@ -1,5 +1,7 @@
 """Copy threads from one store to another, through the port, so a graph resumes on the
-destination exactly where it stopped on the source.
+destination exactly where it stopped on the source. One idea, ``copy_threads`` with its report,
+progress and verification, a little over 300 lines (the copy itself is :mod:`.copying`; to
+and from other savers, :mod:`.interop`).
 
 A thread is a partition; copying it copies its keys unchanged (checkpoint records, pending
 writes, blobs, the namespace index), so ids, parents and the raw thread id inside each record

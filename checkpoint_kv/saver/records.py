@@ -1,5 +1,7 @@
 """The saver's records: checkpoints, pending writes and channel values, each a CBOR map sealed
-in the shared envelope (:mod:`checkpoint_kv.envelope`, magic ``K``).
+in the shared envelope (:mod:`checkpoint_kv.envelope`, magic ``K``). One idea, a little over
+300 lines: every record kind's encoding next to its decoding, so a format change is made (and
+reviewed) in one file (a chain's links: :mod:`.links`).
 
 Channel values, checkpoints and metadata keep the
 saver's ``serde`` typed form ``(tag, bytes)`` inside the map, so an ``EncryptedSerializer``
