@@ -11,70 +11,20 @@ made itself (from the URL, or from a Session) is closed by it.
 from __future__ import annotations
 
 import asyncio
-import operator
 import threading
 import uuid
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import quote
 
 import boto3
 import botocore.session
 import pytest
 from botocore.config import Config
-from langgraph.graph import END, START, StateGraph
-from typing_extensions import TypedDict
 
 import checkpoint_kv
-from checkpoint_kv import ConfigError, KVCheckpointSaver, StoreNotFoundError
+from checkpoint_kv import ConfigError, StoreNotFoundError
 from checkpoint_kv.backends import dynamodb as ckv_ddb
-
-# --- a small graph, run sync and async -------------------------------------------------------
-
-
-class State(TypedDict):
-    log: Annotated[list[str], operator.add]
-
-
-def _graph() -> Any:
-    g = StateGraph(State)
-    g.add_node("draft", lambda s: {"log": ["draft"]})
-    g.add_node("send", lambda s: {"log": ["send"]})
-    g.add_edge(START, "draft")
-    g.add_edge("draft", "send")
-    g.add_edge("send", END)
-    return g
-
-
-_EXPECTED = ["hi", "draft", "send", "again", "draft", "send"]
-
-
-def exercise(saver: KVCheckpointSaver) -> None:
-    """Two turns, state, history, list across threads, delete: every kind of port call."""
-    thread = f"t-{uuid.uuid4().hex[:8]}"
-    app = _graph().compile(checkpointer=saver)
-    cfg: Any = {"configurable": {"thread_id": thread}}
-    app.invoke({"log": ["hi"]}, cfg)
-    app.invoke({"log": ["again"]}, cfg)
-    assert app.get_state(cfg).values["log"] == _EXPECTED
-    assert len(list(app.get_state_history(cfg))) == 8
-    assert any(t.config["configurable"]["thread_id"] == thread for t in saver.list(None))
-    saver.delete_thread(thread)
-    assert saver.get_tuple(cfg) is None
-
-
-async def aexercise(saver: KVCheckpointSaver) -> None:
-    thread = f"t-{uuid.uuid4().hex[:8]}"
-    app = _graph().compile(checkpointer=saver)
-    cfg: Any = {"configurable": {"thread_id": thread}}
-    await app.ainvoke({"log": ["hi"]}, cfg)
-    await app.ainvoke({"log": ["again"]}, cfg)
-    assert (await app.aget_state(cfg)).values["log"] == _EXPECTED
-    assert len([s async for s in app.aget_state_history(cfg)]) == 8
-    threads = [t.config["configurable"]["thread_id"] async for t in saver.alist(None)]
-    assert thread in threads
-    await saver.adelete_thread(thread)
-    assert await saver.aget_tuple(cfg) is None
-
+from tests.support.graphs import aexercise, exercise
 
 # --- helpers ----------------------------------------------------------------------------------
 

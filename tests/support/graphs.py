@@ -22,9 +22,11 @@ __all__ = [
     "DeltaChat5",
     "Log",
     "PlainChat",
+    "aexercise",
     "cfg",
     "chat",
     "chat_builder",
+    "exercise",
     "extend",
     "pipeline",
 ]
@@ -155,3 +157,43 @@ def with_subgraph(saver: Any) -> Any:
     b.add_edge("plan", "research")
     b.add_edge("research", END)
     return b.compile(checkpointer=saver)
+
+
+# --- the same short run, sync and async: every kind of port call --------------------------
+
+_EXERCISED = ["hi", "draft", "send", "again", "draft", "send"]
+
+
+def exercise(saver: Any) -> None:
+    """Two turns of a draft -> send pipeline, its state and history, ``list`` across threads,
+    ``delete_thread``: every kind of port call (the bring-your-own-client tests run it through
+    each kind of client)."""
+    import uuid
+
+    thread = f"t-{uuid.uuid4().hex[:8]}"
+    app = pipeline("draft", "send").compile(checkpointer=saver)
+    config = cfg(thread)
+    app.invoke({"log": ["hi"]}, config)
+    app.invoke({"log": ["again"]}, config)
+    assert app.get_state(config).values["log"] == _EXERCISED
+    assert len(list(app.get_state_history(config))) == 8
+    assert any(t.config["configurable"]["thread_id"] == thread for t in saver.list(None))
+    saver.delete_thread(thread)
+    assert saver.get_tuple(config) is None
+
+
+async def aexercise(saver: Any) -> None:
+    """:func:`exercise` through the async API."""
+    import uuid
+
+    thread = f"t-{uuid.uuid4().hex[:8]}"
+    app = pipeline("draft", "send").compile(checkpointer=saver)
+    config = cfg(thread)
+    await app.ainvoke({"log": ["hi"]}, config)
+    await app.ainvoke({"log": ["again"]}, config)
+    assert (await app.aget_state(config)).values["log"] == _EXERCISED
+    assert len([s async for s in app.aget_state_history(config)]) == 8
+    threads = [t.config["configurable"]["thread_id"] async for t in saver.alist(None)]
+    assert thread in threads
+    await saver.adelete_thread(thread)
+    assert await saver.aget_tuple(config) is None
