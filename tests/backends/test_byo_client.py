@@ -17,7 +17,6 @@ from typing import Any
 from urllib.parse import quote
 
 import boto3
-import botocore.session
 import pytest
 import redis
 import redis.asyncio
@@ -35,6 +34,7 @@ from checkpoint_kv import (
 )
 from checkpoint_kv.backends import redis as ckv_redis
 from checkpoint_kv.backends import s3 as ckv_s3
+from tests.support.fixtures_aws import ApiCalls, no_new_boto_clients
 from tests.support.fixtures_redis import RedisClusterProcs, RedisProc, free_port
 from tests.support.graphs import aexercise, exercise
 
@@ -360,29 +360,6 @@ def test_redis_client_configurations_that_cannot_work_are_refused(
 @pytest.fixture
 def s3_url(moto_endpoint: str) -> str:
     return f"s3://ckv-{uuid.uuid4().hex[:16]}/byo"
-
-
-class ApiCalls:
-    """Counts the API calls made through a boto3 client or a Session's clients."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def __call__(self, **kwargs: Any) -> None:
-        self.n += 1
-
-
-def no_new_boto_clients(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every botocore client created from now on (the store must create none of its own)."""
-    made: list[str] = []
-    real = botocore.session.Session.create_client
-
-    def create_client(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
-        made.append(service_name)
-        return real(self, service_name, *args, **kwargs)
-
-    monkeypatch.setattr(botocore.session.Session, "create_client", create_client)
-    return made
 
 
 def test_s3_client_is_used_for_every_call_and_never_closed(

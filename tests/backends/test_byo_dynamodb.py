@@ -17,42 +17,16 @@ from typing import Any
 from urllib.parse import quote
 
 import boto3
-import botocore.session
 import pytest
 from botocore.config import Config
 
 import checkpoint_kv
 from checkpoint_kv import ConfigError, StoreNotFoundError
 from checkpoint_kv.backends import dynamodb as ckv_ddb
+from tests.support.fixtures_aws import ApiCalls, no_new_boto_clients
 from tests.support.graphs import aexercise, exercise
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-class ApiCalls:
-    """Counts the API calls made through a boto3 client or a Session's clients, and the
-    threads that made them."""
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.threads: set[int] = set()
-
-    def __call__(self, **kwargs: Any) -> None:
-        self.n += 1
-        self.threads.add(threading.get_ident())
-
-
-def no_new_boto_clients(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every botocore client created from now on (the store must create none of its own)."""
-    made: list[str] = []
-    real = botocore.session.Session.create_client
-
-    def create_client(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
-        made.append(service_name)
-        return real(self, service_name, *args, **kwargs)
-
-    monkeypatch.setattr(botocore.session.Session, "create_client", create_client)
-    return made
 
 
 def count_closes(monkeypatch: pytest.MonkeyPatch, client: Any) -> list[int]:

@@ -74,3 +74,31 @@ def moto_endpoint() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=30)
+
+
+class ApiCalls:
+    """Counts the API calls made through a boto3 client or a Session's clients (register it
+    on the client's ``before-call`` event), and the threads that made them."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.threads: set[int] = set()
+
+    def __call__(self, **kwargs: object) -> None:
+        self.n += 1
+        self.threads.add(threading.get_ident())
+
+
+def no_new_boto_clients(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every botocore client created from now on (a store given a client must create none)."""
+    import botocore.session
+
+    made: list[str] = []
+    real = botocore.session.Session.create_client
+
+    def create_client(self: object, service_name: str, *args: object, **kwargs: object) -> object:
+        made.append(service_name)
+        return real(self, service_name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", create_client)
+    return made
