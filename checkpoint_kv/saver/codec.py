@@ -22,7 +22,7 @@ from checkpoint_kv.saver import pending
 from checkpoint_kv.saver import records as R
 from checkpoint_kv.saver.configs import tconf
 from checkpoint_kv.saver.groups import Group
-from checkpoint_kv.saver.growth import MIN_BASE, MissingLinks, Tracked, materialize
+from checkpoint_kv.saver.growth import MIN_BASE, MissingLinks, Tracked, lookup_in, materialize
 from checkpoint_kv.saver.locator import Locator
 from checkpoint_kv.saver.packing import home_refs, value_at, where
 from checkpoint_kv.saver.versions import always_stored
@@ -148,15 +148,7 @@ class Codec:
         if not isinstance(entry, R.Grown):
             return vc, loc, entry, None
 
-        def lookup(link_vc: str, link_key: str) -> R.Typed | R.Grown | None:
-            for k in (link_key, K.blob_key_vc(rec.ns, ch, link_vc)):
-                if k in blobs:
-                    got = value_at(k, blobs[k], ch, link_vc)
-                    if got is not None:
-                        return got
-            return None
-
-        return vc, loc, materialize(loc, entry, lookup), entry
+        return vc, loc, materialize(loc, entry, lookup_in(rec.ns, ch, blobs)), entry
 
     def plan_tuple(
         self,

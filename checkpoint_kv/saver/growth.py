@@ -49,6 +49,7 @@ __all__ = [
     "base_depth",
     "body_start",
     "extend",
+    "lookup_in",
     "materialize",
     "whole_at",
 ]
@@ -163,11 +164,10 @@ class MissingLinks(Exception):
         self.channel, self.links = channel, links
 
 
-def whole_at(
-    ns: str, key: str, channel: str, vc: str, found: Mapping[str, bytes]
-) -> R.Typed | None:
-    """The whole value of ``channel`` at ``vc`` held at ``key`` (or kept at its version's blob
-    key), from what a read brought, its chain included; None when that is not enough."""
+def lookup_in(ns: str, channel: str, found: Mapping[str, bytes]) -> Lookup:
+    """The ``lookup`` :func:`materialize` walks a chain with, over what a read brought: a
+    link's value in its record, else kept whole at its version's blob key (versions are the
+    truth: maintenance writes it there before deleting the record)."""
 
     def lookup(link_vc: str, link_key: str) -> R.Typed | R.Grown | None:
         for k in (link_key, K.blob_key_vc(ns, channel, link_vc)):
@@ -178,6 +178,15 @@ def whole_at(
                     return got
         return None
 
+    return lookup
+
+
+def whole_at(
+    ns: str, key: str, channel: str, vc: str, found: Mapping[str, bytes]
+) -> R.Typed | None:
+    """The whole value of ``channel`` at ``vc`` held at ``key`` (or kept at its version's blob
+    key), from what a read brought, its chain included; None when that is not enough."""
+    lookup = lookup_in(ns, channel, found)
     entry = lookup(vc, key)
     if not isinstance(entry, R.Grown):
         return entry
