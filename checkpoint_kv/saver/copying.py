@@ -45,6 +45,7 @@ from checkpoint_kv.drive import Get, OnTarget, Plan, Scan, Write
 from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.port import Op, Put, ScanResult
 from checkpoint_kv.saver import records as R
+from checkpoint_kv.saver.packing import chain_links
 
 __all__ = ["PAGE", "CopyJob", "families", "plan_copy"]
 
@@ -220,7 +221,8 @@ def plan_copy(job: CopyJob) -> Plan[None]:
 
 def _resolves(key: str, value: bytes, have: set[str]) -> bool:
     """Whether every value the record at ``key`` names is among ``have``: the record or blob
-    it names, or for a home that is gone, its version's blob (``packing.fallback_keys``)."""
+    it names, or for a home or a chain link that is gone, its version's blob
+    (``packing.fallback_keys``)."""
     try:
         refs, rec = R.decode_stored_checkpoint(key, value)
     except CorruptRecordError:
@@ -231,6 +233,7 @@ def _resolves(key: str, value: bytes, have: set[str]) -> bool:
         if not K.is_record(ref):
             return False
         homed = [(ch, vc) for ch, vc, home in rec.homes if home == ref]
+        homed += [(ch, link.vc) for ch, link in chain_links(rec) if link.key == ref]
         if not homed or any(K.blob_key_vc(rec.ns, ch, vc) not in have for ch, vc in homed):
             return False
     return True
