@@ -23,7 +23,7 @@ from checkpoint_kv.drive import Get, Plan
 from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.saver import records as R
 from checkpoint_kv.saver.growth import Tracked
-from checkpoint_kv.saver.packing import Loc, locations
+from checkpoint_kv.saver.packing import Loc, held, locations
 
 __all__ = ["CARRY_MAX", "CARRY_TOTAL", "Home", "Locator"]
 
@@ -142,15 +142,18 @@ class Locator:
                 rec = R.decode_stored_checkpoint(pkey, raw)[1]
             except CorruptRecordError:
                 return found  # a damaged parent: its children read as damaged too, naming keys
-            locs = locations(pkey, rec)
             inline = {ch: typed for ch, _, typed in rec.inline or ()}
             chains = {g.channel: g.chain for g in rec.grown} | dict(rec.chains)
-            self.note(thread_id, ns, locs, inline, chains)
+            self.note(thread_id, ns, locations(pkey, rec), inline, chains)
             self.note_root(thread_id, ns, parent_id, rec.root)
-            for ch, vc in wanted.items():
-                loc = locs.get(ch)
-                if ch not in found and loc is not None and loc[0] == vc:
-                    typed = inline.get(ch) if loc[1] == pkey else None
+            # Per (channel, version): a record may hold one channel at two versions.
+            whole = {(ch, vc): typed for ch, vc, typed in rec.inline or ()}
+            home_vc = {ch: vc for ch, vc, _ in rec.homes}
+            built = {(g.channel, g.vc): g.chain for g in rec.grown}
+            built.update(((ch, home_vc[ch]), links) for ch, links in rec.chains if ch in home_vc)
+            for (ch, vc), loc in held(pkey, rec).items():
+                if ch not in found and wanted.get(ch) == vc:
+                    typed = whole.get((ch, vc)) if loc == pkey else None
                     small = typed if typed and len(typed[1]) <= CARRY_MAX else None
-                    found[ch] = Home(loc[1], small, chains.get(ch, ()))
+                    found[ch] = Home(loc, small, built.get((ch, vc), ()))
         return found

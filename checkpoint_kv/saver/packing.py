@@ -30,6 +30,7 @@ __all__ = [
     "chain_links",
     "entry_in",
     "fallback_keys",
+    "held",
     "home_refs",
     "locations",
     "plan_fallbacks",
@@ -52,6 +53,19 @@ def locations(key: str, rec: R.CheckpointRecord) -> dict[str, Loc]:
     return out
 
 
+def held(key: str, rec: R.CheckpointRecord) -> dict[tuple[str, str], str]:
+    """``(channel, version component)`` -> the key holding that value, for every value the
+    record holds or names a home for. Unlike ``locations``, one channel may appear at two
+    versions: a put whose ``new_versions`` disagree with its checkpoint's versions holds the
+    new value and names (or carries) the one its checkpoint reads."""
+    if rec.inline is None:
+        return {}
+    out = {(ch, vc): home for ch, vc, home in rec.homes}
+    out.update(((ch, vc), key) for ch, vc, _ in rec.inline)
+    out.update(((g.channel, g.vc), key) for g in rec.grown)
+    return out
+
+
 def chain_links(rec: R.CheckpointRecord) -> list[tuple[str, R.Link]]:
     """``(channel, link)`` of every chain the record names: its grown values' and its homes'."""
     out = [(g.channel, link) for g in rec.grown for link in g.chain]
@@ -62,10 +76,12 @@ def chain_links(rec: R.CheckpointRecord) -> list[tuple[str, R.Link]]:
 def home_refs(rec: R.CheckpointRecord, ns: str, versions: ChannelVersions) -> list[str]:
     """The keys a record's values are read from, besides itself: its homes, and for format 1
     (or a channel without a home) the blob keys. Sorted: the reference header's order."""
-    inline = {ch for ch, _, _ in rec.inline or ()} | {g.channel for g in rec.grown}
+    held = {(ch, vc) for ch, vc, _ in rec.inline or ()} | {(g.channel, g.vc) for g in rec.grown}
     homes = {ch: home for ch, _, home in rec.homes}
     refs = {
-        homes.get(ch) or K.blob_key(ns, ch, v) for ch, v in versions.items() if ch not in inline
+        homes.get(ch) or K.blob_key(ns, ch, v)
+        for ch, v in versions.items()
+        if (ch, K.version_component(v)) not in held
     }
     refs.update(link.key for _, link in chain_links(rec))
     if rec.root is not None:  # its incarnation's mark: read along, so visibility costs no call

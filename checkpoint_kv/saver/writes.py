@@ -39,19 +39,23 @@ def _snapshots(values: Mapping[str, Any]) -> bool:
     return any(type(v).__name__ == "_DeltaSnapshot" for v in values.values())
 
 
-def _shallow_cleanup(ns: str, cid: str, channels: Mapping[str, Any]) -> list[Op]:
+def _shallow_cleanup(ns: str, cid: str, keep: Mapping[str, set[str]]) -> list[Op]:
     """What a shallow put deletes after its record commits: every older checkpoint of the
-    namespace (records and writes) and every other version of ``channels``' blobs.
+    namespace (records and writes) and, for each channel of ``keep``, every blob version but
+    the kept ones (blob keys).
 
     A put whose metadata counts DeltaChannel updates since a snapshot deletes nothing: its
     channel is rebuilt from the ancestors back to that snapshot. The next put that needs no
     ancestor (every DeltaChannel just snapshotted) deletes them all, and the blob versions of
     every channel, since the puts in between left theirs."""
     ops: list[Op] = [DeleteRange(K.ns_prefix(ns) + K.SEP, K.checkpoint_prefix(ns, cid) + K.SEP)]
-    for ch, ver in channels.items():
-        bkey = K.blob_key(ns, ch, ver)
-        lo, hi = K.prefix_range(bkey.rsplit(K.SEP, 1)[0])
-        ops += [DeleteRange(lo, bkey), DeleteRange(bkey + K.SEP, hi)]
+    for bkeys in keep.values():
+        kept = sorted(bkeys)
+        lo, hi = K.prefix_range(kept[0].rsplit(K.SEP, 1)[0])
+        for bkey in kept:
+            ops.append(DeleteRange(lo, bkey))
+            lo = bkey + K.SEP
+        ops.append(DeleteRange(lo, hi))
     return ops
 
 
@@ -82,7 +86,14 @@ def plan_put(
         metadata=codec.dumps(get_checkpoint_metadata(config, metadata), "the metadata"),
     )
     versions: ChannelVersions = cp.get("channel_versions", {})
-    wanted = {ch: K.version_component(v) for ch, v in versions.items() if ch not in new_versions}
+    # The values this checkpoint reads but does not write: unchanged channels, and any whose
+    # new version is not the one the checkpoint names (LangGraph never does that; a hand-made
+    # put may, and InMemorySaver then reads the named version).
+    wanted = {
+        ch: K.version_component(v)
+        for ch, v in versions.items()
+        if ch not in new_versions or K.version_component(new_versions[ch]) != K.version_component(v)
+    }
     homes = yield from codec.locator.plan_homes(part, thread_id, ns, parent_id, wanted)
     key = K.record_key(ns, cid)
     ops: list[Op] = []
@@ -100,7 +111,7 @@ def plan_put(
         ops += yield from _as_blobs(part, ns, new_versions, new, homes, wanted)
         refs = home_refs(record, ns, versions)
         locs = {ch: (K.version_component(v), K.blob_key(ns, ch, v)) for ch, v in versions.items()}
-        noted = new
+        noted = {ch: new[ch] for ch in new if ch not in wanted}  # the values locs name
     else:
         grown = _grown(codec, thread_id, ns, key, root, new_versions, new, values)
         record = _pack(record, new_versions, new, homes, wanted, grown)
@@ -113,7 +124,14 @@ def plan_put(
     R.remember_stored_checkpoint(key, value, refs, record)
     ops.append(Put(key, value, commit=True))
     if shallow and not (metadata or {}).get("counters_since_delta_snapshot"):
-        ops += _shallow_cleanup(ns, cid, versions if _snapshots(values) else new_versions)
+        # The versions the checkpoint names, and those it wrote (the same, but for a hand-made
+        # put whose new_versions disagree: a later checkpoint may name what it wrote).
+        named = versions if _snapshots(values) else new_versions
+        kept = {ch: {K.blob_key(ns, ch, v)} for ch, v in named.items()}
+        for ch in new_versions:
+            if ch in versions:
+                kept.setdefault(ch, set()).add(K.blob_key(ns, ch, versions[ch]))
+        ops += _shallow_cleanup(ns, cid, kept)
     yield Write(part, ops)
     codec.locator.note(thread_id, ns, locs, noted, chains)
     if not shallow:

@@ -6,7 +6,9 @@ a review found (issue #11) and now must raise a typed error or match ``InMemoryS
 - a missing referenced value: ``CorruptRecordError`` naming the key, never an empty channel;
 - ``list`` of a whole thread reads about one page, not the thread (items counted);
 - a damaged old record: the healthy checkpoints before it are listed, then the error;
-- prune deletes records before their data, and never a blob no dead record referenced.
+- prune deletes records before their data, and never a blob no dead record referenced;
+- shallow + a put whose ``new_versions`` disagree with its checkpoint's versions: each
+  checkpoint reads the versions it names, as on InMemorySaver.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from checkpoint_kv import CorruptRecordError, KVCheckpointSaver
 from checkpoint_kv import keys as K
 from checkpoint_kv.port import Delete, Put, split_refs
 from checkpoint_kv.port_wrappers import CountingKV
+from tests.contract.test_scenarios import versions_disagree
 from tests.support.faults import FaultPlan, InjectedFault, faulty_saver
 from tests.support.graphs import DeltaChat5, PlainChat, cfg, chat
 
@@ -44,6 +47,19 @@ def test_shallow_with_delta_channel_keeps_every_message(url: str) -> None:
     again = KVCheckpointSaver(saver.store, shallow=True)
     assert len(chat(again, DeltaChat5).get_state(cfg("t")).values["messages"]) == 24
     saver.close()
+
+
+def test_shallow_with_disagreeing_versions_reads_the_named_ones(url: str) -> None:
+    """The shallow put keeps the version its checkpoint names, not the one it wrote."""
+    sep = "&" if "?" in url else "?"
+    shallow = f"{url}{sep}history=latest"
+    saver = checkpoint_kv.from_url(shallow)
+    saver.setup()
+    model = InMemorySaver()
+    expected = versions_disagree(lambda: model)
+    got = versions_disagree(lambda: KVCheckpointSaver(saver.store, shallow=True))
+    assert got[:3] == expected[:3]
+    assert got[3] == expected[3][:1]  # shallow: the latest checkpoint only
 
 
 def test_cut_short_put_writes_then_rerun_shows_one_run(saver: KVCheckpointSaver) -> None:

@@ -253,7 +253,44 @@ def delta_chat(fresh: Fresh, turns: int = 150) -> list[Any]:
     ]
 
 
+def versions_disagree(fresh: Fresh) -> list[Any]:
+    """A put whose ``new_versions`` name other versions than its checkpoint's
+    ``channel_versions`` (LangGraph never does; a hand-made call may): the checkpoint reads the
+    versions it names, and a later checkpoint naming the new versions reads the new values.
+    Large values (stored grown and named by home) and small ones (carried along)."""
+    thread = "disagree-" + uuid.uuid4().hex[:6]
+    s = fresh()
+    big1, small1 = ["x" * 100] * 30, "s1"
+    big2, small2 = big1 + ["y" * 100] * 5, "s2"
+    v1, w1 = s.get_next_version(None, None), s.get_next_version(None, None)
+    v2, w2 = s.get_next_version(v1, None), s.get_next_version(w1, None)
+    base = {
+        "v": 1,
+        "ts": "2026-01-01T00:00:00+00:00",
+        "versions_seen": {},
+        "updated_channels": None,
+    }
+    ids = [f"1f000000-0000-6000-8000-00000000000{i}" for i in range(3)]
+    conf: dict[str, Any] = cfg(thread, checkpoint_ns="")
+    steps = [
+        ({"big": v1, "small": w1}, {"big": big1, "small": small1}, {"big": v1, "small": w1}),
+        ({"big": v1, "small": w1}, {"big": big2, "small": small2}, {"big": v2, "small": w2}),
+        ({"big": v2, "small": w2}, {}, {}),
+    ]
+    out: list[Any] = []
+    for cid, (versions, values, new) in zip(ids, steps, strict=True):
+        cp = {**base, "id": cid, "channel_versions": versions, "channel_values": values}
+        conf = s.put(conf, cp, {"step": len(out)}, new)  # type: ignore[arg-type]
+        s = fresh()
+        got = s.get_tuple(conf)
+        assert got is not None
+        out.append(got.checkpoint["channel_values"])
+    out.append([t.checkpoint["channel_values"] for t in fresh().list(cfg(thread))])
+    return out
+
+
 SCENARIOS: dict[str, Callable[[Fresh], list[Any]]] = {
+    "versions_disagree": versions_disagree,
     "interrupt_resume": interrupt_resume,
     "subgraphs": subgraphs,
     "fanout_retry": fanout_retry,
