@@ -122,6 +122,11 @@ def chat(saver: Any, rec: Recorder, p: Profile, over: Deadline, delta: bool = Fa
     n = len(st.values.get("messages", []))
     if n != 2 * done:
         raise AssertionError(f"state has {n} messages after {done} turns, expected {2 * done}")
+    if delta and done >= 4:  # a history page: one get_delta_channel_history per checkpoint
+        with rec.graph_op("history page (10)"):
+            page = list(graph.get_state_history(cfg, limit=10))
+        if len(page) != 10 or page[0].values != st.values:
+            raise AssertionError("the DeltaChannel history page is wrong")
     return {"turns": done, "of": turns}
 
 

@@ -4,12 +4,14 @@ A facade: each method picks a *plan* (a generator that yields port requests, see
 runs it with the sync or the async driver, so the two cannot drift apart. The plans live in
 modules named for what they do: ``writes`` (put, put_writes), ``reads`` (get_tuple, list),
 ``delta`` (DeltaChannel history), ``maintenance`` (prune, delete_for_runs, copy). The saver
-holds no mutable state, so it is thread-safe whenever its store is.
+holds no state but hints (``locator``) and histories read ahead for a listed page (``pages``),
+both thread-safe, so it is thread-safe whenever its store is.
 
 Round trips (port calls) per operation, whatever the backend:
 ``put`` 1, ``put_writes`` 1, ``get_tuple`` 1 (the scan follows the record's blob references),
 ``list(limit=N)`` 1-2, ``get_delta_channel_history`` 1 after a ``get_tuple`` of the same
-checkpoint (its counters size the scan), else 2, however long the chain.
+checkpoint (its counters size the scan), else 2, however long the chain; a DeltaChannel
+``get_state_history`` page: the listing and one history read (``pages``).
 """
 
 from __future__ import annotations
@@ -38,11 +40,17 @@ from checkpoint_kv.saver.codec import Codec
 from checkpoint_kv.saver.configs import ids
 from checkpoint_kv.saver.delta import plan_delta
 from checkpoint_kv.saver.locator import Locator
+from checkpoint_kv.saver.pages import HistoryPages
 from checkpoint_kv.saver.reads import plan_get_tuple, plan_list
 from checkpoint_kv.saver.versions import next_version
 from checkpoint_kv.saver.writes import plan_put, plan_put_writes
 
 __all__ = ["KVCheckpointSaver"]
+
+
+def _thread_of(config: RunnableConfig | None) -> str | None:
+    thread_id = (config or {}).get("configurable", {}).get("thread_id")
+    return None if thread_id is None else str(thread_id)
 
 
 class KVCheckpointSaver(BaseCheckpointSaver[str]):
@@ -69,6 +77,7 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         self.astore = astore if astore is not None else async_twin(store)
         self.shallow = shallow
         self._locator = Locator()  # where recent values live (see locator.py)
+        self._pages = HistoryPages()  # histories read ahead for a page being listed
 
     def __repr__(self) -> str:
         return redact(f"KVCheckpointSaver(store={self.store!r}, shallow={self.shallow})")
@@ -132,9 +141,8 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        return stream(
-            self.store, plan_list(self._codec, self.shallow, config, filter, before, limit)
-        )
+        plan = plan_list(self._codec, self.shallow, config, filter, before, limit)
+        return self._pages.watch(_thread_of(config), stream(self.store, plan))
 
     def put(
         self,
@@ -155,10 +163,12 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
+        self._pages.forget([_thread_of(config) or ""])  # a descendant's history changes
         run(self.store, plan_put_writes(self._codec, config, writes, task_id, task_path))
 
     def delete_thread(self, thread_id: str) -> None:
         self._locator.forget([thread_id])
+        self._pages.forget([thread_id])
         self.store.drop(K.partition(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -189,13 +199,21 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
             run(self.store, plan_prune(self._codec, thread_ids, strategy, skip_corrupt))
         finally:  # records may be gone or rewritten
             self._locator.forget(thread_ids)
+            self._pages.forget(thread_ids)
 
     def _plan_delta(
         self, config: RunnableConfig, channels: Sequence[str]
     ) -> Plan[dict[str, DeltaChannelHistory]]:
+        """The histories, read ahead with a page being listed if any (``pages``)."""
         thread_id, ns, cid = ids(config)
+        kept = self._pages.take(thread_id, ns, cid, channels)
+        if kept is not None:
+            return kept
         hint = self._locator.counters(thread_id, ns, cid)
-        return plan_delta(self._codec.loads, config, channels, hint)
+        below = self._pages.ahead(thread_id, ns, cid)
+        top, others = yield from plan_delta(self._codec.loads, config, channels, hint, below)
+        self._pages.keep(thread_id, ns, channels, others)
+        return top
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -215,9 +233,8 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        async for item in astream(
-            self.astore, plan_list(self._codec, self.shallow, config, filter, before, limit)
-        ):
+        plan = plan_list(self._codec, self.shallow, config, filter, before, limit)
+        async for item in self._pages.awatch(_thread_of(config), astream(self.astore, plan)):
             yield item
 
     async def aput(
@@ -239,10 +256,12 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
+        self._pages.forget([_thread_of(config) or ""])  # a descendant's history changes
         await arun(self.astore, plan_put_writes(self._codec, config, writes, task_id, task_path))
 
     async def adelete_thread(self, thread_id: str) -> None:
         self._locator.forget([thread_id])
+        self._pages.forget([thread_id])
         await self.astore.drop(K.partition(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
@@ -273,6 +292,7 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
             await arun(self.astore, plan_prune(self._codec, thread_ids, strategy, skip_corrupt))
         finally:  # records may be gone or rewritten
             self._locator.forget(thread_ids)
+            self._pages.forget(thread_ids)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]

@@ -41,6 +41,7 @@ from checkpoint_kv.saver.versions import always_stored, version_gap
 __all__ = ["plan_delta"]
 
 Loads = Callable[[str, R.Typed], Any]
+Histories = dict[str, DeltaChannelHistory]  # channel -> its history at one checkpoint
 _FIRST_PAGE = 32
 
 
@@ -103,29 +104,38 @@ def plan_delta(
     config: RunnableConfig,
     channels: Sequence[str],
     hint: Mapping[str, Any] | None = None,
-) -> Plan[dict[str, DeltaChannelHistory]]:
-    """``hint``: the target's ``counters_since_delta_snapshot`` if this process has seen them
+    below: int = 0,
+) -> Plan[tuple[Histories, dict[str, Histories]]]:
+    """The histories of ``channels`` at the checkpoint ``config`` names (or the latest); with
+    ``below``, also those (by checkpoint id) at up to that many checkpoints under it in its
+    namespace that the same scans bring (a history page: LangGraph asks for each checkpoint of
+    a ``get_state_history`` page in turn, so one plan serves the page).
+
+    ``hint``: the target's ``counters_since_delta_snapshot`` if this process has seen them
     (``Locator.counters``): the first scan is then sized for the whole chain, one round trip
     instead of two. Only a size: a short or wrong hint costs a further scan, never history."""
     if not channels:
-        return {}
+        return {}, {}
     thread_id, ns, cid = ids(config)
     part = K.partition(thread_id)
     start = K.ns_prefix(ns) + K.SEP
     end = K.checkpoint_prefix(ns, cid) + K.AFTER_SEP if cid else K.ns_prefix(ns) + K.AFTER_SEP
-    first = _FIRST_PAGE
+    first = _FIRST_PAGE + 2 * below
     if hint:
         hinted = _depth(hint, channels)
         if hinted is not None:
             # Two items a checkpoint (a record and about one write), no further margin: on
             # S3 every item scanned is a GET, and a short guess costs one more scan.
-            first = max(_FIRST_PAGE, (hinted + 2) * 2)
+            first = max(first, (hinted + 2 + below) * 2)
     res: ScanResult = yield Scan(part, start, end, reverse=True, limit=first)
     items = list(res.items)
     groups = group(items, reverse=True)
     if not groups or (cid is not None and groups[0].record.checkpoint_id != cid):
-        return {ch: {"writes": []} for ch in channels}
-    target = groups[0]
+        return {ch: {"writes": []} for ch in channels}, {}
+    exhausted = len(res.items) < first
+    # The page's other checkpoints: those the first scan holds whole (with every write).
+    targets = groups[: 1 + below] if exhausted else groups[: min(1 + below, len(groups) - 1)]
+    targets = targets or groups[:1]
     versions_of: dict[str, ChannelVersions] = {}
 
     def versions(g: Group) -> ChannelVersions:
@@ -134,12 +144,16 @@ def plan_delta(
             versions_of[g.key] = dict(cp.get("channel_versions", {}))
         return versions_of[g.key]
 
+    target = groups[0]
     tversions = versions(target)
-    md = loads(target.key, target.record.metadata)
-    counters = md.get("counters_since_delta_snapshot") or {}
-    depth = _depth(counters, channels) or 0
+    depth, counters = 0, dict[str, Any]()
+    for t in targets:  # the deepest chain among them sizes the scans
+        md = loads(t.key, t.record.metadata)
+        here = md.get("counters_since_delta_snapshot") or {}
+        if t is target:
+            counters = here
+        depth = max(depth, (_depth(here, channels) or 0) + targets.index(t))
     per_checkpoint = max(2.0, len(items) / len(groups))
-    exhausted = len(res.items) < first
     # Blob scans only for channels whose values are blobs of their own (format 1, shallow):
     # packed values come with the records.
     blob_specs: dict[str, ScanSpec] = {}
@@ -149,7 +163,8 @@ def plan_delta(
         lo, hi = K.blob_channel_range(ns, ch)
         top = K.blob_key(ns, ch, tversions[ch]) + K.SEP if ch in tversions else hi
         updates = int(counters[ch][0]) if ch in counters else 4
-        blob_specs[ch] = ScanSpec(lo, top, reverse=True, limit=max(8, 2 * updates + 8))
+        limit = max(8, 2 * updates + 8) + 2 * (len(targets) - 1)
+        blob_specs[ch] = ScanSpec(lo, top, reverse=True, limit=limit)
     specs = list(blob_specs.values())
     need = _need(depth, per_checkpoint) if counters else 256
     deeper = not exhausted and (depth + 2 > len(groups) or not counters)
@@ -165,34 +180,56 @@ def plan_delta(
         items += results[-1].items
         groups = group(items, reverse=True)
         depth = depth * 2 + 16
-    while True:
+    chains: dict[str, list[Group]] = {}
+    pending_targets = list(targets)
+    while pending_targets:
         # Unless the scan reached the start, the last group may lack some of its writes.
         whole = groups if exhausted else groups[:-1]
-        chain, missing_parent, unknown = _walk(
-            target, whole, channels, seeds, ns, versions, fetched
-        )
+        unknown: dict[str, str] = {}
+        short = []
+        for t in pending_targets:
+            chain, missing_parent, wants = _walk(t, whole, channels, seeds, ns, versions, fetched)
+            if wants:
+                unknown.update({f"{ch}\0{key}": key for ch, key in wants.items()})
+            elif missing_parent is None:
+                chains[t.record.checkpoint_id] = chain
+            else:
+                short.append((t, missing_parent))
         if unknown:
             found = yield Get(part, sorted(set(unknown.values())))
-            for ch, key in unknown.items():
+            for tag, key in unknown.items():
                 if K.is_record(key):
                     fetched[key] = found.get(key)
                 else:
-                    seeds[ch].add(key, found.get(key))
+                    seeds[tag.split("\0", 1)[0]].add(key, found.get(key))
+            pending_targets = [t for t in pending_targets if t.record.checkpoint_id not in chains]
             continue
-        if missing_parent is None:
+        pending_targets = [t for t, _ in short]
+        if not short:
             break
         if exhausted:
-            raise CorruptRecordError(
-                f"the history of channels {sorted(channels)} at checkpoint {target.key!r} "
-                f"needs ancestor {K.record_key(ns, missing_parent)!r}, which is missing"
-            )
-        depth = max(depth * 2 + 16, version_gap(tversions, {c: s.values for c, s in seeds.items()}))
+            if target in pending_targets:
+                raise CorruptRecordError(
+                    f"the history of channels {sorted(channels)} at checkpoint "
+                    f"{target.key!r} needs ancestor {K.record_key(ns, short[0][1])!r}, "
+                    "which is missing"
+                )
+            break  # a checkpoint below: its own call raises, naming what is missing
+        gap = version_gap(tversions, {c: s.values for c, s in seeds.items()})
+        depth = max(depth * 2 + 16, gap)
         need = _need(depth, per_checkpoint)
         res = yield Scan(part, start, items[-1][0], reverse=True, limit=need)
         exhausted = len(res.items) < need
         items += res.items
         groups = group(items, reverse=True)
-    return _collect(loads, chain, channels, seeds, ns, versions)
+    out = {
+        t.record.checkpoint_id: _collect(
+            loads, chains[t.record.checkpoint_id], channels, seeds, ns, versions
+        )
+        for t in targets
+        if t.record.checkpoint_id in chains
+    }
+    return out.pop(target.record.checkpoint_id), out
 
 
 def _walk(

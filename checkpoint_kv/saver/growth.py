@@ -15,13 +15,14 @@ its head and the rest of its body (the *tail*). Encrypted values never extend: s
 Which earlier version. Reading a value walks its *chain*: the base it extends, that base's
 base, ... down to a value stored whole (depth 0). Extending always the previous version would
 make every read walk the whole history; extending always the whole one would rewrite the
-history at every step. A value at depth ``n`` extends the one at depth ``n - 16**p``, where
-``p`` is the position of ``n``'s lowest non-zero base-16 digit (Subversion's skip-deltas, base
-16): a read walks at most 15 links per base-16 digit of the depth (45 at 4,096 versions), and
-each byte is written about ``log16(versions)`` times (2.2 for a 400-version chat), so both the
-bytes written per step and the bytes stored stay near the size of what was added. The base a
-new value needs is always in its parent's chain (or the parent itself), so the writer never
-reads to find it. Past ``MAX_DEPTH`` the value is stored whole again.
+history at every step. A value at depth ``n`` extends the one at depth ``n - 8**p``, where
+``p`` is the position of ``n``'s lowest non-zero base-8 digit (Subversion's skip-deltas, in base
+``RADIX`` = 8): a read walks at most 7 links per base-8 digit of the depth (28 below 4,096
+versions), and each byte is written about ``log8(versions)`` times (2.9 for a 400-version
+chat): the bytes written per step and the bytes stored stay a small multiple of what was
+added, where a larger radix writes less but lists more links in every record (measured in
+the README). The base a new value needs is always in its parent's chain (or the parent
+itself), so the writer never reads to find it. Past ``MAX_DEPTH`` the value is stored whole again.
 
 Each entry lists its whole chain: ``(version component, key of the record holding it, depth,
 body length)``. The record's reference header names every key of its chains, so a read gets
@@ -83,7 +84,7 @@ def body_start(tag: str, data: bytes) -> int:
 
 def base_depth(depth: int) -> int:
     """The depth of the value a value at ``depth`` (>= 1) extends: ``depth`` minus the place
-    value of its lowest non-zero base-16 digit."""
+    value of its lowest non-zero base-``RADIX`` digit."""
     step = 1
     while (depth // step) % RADIX == 0:
         step *= RADIX

@@ -73,6 +73,7 @@ def test_round_trips_are_counted(results: dict[str, Any]) -> None:
     page = w["history"]["ops"]["history page (10)"]
     assert page["hits_max"] <= 2
     assert w["chat-delta"]["ops"]["saver.get_delta_channel_history"]["hits_max"] <= 3
+    assert w["chat-delta"]["ops"]["history page (10)"]["hits_max"] <= 2  # listing + 1 history
     assert w["chat"]["unattributed"] == 0
 
 

@@ -13,11 +13,12 @@ import uuid
 from typing import Any
 
 import pytest
+from langgraph.checkpoint.memory import InMemorySaver
 
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
 from checkpoint_kv.port_wrappers import CountingKV
-from tests.support.graphs import DeltaChat, PlainChat, chat
+from tests.support.graphs import DeltaChat, DeltaChat5, PlainChat, chat
 
 
 @pytest.fixture
@@ -165,3 +166,27 @@ def test_delta_get_state_is_two_calls(counted: Any) -> None:
     cold = fresh.get_delta_channel_history(config=tup.config, channels=["messages"])
     assert cold == warm
     assert store.total == 2, store.calls
+
+
+@pytest.mark.parametrize(("state", "turns"), [(DeltaChat, 30), (DeltaChat5, 12)])
+def test_delta_history_page_is_two_calls(counted: Any, state: type, turns: int) -> None:
+    """A ``get_state_history`` page of a DeltaChannel chat: the listing's call and ONE history
+    read for the whole page (LangGraph asks for each checkpoint's history in turn; the first
+    read brings those under it). With snapshots every 5 updates the page crosses snapshots.
+    Every page equals InMemorySaver's, page after page, and a second pass is read again."""
+    saver, store = counted
+    g, cfg = _chat(saver, state, turns=turns)
+    model, mcfg = _chat(InMemorySaver(), state, turns=turns)
+    before: Any = None
+    mbefore: Any = None
+    for _ in range(3):
+        store.reset()
+        page = list(g.get_state_history(cfg, limit=10, before=before))
+        assert store.total <= 2, store.calls
+        mpage = list(model.get_state_history(mcfg, limit=10, before=mbefore))
+        assert [s.values for s in page] == [s.values for s in mpage]
+        before, mbefore = page[-1].config, mpage[-1].config
+    store.reset()
+    again = list(g.get_state_history(cfg, limit=10))
+    assert [s.values for s in again] == [s.values for s in model.get_state_history(mcfg, limit=10)]
+    assert store.total <= 2, store.calls
