@@ -30,6 +30,7 @@ from langgraph.graph import END, START, StateGraph
 
 import checkpoint_kv
 from checkpoint_kv import KVCheckpointSaver
+from checkpoint_kv import keys as K
 from checkpoint_kv.backends.dynamodb import (
     CHUNK_MARK,
     TOUCH_MAX_PER_COMMIT,
@@ -45,6 +46,7 @@ from checkpoint_kv.errors import (
 )
 from checkpoint_kv.port import Delete, DeleteRange, Put, ScanResult, frame
 from checkpoint_kv.registry import open_store
+from checkpoint_kv.saver import records as R
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "lambda_agent"
@@ -1039,6 +1041,51 @@ def test_ttl_with_delta_channel_keeps_an_active_thread_whole(
     assert graph.get_state(config).values == {}
     assert saver.get_tuple(config) is None
     assert sweep_expired(store, now[0]) > 0 and table_items(store) == []
+
+
+class GrowingChat(TypedDict, total=False):
+    messages: Annotated[list[str], operator.add]
+
+
+def growing_chat(checkpointer: Any) -> Any:
+    def reply(state: GrowingChat) -> dict[str, Any]:
+        return {"messages": [f"reply {len(state['messages'])} " + "x" * 300]}
+
+    g = StateGraph(GrowingChat)
+    g.add_node("reply", reply)
+    g.add_edge(START, "reply")
+    g.add_edge("reply", END)
+    return g.compile(checkpointer=checkpointer)
+
+
+def test_ttl_never_expires_a_base_before_the_value_that_extends_it(url_dynamodb: str) -> None:
+    """Issue 23: a plain chat's list is stored as the bytes it grew by, on a chain of earlier
+    records (the whole value written on day 0 or at the chain's last reset). One turn a day for
+    24 days with ttl=8d: the records a read meets (the chain too, named in the reference
+    header) are refreshed by the next commit, so the bases outlive the values built on them;
+    every day's state equals InMemorySaver's, and the values really were stored grown."""
+    saver = checkpoint_kv.from_url(url_dynamodb + "&ttl=8d")
+    saver.setup()
+    store = ddb_store(saver)
+    now = [1_700_000_000.0]
+    store._clock = lambda: now[0]
+    graph, model = growing_chat(saver), growing_chat(InMemorySaver())
+    config: Any = {"configurable": {"thread_id": "growing"}}
+    for day in range(24):
+        for g in (graph, model):
+            g.invoke({"messages": [f"day {day} " + "y" * 300]}, config)
+        # A new saver each day (a new Lambda): nothing remembered, everything read.
+        fresh = growing_chat(checkpoint_kv.from_url(url_dynamodb + "&ttl=8d"))
+        ddb_store(fresh.checkpointer)._clock = lambda: now[0]
+        assert fresh.get_state(config).values == model.get_state(config).values, f"day {day}"
+        now[0] += 86400
+        sweep_expired(store, now[0])
+    latest = saver.get_tuple(config)
+    assert latest is not None
+    raw = store.get(
+        K.partition("growing"), [K.record_key("", latest.config["configurable"]["checkpoint_id"])]
+    )
+    assert R.decode_stored_checkpoint(*next(iter(raw.items())))[1].grown, "not stored grown"
 
 
 # --- URL, repr, cold start, partitions (in-process moto) ------------------------------------
