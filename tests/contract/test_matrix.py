@@ -217,6 +217,12 @@ class Ctx:
     hook: Callable[[], None] | None = None
 
 
+# A reply's padding: the plain ``messages`` list passes growth.MIN_BASE (512 bytes) within a
+# few turns, so from then on every option meets values stored as the bytes they grew by
+# (issue 23), not only whole ones.
+PAD = "." * 160
+
+
 def build_graph(saver: Any, channel: str, ctx: Ctx) -> Any:
     """``bot`` answers every message: three channels in one task's writes, two of them carrying
     the attempt's salt, so a reader mixing two attempts' writes shows. A message starting with
@@ -230,7 +236,8 @@ def build_graph(saver: Any, channel: str, ctx: Ctx) -> Any:
             hook()
         n = len(s.get("messages", []))
         turns = s.get("turns", 0) + 1
-        return {"messages": [f"bot:{n}{ctx.salt}"], "turns": turns, "by": f"bot{ctx.salt}"}
+        reply = f"bot:{n}{ctx.salt} {PAD}"
+        return {"messages": [reply], "turns": turns, "by": f"bot{ctx.salt}"}
 
     def draft(s: dict[str, Any]) -> dict[str, Any]:
         return {"messages": [f"draft:{len(s['messages'])}{ctx.salt}"]}
