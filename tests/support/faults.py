@@ -317,6 +317,11 @@ class SubState(TypedDict):
     sub: Annotated[list[str], operator.add]
 
 
+# Padding on each ``log`` entry: the list passes growth.MIN_BASE (512 bytes) after the first
+# round, so every fault also meets values stored as the bytes they grew by (issue 23).
+PAD = "." * 120
+
+
 def build_graph(checkpointer: Any, rounds: int = 2) -> Any:
     """A small graph with what a real one has: a loop, a fan-out of two parallel tasks that
     both write a reducer channel, a node writing two channels, and a subgraph (its own
@@ -332,13 +337,13 @@ def build_graph(checkpointer: Any, rounds: int = 2) -> Any:
     subgraph = sb.compile()
 
     def head(s: State) -> dict[str, Any]:
-        return {"log": [f"head{s['count']}"], "count": s["count"] + 1}
+        return {"log": [f"head{s['count']} {PAD}"], "count": s["count"] + 1}
 
     def left(s: State) -> dict[str, Any]:
-        return {"log": [f"left{s['count']}"]}
+        return {"log": [f"left{s['count']} {PAD}"]}
 
     def right(s: State) -> dict[str, Any]:
-        return {"log": [f"right{s['count']}"]}
+        return {"log": [f"right{s['count']} {PAD}"]}
 
     def route(s: State) -> str:
         return "head" if s["count"] < rounds else "sub"
@@ -347,7 +352,7 @@ def build_graph(checkpointer: Any, rounds: int = 2) -> Any:
     g.add_node("head", head)
     g.add_node("left", left)
     g.add_node("right", right)
-    g.add_node("join", lambda s: {"log": [f"join{len(s['log'])}"]})
+    g.add_node("join", lambda s: {"log": [f"join{len(s['log'])} {PAD}"]})
     g.add_node("sub", subgraph)
     g.add_edge(START, "head")
     g.add_edge("head", "left")
