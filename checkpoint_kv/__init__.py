@@ -83,7 +83,8 @@ def from_url(
 
     Without ``url``: ``$CHECKPOINT_KV_URL``, else ``sqlite:///checkpoints.db`` in the working
     directory. ``?history=latest`` (or ``shallow=True``) keeps only the latest checkpoint per
-    namespace. Other options go to the backend. Nothing is created remotely until ``setup()``.
+    namespace; ``?compress=zstd`` stores values zstd-compressed. Other options go to the
+    backend. Nothing is created remotely until ``setup()``.
 
     Bring your own client: ``from_url("redis://?prefix=chat", client=redis_client)`` (also
     ``async_client=``), ``from_url("s3://bucket/prefix", client=s3_client)`` or
@@ -100,12 +101,13 @@ def from_url(
         if history.lower() not in _HISTORY:
             raise ConfigError(f"history={history!r}: use history=all or history=latest")
         shallow = _HISTORY[history.lower()] if shallow is None else shallow
+    compress = query.pop("compress", None)
     if query:
         from urllib.parse import urlencode
 
         base = f"{base}?{urlencode(query)}"
     store = open_store(base, **options)
-    return KVCheckpointSaver(store, serde=serde, shallow=bool(shallow))
+    return KVCheckpointSaver(store, serde=serde, shallow=bool(shallow), compress=compress)
 
 
 if TYPE_CHECKING:

@@ -35,6 +35,7 @@ from checkpoint_kv.port import KVStore, split_refs
 from checkpoint_kv.registry import SERDE_ENV, load_serde, open_store, split_options, url_like
 from checkpoint_kv.saver import KVCheckpointSaver
 from checkpoint_kv.saver import records as R
+from checkpoint_kv.saver.checkpointer import compressor
 from checkpoint_kv.saver.migrate import CopyVerificationError
 
 EXIT_OK = 0
@@ -230,14 +231,16 @@ def open_url(url: str, *, must_exist: bool = True) -> KVStore:
 
 
 def _without_history(url: str) -> str:
-    """The app's URL may carry ``?history=latest`` (a saver option, not the backend's): every
-    command reads and prunes either history mode, so it is dropped here."""
+    """The app's URL may carry ``?history=latest`` or ``?compress=zstd`` (saver options, not
+    the backend's): every command reads and prunes either way, so they are dropped here."""
     base, query = split_options(url)
     history = query.pop("history", None)
-    if history is None:
+    compress = query.pop("compress", None)  # ours reads either; checked, then dropped
+    if history is None and compress is None:
         return url
-    if history.lower() not in ("all", "full", "latest", "shallow"):
+    if history is not None and history.lower() not in ("all", "full", "latest", "shallow"):
         raise ConfigError(f"history={history!r}: use history=all or history=latest")
+    compressor(compress)
     from urllib.parse import urlencode
 
     return f"{base}?{urlencode(query)}" if query else base

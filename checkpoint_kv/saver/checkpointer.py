@@ -34,7 +34,8 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from checkpoint_kv import keys as K
 from checkpoint_kv.aio import async_twin
 from checkpoint_kv.drive import Plan, arun, astream, run, stream
-from checkpoint_kv.errors import redact
+from checkpoint_kv.envelope import Compressor
+from checkpoint_kv.errors import ConfigError, redact
 from checkpoint_kv.port import AsyncKVStore, KVStore
 from checkpoint_kv.saver.codec import Codec
 from checkpoint_kv.saver.configs import ids
@@ -46,6 +47,15 @@ from checkpoint_kv.saver.versions import next_version
 from checkpoint_kv.saver.writes import plan_put, plan_put_writes
 
 __all__ = ["KVCheckpointSaver"]
+
+
+def compressor(name: str | None) -> Compressor | None:
+    """The ``compress=`` option: ``zstd``, or ``none``/empty for none."""
+    if name is None or name.strip().lower() in ("", "none", "off", "false", "0"):
+        return None
+    if name.strip().lower() == "zstd":
+        return Compressor()
+    raise ConfigError(f"compress={name!r}: use compress=zstd or compress=none")
 
 
 def _thread_of(config: RunnableConfig | None) -> str | None:
@@ -62,6 +72,9 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         shallow: keep only the latest checkpoint per namespace (and its writes); superseded
             records, writes and blobs are removed in the same write as the new checkpoint.
         astore: the async twin of ``store`` (default: the backend's own, else a thread pool).
+        compress: ``"zstd"`` stores records, writes and blobs zstd-compressed when that is
+            smaller (``?compress=zstd``; fewer bytes, DynamoDB write units and Redis memory for
+            some CPU: numbers in docs/ARCHITECTURE.md); every release since reads both.
     """
 
     def __init__(
@@ -71,16 +84,19 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
         serde: SerializerProtocol | None = None,
         shallow: bool = False,
         astore: AsyncKVStore | None = None,
+        compress: str | None = None,
     ) -> None:
         super().__init__(serde=serde)
         self.store = store
         self.astore = astore if astore is not None else async_twin(store)
         self.shallow = shallow
+        self.compress = compressor(compress)
         self._locator = Locator()  # where recent values live (see locator.py)
         self._pages = HistoryPages()  # histories read ahead for a page being listed
 
     def __repr__(self) -> str:
-        return redact(f"KVCheckpointSaver(store={self.store!r}, shallow={self.shallow})")
+        extra = f", compress={self.compress.name!r}" if self.compress else ""
+        return redact(f"KVCheckpointSaver(store={self.store!r}, shallow={self.shallow}{extra})")
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -126,7 +142,8 @@ class KVCheckpointSaver(BaseCheckpointSaver[str]):
 
     @property
     def _codec(self) -> Codec:
-        return Codec(self.serde, self._locator, getattr(self.store, "grows_values", True))
+        grow = getattr(self.store, "grows_values", True)
+        return Codec(self.serde, self._locator, grow, self.compress)
 
     # --- the BaseCheckpointSaver API: sync ----------------------------------------------------
 

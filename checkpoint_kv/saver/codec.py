@@ -17,6 +17,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from checkpoint_kv import keys as K
 from checkpoint_kv.drive import Get, Plan
+from checkpoint_kv.envelope import Compressor
 from checkpoint_kv.errors import CorruptRecordError, SerializationError
 from checkpoint_kv.saver import pending
 from checkpoint_kv.saver import records as R
@@ -36,12 +37,17 @@ EMPTY: R.Typed = ("empty", b"")  # the blob of a channel version without a value
 
 
 class Codec:
-    __slots__ = ("grow", "locator", "serde")
+    __slots__ = ("compress", "grow", "locator", "serde")
 
     def __init__(
-        self, serde: SerializerProtocol, locator: Locator | None = None, grow: bool = True
+        self,
+        serde: SerializerProtocol,
+        locator: Locator | None = None,
+        grow: bool = True,
+        compress: Compressor | None = None,
     ) -> None:
         self.serde = serde
+        self.compress = compress  # how records, write batches and blobs are sealed (envelope)
         # Whether a put may store a value as the bytes it grew by (``growth``): the store's
         # ``grows_values`` (S3 says no: each link is a GET on a cold read, and S3 bills requests).
         self.grow = grow

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
-from checkpoint_kv.envelope import HEADER, Envelope, cbor_head, read_cbor_head
+from checkpoint_kv.envelope import HEADER, Compressor, Envelope, cbor_head, read_cbor_head
 from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.port import NO_REFS, frame_head, split_refs
 
@@ -85,7 +85,9 @@ def _typed(v: Any) -> Typed:
     return tag, data
 
 
-def encode_checkpoint(r: CheckpointRecord, head: bytes = b"") -> bytes:
+def encode_checkpoint(
+    r: CheckpointRecord, head: bytes = b"", compress: Compressor | None = None
+) -> bytes:
     obj: dict[str, Any] = {
         "k": "c",
         "t": r.thread_id,
@@ -98,7 +100,7 @@ def encode_checkpoint(r: CheckpointRecord, head: bytes = b"") -> bytes:
     if r.root is not None:
         obj["r"] = r.root
     if r.inline is None:
-        return ENVELOPE.seal(obj, 1, head)
+        return ENVELOPE.seal(obj, 1, head, compress)
     obj["b"] = [[ch, vc, tag, data] for ch, vc, (tag, data) in r.inline]
     if r.grown or r.chains:
         obj["h"] = [list(h) for h in r.homes]
@@ -107,9 +109,9 @@ def encode_checkpoint(r: CheckpointRecord, head: bytes = b"") -> bytes:
             for g in r.grown
         ]
         obj["q"] = [[ch, links_to_cbor(r.ns, links)] for ch, links in r.chains]
-        return ENVELOPE.seal(obj, 3, head)
+        return ENVELOPE.seal(obj, 3, head, compress)
     obj["h"] = [list(h) for h in r.homes]
-    return ENVELOPE.seal(obj, 2, head)
+    return ENVELOPE.seal(obj, 2, head, compress)
 
 
 def encode_write(r: WriteRecord) -> bytes:
@@ -126,7 +128,7 @@ def encode_write(r: WriteRecord) -> bytes:
     return ENVELOPE.seal(obj)
 
 
-def encode_batch(r: WriteBatch) -> bytes:
+def encode_batch(r: WriteBatch, compress: Compressor | None = None) -> bytes:
     return ENVELOPE.seal(
         {
             "k": "W",
@@ -134,7 +136,8 @@ def encode_batch(r: WriteBatch) -> bytes:
             "a": r.task_path,
             "o": r.nonce,
             "w": [[idx, ch, list(v)] for idx, ch, v in r.writes],
-        }
+        },
+        compress=compress,
     )
 
 
@@ -142,11 +145,13 @@ def encode_batch(r: WriteBatch) -> bytes:
 _BLOB_PREFIX = b"\xa2\x61k\x61b\x61v\x82"
 
 
-def encode_blob(value: Typed) -> bytes:
+def encode_blob(value: Typed, compress: Compressor | None = None) -> bytes:
     """Byte for byte what ``ENVELOPE.seal({"k": "b", "v": list(value)})`` writes, built by hand: a
     channel value can be megabytes, and cbor2 copies a large byte string several times where
     this copies it once (the CRC runs over it in place)."""
     tag, data = _typed(value)
+    if compress is not None:
+        return ENVELOPE.seal({"k": "b", "v": [tag, data]}, compress=compress)
     tag_b = tag.encode("utf-8")
     head = _BLOB_PREFIX + cbor_head(3, len(tag_b)) + tag_b + cbor_head(2, len(data))
     crc = zlib.crc32(data, zlib.crc32(head))
@@ -305,10 +310,13 @@ def _decode_stored(key: str, value: bytes) -> tuple[tuple[str, ...], CheckpointR
     return tuple(refs), _decode_checkpoint(key, payload)
 
 
-def encode_stored_checkpoint(rec: CheckpointRecord, refs: Sequence[str]) -> bytes:
-    """The record as stored: framed with its references (``[NO_REFS]`` if none) and sealed in
-    one join, so a large value is copied once."""
-    return encode_checkpoint(rec, frame_head(refs or [NO_REFS]))
+def encode_stored_checkpoint(
+    rec: CheckpointRecord, refs: Sequence[str], compress: Compressor | None = None
+) -> bytes:
+    """The record as stored: framed with its references (``[NO_REFS]`` if none, never
+    compressed: the stores follow them) and sealed in one join, so a large value is copied
+    once."""
+    return encode_checkpoint(rec, frame_head(refs or [NO_REFS]), compress)
 
 
 def decode_stored_checkpoint(key: str, value: bytes) -> Stored:

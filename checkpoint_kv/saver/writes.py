@@ -108,7 +108,7 @@ def plan_put(
     record = record._replace(root=root)
     chains: dict[str, tuple[R.Link, ...]] = {}
     if shallow:
-        ops += yield from _as_blobs(part, ns, new_versions, new, homes, wanted)
+        ops += yield from _as_blobs(codec, part, ns, new_versions, new, homes, wanted)
         refs = home_refs(record, ns, versions)
         locs = {ch: (K.version_component(v), K.blob_key(ns, ch, v)) for ch, v in versions.items()}
         noted = {ch: new[ch] for ch in new if ch not in wanted}  # the values locs name
@@ -120,7 +120,7 @@ def plan_put(
         noted = {ch: typed for ch, _, typed in record.inline or ()}
         noted.update((g.channel, new[g.channel]) for g in record.grown)
         chains = {g.channel: g.chain for g in record.grown} | dict(record.chains)
-    value = R.encode_stored_checkpoint(record, refs)
+    value = R.encode_stored_checkpoint(record, refs, codec.compress)
     R.remember_stored_checkpoint(key, value, refs, record)
     ops.append(Put(key, value, commit=True))
     if shallow and not (metadata or {}).get("counters_since_delta_snapshot"):
@@ -240,6 +240,7 @@ def _pack(
 
 
 def _as_blobs(
+    codec: Codec,
     part: str,
     ns: str,
     new_versions: ChannelVersions,
@@ -252,7 +253,7 @@ def _as_blobs(
     this put deletes the older records."""
     ops: list[Op] = []
     for ch, ver in new_versions.items():
-        bkey, raw = K.blob_key(ns, ch, ver), R.encode_blob(new[ch])
+        bkey, raw = K.blob_key(ns, ch, ver), R.encode_blob(new[ch], codec.compress)
         R.remember_blob(bkey, raw, new[ch])
         ops.append(Put(bkey, raw))
     packed = {ch: h for ch, h in homes.items() if K.is_record(h.key)}
@@ -265,7 +266,7 @@ def _as_blobs(
     for ch, h in packed.items():
         typed = known.get(ch) or whole_at(ns, h.key, ch, wanted[ch], got)
         if typed is not None:
-            ops.append(Put(K.blob_key_vc(ns, ch, wanted[ch]), R.encode_blob(typed)))
+            ops.append(Put(K.blob_key_vc(ns, ch, wanted[ch]), R.encode_blob(typed, codec.compress)))
     return ops
 
 
@@ -290,4 +291,5 @@ def plan_put_writes(
         ),
     )
     key = K.batch_key(ns, cid, task_id, batch.nonce)
-    yield Write(K.partition(thread_id), [Put(key, frame([], R.encode_batch(batch)))])
+    value = frame([], R.encode_batch(batch, codec.compress))
+    yield Write(K.partition(thread_id), [Put(key, value)])

@@ -37,6 +37,7 @@ _REFUSED = {
     "ttl": "item TTL is store_from_url(url, ttl={'default_ttl': MINUTES}), not a URL option",
     "ttl_on_read": "use ttl={'refresh_on_read': True}",
     "history": "history= is a checkpointer option",
+    "compress": "compress= is a checkpointer option",
 }
 
 

@@ -18,6 +18,7 @@ Dimensions
   channel   ``messages`` as a plain reducer (``Annotated[list, operator.add]``) or
             ``DeltaChannel(operator.add, snapshot_frequency=3)``.
   serde     the default serializer or ``EncryptedSerializer`` (AES).
+  compress  values stored as they are, or zstd-compressed (``?compress=zstd``).
   faults    in EVERY example (so every fault meets every option value on every backend):
             ``cut_writes``: a ``put_writes`` cut short, the process dies, the task re-runs
             with OTHER values; ``crash_put``: the process dies between the commit groups of a
@@ -130,6 +131,7 @@ class Combo:
     tenants: int
     channel: str
     serde: str
+    compress: str = "none"
 
     @property
     def label(self) -> str:
@@ -140,6 +142,7 @@ class Combo:
                 "2tenants" if self.tenants == 2 else "1tenant",
                 self.channel,
                 self.serde,
+                self.compress,
             ]
         )
 
@@ -152,6 +155,7 @@ def factors(backend: str) -> dict[str, tuple[Any, ...]]:
         "tenants": (1, 2),
         "channel": ("plain", "delta"),
         "serde": ("default", "encrypted"),
+        "compress": ("none", "zstd"),
     }
 
 
@@ -436,7 +440,11 @@ class Tenant:
 
     def sibling(self) -> KVCheckpointSaver:
         """Another saver over the same store: another process."""
-        return KVCheckpointSaver(self.ours.store, serde=self.ours.serde, shallow=self.ours.shallow)
+        ours = self.ours
+        compress = ours.compress.name if ours.compress else None
+        return KVCheckpointSaver(
+            ours.store, serde=ours.serde, shallow=ours.shallow, compress=compress
+        )
 
 
 @dataclass
@@ -835,6 +843,8 @@ def tenant_url(backend: str, fixture_url: str, tmp: Path, tag: str, combo: Combo
             query["ttl"] = f"{TTL_DAYS}d"
     if combo.history == "latest":
         query["history"] = "latest"
+    if combo.compress != "none":
+        query["compress"] = combo.compress
     return f"{base}?{urlencode(query)}" if query else base
 
 
