@@ -133,6 +133,8 @@ class DynamoDBKV:
         net = transactions.coalesce(transactions.expand(self, pk, ops))
         todo, written, commit = actions(pk, net, now, self.ttl)
         touches = self._stale.take(pk, written, commit)
+        if touches:
+            touches = refresh.with_writes(self, pk, touches)
         # TTL refreshes ride in the commit's own transaction while it fits; the rest follow it.
         todo, touches = refresh.ride(todo, touches)
         transactions.send(self, pk, todo)

@@ -9,9 +9,10 @@ transaction while it fits (:func:`ride`), else in follow-up transactions after i
 (:func:`flush`; at most ``TOUCH_MAX_PER_COMMIT`` per commit, the rest at the next one). A
 refresh is conditional on the item still existing and not yet being expired, so it never
 revives data and never fails the user's write (a follow-up that fails is logged and retried at
-the next commit). So a thread used at least once every ``ttl / 2`` never loses an item it
-reads, and one left idle longer than ``ttl`` has expired whole (everything it wrote or
-refreshed was stamped at or before its last commit).
+the next commit). A checkpoint record refreshed brings its writes along (:func:`with_writes`),
+so a history entry is shown whole or not at all. So a thread used at least once every
+``ttl / 2`` never loses an item it reads, and one left idle longer than ``ttl`` has expired
+whole (everything it wrote or refreshed was stamped at or before its last commit).
 
 The queue is bounded twice: ``NOTED_PARTITIONS`` partitions (least recently used dropped first)
 of at most ``NOTED_MAX_PER_PARTITION`` items each (least recently read dropped first); a commit
@@ -27,10 +28,10 @@ from typing import TYPE_CHECKING
 
 from checkpoint_kv.cache import BoundedCache
 from checkpoint_kv.errors import BackendError, BackendUnavailableError
-from checkpoint_kv.keys import is_record
+from checkpoint_kv.keys import is_checkpoint_record, is_record
 from checkpoint_kv.port import follow_refs
 
-from . import transactions
+from . import reads, transactions
 from .items import ITEM_OVERHEAD, Action, Item, chunk_keys, expiry
 from .transactions import TX_MAX_ACTIONS, TX_MAX_BYTES
 
@@ -68,11 +69,14 @@ class RefreshQueue:
         commit refreshes them."""
         if self.ttl is None:
             return
+        # Within half the TTL, that instant included: a thread used again exactly ttl / 2
+        # later must still find what this read met (found by the option matrix: days 0, 15,
+        # 30 with ttl=30d lost day 0's records, which a day-15 record's chain names).
         soon = now + self.ttl / 2
         stale: list[tuple[str, list[str]]] = []
         for i in items:
             t = expiry(i)
-            if t is not None and t < soon:
+            if t is not None and t <= soon:
                 sk = i["SK"]["S"]
                 stale.append((sk, chunk_keys(i)))
                 if is_record(sk) and "v" in i:
@@ -122,6 +126,30 @@ class RefreshQueue:
         """The partition is gone (dropped): nothing of it to refresh."""
         with self._lock:
             self._noted.pop(pk)
+
+
+def with_writes(kv: DynamoDBKV, pk: str, touches: list[Action]) -> list[Action]:
+    """The refreshes, plus the writes (``put_writes``) of every checkpoint record among them:
+    a record a read met as a reference (an older record holding a value a newer one names, a
+    grown value's chain) is refreshed for that value, and its history entry must stay whole,
+    never shown without the writes that expired beside it. One keys-only ``Query`` per such
+    record, at most once per ``ttl / 2`` for each (found by the option matrix once values were
+    stored grown: days 0, 15, ... 75 with ttl=30d showed a checkpoint without its writes)."""
+    have = {a.key for a in touches}
+    base = len(pk) + ITEM_OVERHEAD
+    out = list(touches)
+    for a in touches:
+        if a.key != a.owner or not is_checkpoint_record(a.key):
+            continue
+        prefix = a.key[: -len("~")]  # the checkpoint's keys: its writes, then the record
+        for item in reads.query(kv, pk, prefix, a.key, keys_only=True):
+            key = item["SK"]["S"]
+            if key in have:
+                continue
+            have.add(key)
+            for k in [*chunk_keys(item), key]:
+                out.append(Action("touch", k, None, "exists", key, base + len(k)))
+    return out
 
 
 def ride(actions: list[Action], touches: list[Action]) -> tuple[list[Action], list[Action]]:
