@@ -96,6 +96,9 @@ def _load_zstd() -> Any:
 
         @staticmethod
         def decompress(data: bytes, max_size: int) -> bytes:
+            # max_output_size bounds only frames without a content size: check the header's.
+            if zstandard.frame_content_size(data) > max_size:
+                raise ValueError(f"the frame claims more than {max_size} bytes")
             return bytes(zstandard.ZstdDecompressor().decompress(data, max_output_size=max_size))
 
     return _Pkg

@@ -79,7 +79,7 @@ def test_a_thread_continues_across_the_option(url: str) -> None:
     base.close()
 
 
-def test_the_envelope() -> None:
+def test_the_envelope(monkeypatch: pytest.MonkeyPatch) -> None:
     env = Envelope(b"K", 3, "checkpoint-kv record")
     z = Compressor()
     big = {"k": "c", "v": TEXT.encode()}
@@ -95,6 +95,13 @@ def test_the_envelope() -> None:
     forged = b"K" + bytes([3 | COMPRESSED]) + zlib.crc32(body).to_bytes(4, "big") + body
     with pytest.raises(CorruptRecordError, match="c!!x!~"):
         env.open("c!!x!~", forged, "c")
+    # A frame claiming more than MAX_BODY: refused, never allocated.
+    bomb = Compressor().compress(b"\0" * (2 << 20))
+    with monkeypatch.context() as m:
+        m.setattr("checkpoint_kv.envelope.MAX_BODY", 1 << 20)
+        framed = b"K" + bytes([3 | COMPRESSED]) + zlib.crc32(bomb).to_bytes(4, "big") + bomb
+        with pytest.raises(CorruptRecordError, match="c!!x!~"):
+            env.open("c!!x!~", framed, "c")
     # A flipped byte of a compressed record: the checksum names it first.
     flipped = bytearray(sealed)
     flipped[HEADER + 5] ^= 0xFF
