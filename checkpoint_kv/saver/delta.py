@@ -13,75 +13,33 @@ plus the writes stored on the ancestors in between. The base class walks the cha
 3. only if the chain is still not in hand, larger scans; only if an ancestor's version lies
    below what step 2 scanned, one ``get`` of exactly those blobs.
 
-The walk itself (which writes, which seed) follows InMemorySaver's. Where InMemorySaver would
-stop silently at a missing ancestor, this raises ``CorruptRecordError`` naming it: a chain cut
-short would rebuild a wrong value.
+The walk itself (which writes, which seed: ``replay``) follows InMemorySaver's. Where
+InMemorySaver would stop silently at a missing ancestor, this raises ``CorruptRecordError``
+naming it: a chain cut short would rebuild a wrong value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, DeltaChannelHistory, PendingWrite
+from langgraph.checkpoint.base import ChannelVersions, DeltaChannelHistory
 
 from checkpoint_kv import keys as K
 from checkpoint_kv.drive import Get, Plan, Scan, ScanMany
 from checkpoint_kv.errors import CorruptRecordError
 from checkpoint_kv.port import ScanResult, ScanSpec
-from checkpoint_kv.saver import pending
-from checkpoint_kv.saver import records as R
 from checkpoint_kv.saver.configs import ids
 from checkpoint_kv.saver.groups import Group, group
-from checkpoint_kv.saver.growth import whole_at
-from checkpoint_kv.saver.packing import value_at, where
-from checkpoint_kv.saver.versions import always_stored, version_gap
+from checkpoint_kv.saver.packing import where
+from checkpoint_kv.saver.replay import Loads, Seeds, collect, walk
+from checkpoint_kv.saver.versions import version_gap
 
 __all__ = ["plan_delta"]
 
-Loads = Callable[[str, R.Typed], Any]
 Histories = dict[str, DeltaChannelHistory]  # channel -> its history at one checkpoint
 _FIRST_PAGE = 32
-
-
-class _Seeds:
-    """What is known of one channel's blobs: non-empty values (seed candidates), empty
-    markers, keys read and found absent, and the lowest key the probe reached (below it nothing
-    is known; a key the probe covered and did not return is absent)."""
-
-    def __init__(
-        self, items: Sequence[tuple[str, bytes]], capped: bool, scanned: bool = True
-    ) -> None:
-        self.values: dict[str, R.Typed] = {}
-        self.empty: set[str] = set()
-        self.absent: set[str] = set()
-        self.floor = items[-1][0] if capped and items else None
-        if not scanned:
-            self.floor = "\U0010ffff"  # no blob scanned: every blob key is unknown
-        for key, raw in items:
-            self.add(key, raw)
-
-    def add(self, key: str, raw: bytes | None) -> None:
-        if raw is None:
-            self.absent.add(key)
-            return
-        self.put(key, R.decode_blob(key, raw))
-
-    def put(self, key: str, typed: R.Typed) -> None:
-        if typed[0] == "empty":
-            self.empty.add(key)
-        else:
-            self.values[key] = typed
-
-    def known(self, key: str) -> bool:
-        return (
-            self.floor is None
-            or key > self.floor
-            or key in self.values
-            or key in self.empty
-            or key in self.absent
-        )
 
 
 def _depth(counters: Mapping[str, Any], channels: Sequence[str]) -> int | None:
@@ -171,9 +129,9 @@ def plan_delta(
     if deeper:
         specs.append(ScanSpec(start, items[-1][0], reverse=True, limit=need))
     results: list[ScanResult] = (yield ScanMany(part, specs)) if specs else []
-    seeds = {ch: _Seeds([], capped=False, scanned=False) for ch in channels}
+    seeds = {ch: Seeds([], capped=False, scanned=False) for ch in channels}
     for (ch, spec), r in zip(blob_specs.items(), results, strict=False):
-        seeds[ch] = _Seeds(r.items, capped=len(r.items) >= (spec.limit or 0))
+        seeds[ch] = Seeds(r.items, capped=len(r.items) >= (spec.limit or 0))
     fetched: dict[str, bytes | None] = {}  # home records read by key
     if deeper:
         exhausted = len(results[-1].items) < need
@@ -188,7 +146,7 @@ def plan_delta(
         unknown: dict[str, str] = {}
         short = []
         for t in pending_targets:
-            chain, missing_parent, wants = _walk(t, whole, channels, seeds, ns, versions, fetched)
+            chain, missing_parent, wants = walk(t, whole, channels, seeds, ns, versions, fetched)
             if wants:
                 unknown.update({f"{ch}\0{key}": key for ch, key in wants.items()})
             elif missing_parent is None:
@@ -223,109 +181,10 @@ def plan_delta(
         items += res.items
         groups = group(items, reverse=True)
     out = {
-        t.record.checkpoint_id: _collect(
+        t.record.checkpoint_id: collect(
             loads, chains[t.record.checkpoint_id], channels, seeds, ns, versions
         )
         for t in targets
         if t.record.checkpoint_id in chains
     }
     return out.pop(target.record.checkpoint_id), out
-
-
-def _walk(
-    target: Group,
-    groups: list[Group],
-    channels: Sequence[str],
-    seeds: dict[str, _Seeds],
-    ns: str,
-    versions: Callable[[Group], ChannelVersions],
-    fetched: dict[str, bytes | None],
-) -> tuple[list[Group], str | None, dict[str, str]]:
-    """Ancestors of ``target`` nearest first, until every channel has its seed or the root.
-    Returns the chain, the id of a parent not in ``groups`` (None if the walk ended), and the
-    keys (channel -> blob or home record) the walk must read before it can go on."""
-    # By key, not by decoded id: only the records on the chain get decoded (a scan holds
-    # about twice as many), each checked to be the one its key names.
-    by_key = {g.key: g for g in groups}
-    held = {g.key: g.value for g in groups}
-    chain: list[Group] = []
-    pid = target.record.parent_id
-    remaining = set(channels)
-    unknown: dict[str, str] = {}
-    while pid is not None and remaining:
-        g = by_key.get(K.record_key(ns, pid))
-        if g is None:
-            return chain, pid, unknown
-        if g.record.checkpoint_id != pid:
-            raise CorruptRecordError(
-                f"the record at key {g.key!r} holds checkpoint {g.record.checkpoint_id!r}, "
-                f"not {pid!r}"
-            )
-        chain.append(g)
-        here = versions(g)
-        for ch in list(remaining):
-            if ch not in here:
-                continue
-            vc, loc, typed = where(g.key, g.record, ch, here[ch])
-            key = K.blob_key_vc(ns, ch, vc)
-            if typed is None and K.is_record(loc):
-                if loc not in held and loc not in fetched:
-                    unknown[ch] = loc
-                    remaining.discard(ch)  # decided once the record is read
-                    continue
-                raw = held.get(loc) or fetched.get(loc)
-                typed = None if raw is None else value_at(loc, raw, ch, vc)
-                # A home that is gone (a concurrent prune) leaves the value at its version's
-                # blob key (``key``): read below, and missing there it is damage.
-            if isinstance(typed, R.Grown):  # not written for DeltaChannels; whole if so
-                have = {**held, **{k: v for k, v in fetched.items() if v is not None}}
-                typed = whole_at(ns, loc, ch, vc, have)
-            if typed is not None:
-                seeds[ch].put(key, typed)
-            if not seeds[ch].known(key):
-                unknown[ch] = key
-                remaining.discard(ch)  # decided once the blob is read
-            elif key in seeds[ch].values:
-                remaining.discard(ch)
-            elif key not in seeds[ch].empty and always_stored(here[ch]):
-                raise CorruptRecordError(
-                    f"checkpoint at key {g.key!r} references the value of channel {ch!r} "
-                    f"at key {key!r}, which is missing (deleted, expired or evicted)"
-                )
-        pid = g.record.parent_id
-    return chain, None, unknown
-
-
-def _collect(
-    loads: Loads,
-    chain: list[Group],
-    channels: Sequence[str],
-    seeds: dict[str, _Seeds],
-    ns: str,
-    versions: Callable[[Group], ChannelVersions],
-) -> dict[str, DeltaChannelHistory]:
-    collected: dict[str, list[PendingWrite]] = {ch: [] for ch in channels}
-    found: dict[str, tuple[str, R.Typed]] = {}
-    remaining = set(channels)
-    for g in chain:
-        if not remaining:
-            break
-        here = versions(g)
-        seeded = {}
-        for ch in remaining:
-            key = K.blob_key(ns, ch, here[ch]) if ch in here else None
-            if key is not None and key in seeds[ch].values:
-                seeded[ch] = (key, seeds[ch].values[key])
-        for w in reversed(pending.merge(g.writes)):
-            if w.channel in remaining:
-                collected[w.channel].append((w.task_id, w.channel, loads(w.key, w.value)))
-        found.update(seeded)
-        remaining -= seeded.keys()
-    out: dict[str, DeltaChannelHistory] = {}
-    for ch in channels:
-        entry: DeltaChannelHistory = {"writes": list(reversed(collected[ch]))}
-        if ch in found:
-            key, typed = found[ch]
-            entry["seed"] = loads(key, typed)
-        out[ch] = entry
-    return out
