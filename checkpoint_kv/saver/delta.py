@@ -105,12 +105,12 @@ def plan_delta(
     target = groups[0]
     tversions = versions(target)
     depth, counters = 0, dict[str, Any]()
-    for t in targets:  # the deepest chain among them sizes the scans
+    for below_target, t in enumerate(targets):  # the deepest chain among them sizes the scans
         md = loads(t.key, t.record.metadata)
         here = md.get("counters_since_delta_snapshot") or {}
         if t is target:
             counters = here
-        depth = max(depth, (_depth(here, channels) or 0) + targets.index(t))
+        depth = max(depth, (_depth(here, channels) or 0) + below_target)
     per_checkpoint = max(2.0, len(items) / len(groups))
     # Blob scans only for channels whose values are blobs of their own (format 1, shallow):
     # packed values come with the records.
@@ -143,23 +143,23 @@ def plan_delta(
     while pending_targets:
         # Unless the scan reached the start, the last group may lack some of its writes.
         whole = groups if exhausted else groups[:-1]
-        unknown: dict[str, str] = {}
+        unknown: set[tuple[str, str]] = set()  # (channel, key) the walks must read first
         short = []
         for t in pending_targets:
             chain, missing_parent, wants = walk(t, whole, channels, seeds, ns, versions, fetched)
             if wants:
-                unknown.update({f"{ch}\0{key}": key for ch, key in wants.items()})
+                unknown.update(wants.items())
             elif missing_parent is None:
                 chains[t.record.checkpoint_id] = chain
             else:
                 short.append((t, missing_parent))
         if unknown:
-            found = yield Get(part, sorted(set(unknown.values())))
-            for tag, key in unknown.items():
+            found = yield Get(part, sorted({key for _, key in unknown}))
+            for ch, key in unknown:
                 if K.is_record(key):
                     fetched[key] = found.get(key)
                 else:
-                    seeds[tag.split("\0", 1)[0]].add(key, found.get(key))
+                    seeds[ch].add(key, found.get(key))
             pending_targets = [t for t in pending_targets if t.record.checkpoint_id not in chains]
             continue
         pending_targets = [t for t, _ in short]

@@ -76,12 +76,12 @@ def chain_links(rec: R.CheckpointRecord) -> list[tuple[str, R.Link]]:
 def home_refs(rec: R.CheckpointRecord, ns: str, versions: ChannelVersions) -> list[str]:
     """The keys a record's values are read from, besides itself: its homes, and for format 1
     (or a channel without a home) the blob keys. Sorted: the reference header's order."""
-    held = {(ch, vc) for ch, vc, _ in rec.inline or ()} | {(g.channel, g.vc) for g in rec.grown}
+    own = {(ch, vc) for ch, vc, _ in rec.inline or ()} | {(g.channel, g.vc) for g in rec.grown}
     homes = {ch: home for ch, _, home in rec.homes}
     refs = {
         homes.get(ch) or K.blob_key(ns, ch, v)
         for ch, v in versions.items()
-        if (ch, K.version_component(v)) not in held
+        if (ch, K.version_component(v)) not in own
     }
     refs.update(link.key for _, link in chain_links(rec))
     if rec.root is not None:  # its incarnation's mark: read along, so visibility costs no call

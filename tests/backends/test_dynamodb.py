@@ -985,6 +985,16 @@ def delta_chat(checkpointer: Any) -> Any:
     return g.compile(checkpointer=checkpointer)
 
 
+def ttl_saver(url: str, ttl: str) -> tuple[KVCheckpointSaver, DynamoDBKV, list[float]]:
+    """A saver with ``?ttl=`` whose store reads a fake clock (``now[0]``, epoch seconds)."""
+    saver = checkpoint_kv.from_url(url + f"&ttl={ttl}")
+    saver.setup()
+    store = ddb_store(saver)
+    now = [1_700_000_000.0]
+    store._clock = lambda: now[0]
+    return saver, store, now
+
+
 def sweep_expired(store: DynamoDBKV, now: float) -> int:
     """What DynamoDB's TTL process does eventually: delete items past their ``ttl`` (a
     keys-only filtered Scan, then batched deletes)."""
@@ -1023,11 +1033,7 @@ def test_ttl_with_delta_channel_keeps_an_active_thread_whole(
     blobs the new record referenced were refreshed, so the ancestors a DeltaChannel replays
     expired after ``ttl`` (the state went short, or now: CorruptRecordError). DynamoDB's TTL
     sweep is simulated each day. Then the thread, idle for longer than the ttl, is gone whole."""
-    saver = checkpoint_kv.from_url(url_dynamodb + f"&ttl={ttl_days}d")
-    saver.setup()
-    store = ddb_store(saver)
-    now = [1_700_000_000.0]
-    store._clock = lambda: now[0]
+    saver, store, now = ttl_saver(url_dynamodb, f"{ttl_days}d")
     graph, model = delta_chat(saver), delta_chat(InMemorySaver())
     config: Any = {"configurable": {"thread_id": "daily"}}
     for day in range(days):
@@ -1065,11 +1071,7 @@ def test_ttl_never_expires_a_base_before_the_value_that_extends_it(url_dynamodb:
     24 days with ttl=8d: the records a read meets (the chain too, named in the reference
     header) are refreshed by the next commit, so the bases outlive the values built on them;
     every day's state equals InMemorySaver's, and the values really were stored grown."""
-    saver = checkpoint_kv.from_url(url_dynamodb + "&ttl=8d")
-    saver.setup()
-    store = ddb_store(saver)
-    now = [1_700_000_000.0]
-    store._clock = lambda: now[0]
+    saver, store, now = ttl_saver(url_dynamodb, "8d")
     graph, model = growing_chat(saver), growing_chat(InMemorySaver())
     config: Any = {"configurable": {"thread_id": "growing"}}
     for day in range(24):
